@@ -1,0 +1,94 @@
+"""The public Python API: create_model, from_learngene, load_learngene, list_learngenes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .artifact import Learngene
+from .artifact import load_learngene as _load_folder
+from .errors import LearngeneNotFoundError
+
+__all__ = ["create_model", "from_learngene", "load_learngene", "list_learngenes", "resolve_path"]
+
+_LOADED: dict[tuple, Learngene] = {}  # (path, size, mtime) -> Learngene: skip re-hashing a file we verified
+
+
+def resolve_path(name_or_path: str | os.PathLike, *, revision: str | None = None, offline: bool | None = None,
+                 force: bool = False, progress: bool = True) -> Path:
+    """Name / ``name@rev`` / ``hf-hub:org/repo`` / ``local-dir:PATH`` / path -> a local learngene folder."""
+    from . import hub
+
+    return hub.resolve(str(name_or_path), revision=revision, offline=offline, force=force, progress=progress)
+
+
+def load_learngene(name_or_path: str | os.PathLike | Learngene, *, revision: str | None = None,
+                   offline: bool | None = None, progress: bool = True) -> Learngene:
+    """Resolve (local path -> bundled -> HF cache -> Hub), validate and load a learngene."""
+    if isinstance(name_or_path, Learngene):
+        return name_or_path
+    folder = resolve_path(name_or_path, revision=revision, offline=offline, progress=progress)
+    tensor_file = folder / "learngene.safetensors" if folder.is_dir() else folder
+    try:
+        st = tensor_file.stat()
+    except OSError:
+        raise LearngeneNotFoundError(f"no learngene at {folder}") from None
+    key = (str(tensor_file.resolve()), st.st_size, st.st_mtime_ns)
+    lg = _LOADED.get(key)
+    if lg is None:
+        lg = _load_folder(folder, source=str(name_or_path))
+        _LOADED.clear()  # keep one: a zoo user works with one learngene at a time, and they can be large
+        _LOADED[key] = lg
+    return lg
+
+
+def from_learngene(learngene: str | os.PathLike | Learngene, depth: int | None = None, width: int | None = None,
+                   num_classes: int = 1000, *, revision: str | None = None, offline: bool | None = None,
+                   device: Any = None, dtype: Any = None, init: str = "resample", seed: int = 0,
+                   num_heads: int | None = None, mlp_ratio: float | None = None, patch_size: int | None = None,
+                   img_size: int | None = None, in_chans: int | None = None, global_pool: str | None = None,
+                   class_token: bool | None = None, fit: Any = None, fit_options: dict | None = None,
+                   progress: bool = True, **timm_kwargs: Any):
+    """Materialize a stock timm ViT of ``depth`` x ``width`` from a learngene (name, path or object).
+
+    With ``fit=`` (a dataset name, a Dataset or a DataLoader) the WAVE scalers are first fitted on that data
+    with the templates frozen (see :func:`wavehub.fit.fit_scalers`; ``fit_options`` go there).
+    """
+    import torch
+
+    from .device import resolve_device
+    from .materialize import build_model, resolve_spec
+
+    lg = load_learngene(learngene, revision=revision, offline=offline, progress=progress)
+    spec = resolve_spec(lg, depth, width, num_classes=num_classes, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                        patch_size=patch_size, img_size=img_size, in_chans=in_chans, global_pool=global_pool,
+                        class_token=class_token)
+    dev = resolve_device(device) if device is not None else torch.device("cpu")
+    if isinstance(dtype, str):
+        dtype = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+                 "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}[dtype]
+    if fit is not None:
+        from .fit import fit_scalers
+
+        opts = dict(fit_options or {})
+        opts.setdefault("progress", progress)
+        return fit_scalers(lg, spec, fit, device=device, init=init, seed=seed, dtype=dtype, **opts, **timm_kwargs)
+    return build_model(lg, spec, device=dev, dtype=dtype, init=init, seed=seed, **timm_kwargs)
+
+
+def create_model(name: str | os.PathLike | Learngene, depth: int | None = None, width: int | None = None,
+                 num_classes: int = 1000, **kwargs: Any):
+    """``timm.create_model``-style entry point: ``create_model("dinov2s-learngene", depth=8, width=384)``.
+
+    Accepts every option of :func:`from_learngene` and any extra ``timm`` VisionTransformer keyword
+    (``drop_path_rate=0.1``, ...). Returns a stock ``timm.models.VisionTransformer``.
+    """
+    return from_learngene(name, depth, width, num_classes, **kwargs)
+
+
+def list_learngenes(pattern: str = "*") -> list[str]:
+    """Names of the zoo's learngenes matching a glob pattern."""
+    from .zoo import list_entries
+
+    return [e.name for e in list_entries(pattern)]

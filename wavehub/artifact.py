@@ -1,0 +1,337 @@
+"""The learngene artifact, format v1: ``learngene.safetensors`` + ``config.json`` + ``README.md``.
+
+Loading validates everything a bad file could get wrong — format name and version, config schema, tensor
+names and shapes for the method, finite values, and the sha256 of the tensor file — and turns every failure
+into a typed :mod:`wavehub.errors` error, so no malformed or tampered file reaches torch. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    ArtifactFormatError,
+    ArtifactVersionError,
+    IntegrityError,
+    LearngeneNotFoundError,
+)
+
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE", "METHODS",
+    "Learngene", "save_learngene", "load_learngene", "validate_folder", "validate_config", "sha256_file",
+    "sha256_bytes", "atomic_write_bytes", "expected_shapes", "render_card",
+]
+
+FORMAT = "wavehub.learngene"
+FORMAT_VERSION = "1"
+TENSOR_FILE = "learngene.safetensors"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+METHODS = ("wave", "tleg", "select")
+_AUX_INT_KEYS = ("depth", "width", "num_heads", "patch_size", "img_size", "in_chans")
+
+
+@dataclass
+class Learngene:
+    """A loaded learngene: its method, its config.json and its tensors (plus the card text, if any)."""
+
+    method: str
+    config: dict[str, Any]
+    tensors: dict[str, Any] = field(repr=False)
+    card: str | None = field(default=None, repr=False)
+    source: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name") or "learngene"
+
+    @property
+    def sha256(self) -> str | None:
+        return self.config.get("sha256")
+
+    @property
+    def aux(self) -> dict[str, Any]:
+        return self.config["aux"]
+
+    @property
+    def num_params(self) -> int:
+        return sum(t.numel() for t in self.tensors.values())
+
+    def spec_defaults(self) -> dict[str, Any]:
+        """Fields a ViTSpec inherits from this learngene when the user leaves them unset."""
+        a = self.aux
+        return {k: a.get(k) for k in ("patch_size", "img_size", "in_chans", "mlp_ratio", "class_token",
+                                      "global_pool")} | {"head_dim": a["width"] // a["num_heads"]}
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over ``path``: never a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes the method requires for this config."""
+    method = config["method"]
+    if method == "wave":
+        from .methods.wave import expected_shapes as f
+    elif method == "tleg":
+        from .methods.tleg import expected_shapes as f
+    else:
+        from .methods.select import expected_shapes as f
+    return f(config)
+
+
+def _fail(msg: str) -> ArtifactFormatError:
+    return ArtifactFormatError(msg)
+
+
+def _pos_int(d: dict, key: str, where: str, limit: int = 1 << 20) -> int:
+    v = d.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= limit:
+        raise _fail(f"{where}.{key} must be a positive integer, got {v!r}")
+    return v
+
+
+def validate_config(config: Any) -> dict:
+    """Check config.json's schema (types and ranges), so later arithmetic on it cannot blow up."""
+    if not isinstance(config, dict):
+        raise _fail("config.json is not a JSON object")
+    if config.get("format") != FORMAT:
+        raise _fail(f"config.json format is {config.get('format')!r}, expected {FORMAT!r}")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactVersionError(f"learngene format version {version!r} is not supported (this wavehub reads "
+                                   f"version {FORMAT_VERSION!r})")
+    method = config.get("method")
+    if method not in METHODS:
+        raise _fail(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    aux = config.get("aux")
+    if not isinstance(aux, dict):
+        raise _fail("config.json has no 'aux' architecture object")
+    for k in _AUX_INT_KEYS:
+        _pos_int(aux, k, "aux", limit=1 << 16)
+    mr = aux.get("mlp_ratio")
+    if not isinstance(mr, (int, float)) or isinstance(mr, bool) or not (0 < mr <= 64) or math.isnan(mr):
+        raise _fail(f"aux.mlp_ratio must be a number in (0, 64], got {mr!r}")
+    if (aux["width"] * mr) != int(aux["width"] * mr):
+        raise _fail("aux.width * aux.mlp_ratio must be an integer")
+    if aux["width"] % aux["num_heads"] or aux["img_size"] % aux["patch_size"]:
+        raise _fail("aux architecture is inconsistent (heads must divide width, patch must divide img_size)")
+    if not isinstance(aux.get("class_token", True), bool):
+        raise _fail("aux.class_token must be true or false")
+    if aux["width"] * aux["depth"] > 1 << 24 or (aux["img_size"] // aux["patch_size"]) ** 2 > 1 << 20:
+        raise _fail("aux architecture is implausibly large")
+    sha = config.get("sha256")
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise _fail("config.json sha256 must be the 64-hex-digit sha256 of learngene.safetensors")
+    for key in ("mean", "std"):
+        v = config.get(key)
+        if v is not None and not (isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)):
+            raise _fail(f"config.json {key} must be a list of numbers")
+    if method == "wave":
+        _validate_wave(config, aux)
+    return config
+
+
+def _validate_wave(config: dict, aux: dict) -> None:
+    from .methods.wave import TYPES
+
+    wave = config.get("wave")
+    if not isinstance(wave, dict) or not isinstance(wave.get("types"), dict):
+        raise _fail("config.json lacks the 'wave' block with per-type template settings")
+    if wave.get("order", "S_kron_T") != "S_kron_T":
+        raise _fail(f"unsupported Kronecker order {wave.get('order')!r}")
+    w = _pos_int(wave, "template_size", "wave", limit=1 << 12)
+    hidden = int(aux["width"] * aux["mlp_ratio"])
+    if aux["width"] % w or hidden % w:
+        raise _fail("wave.template_size must divide the aux width and mlp hidden size")
+    for name in TYPES:
+        tc = wave["types"].get(name)
+        if not isinstance(tc, dict):
+            raise _fail(f"wave.types.{name} is missing")
+        for k in ("w1", "w2", "n", "bias_n"):
+            _pos_int(tc, k, f"wave.types.{name}", limit=1 << 16)
+        if tc["w1"] != w:
+            raise _fail(f"wave.types.{name}.w1 must equal wave.template_size")
+        want_w2 = aux["in_chans"] * aux["patch_size"] ** 2 if name == "patch_embed" else w
+        if tc["w2"] != want_w2:
+            raise _fail(f"wave.types.{name}.w2 must be {want_w2}")
+
+
+def _parse_tensors(data: bytes, config: dict) -> dict:
+    """Parse safetensors bytes, check metadata and the exact tensor set; any failure -> ArtifactFormatError."""
+    import torch
+    from safetensors import safe_open  # noqa: F401  (import error is a real install problem, not bad data)
+    from safetensors.torch import load as st_load
+
+    if len(data) < 8:
+        raise _fail(f"{TENSOR_FILE} is truncated ({len(data)} bytes)")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len <= 0 or 8 + header_len > len(data):
+        raise _fail(f"{TENSOR_FILE} is truncated or not a safetensors file (header length {header_len})")
+    try:
+        header = json.loads(data[8:8 + header_len])
+        meta = header.get("__metadata__") or {}
+    except Exception as e:  # noqa: BLE001 - any parse problem is a format problem
+        raise _fail(f"{TENSOR_FILE} has a corrupt header: {type(e).__name__}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _fail(f"{TENSOR_FILE} is not a wavehub learngene (metadata format {meta.get('format')!r})"
+                    if isinstance(meta, dict) else f"{TENSOR_FILE} has corrupt metadata")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ArtifactVersionError(f"{TENSOR_FILE} format version {meta.get('format_version')!r} is not supported")
+    try:
+        tensors = st_load(data)
+    except Exception as e:  # noqa: BLE001 - SafetensorError and friends
+        raise _fail(f"{TENSOR_FILE} could not be parsed: {str(e)[:120]}") from None
+    want = expected_shapes(config)
+    missing = sorted(set(want) - set(tensors))
+    extra = sorted(set(tensors) - set(want))
+    if missing or extra:
+        raise _fail(f"{TENSOR_FILE} tensor names do not match method {config['method']!r}: "
+                    f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
+                    f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}")
+    for k, shape in want.items():
+        t = tensors[k]
+        if tuple(t.shape) != tuple(shape):
+            raise _fail(f"tensor {k} has shape {tuple(t.shape)}, expected {tuple(shape)}")
+        if not t.is_floating_point():
+            raise _fail(f"tensor {k} has dtype {t.dtype}, expected a floating-point dtype")
+        if not bool(torch.isfinite(t).all()):
+            raise _fail(f"tensor {k} contains NaN or infinite values")
+    return tensors
+
+
+def _read_folder(path: Path) -> tuple[dict, bytes, str | None]:
+    if path.is_file():
+        if path.name != TENSOR_FILE:
+            raise _fail(f"{path} is not a learngene folder or {TENSOR_FILE}")
+        path = path.parent
+    if not path.exists():
+        raise LearngeneNotFoundError(f"no learngene at {path}")
+    cfg_path, ten_path = path / CONFIG_FILE, path / TENSOR_FILE
+    for p in (cfg_path, ten_path):
+        if not p.is_file():
+            raise _fail(f"{path} is not a learngene folder: {p.name} is missing")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise _fail(f"{CONFIG_FILE} is not valid JSON ({type(e).__name__})") from None
+    card_path = path / CARD_FILE
+    card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else None
+    return config, ten_path.read_bytes(), card
+
+
+def validate_folder(path: str | os.PathLike, *, verify: bool = True) -> dict:
+    """All of :func:`load_learngene`'s checks; returns the config (tensors are dropped)."""
+    return load_learngene(path, verify=verify).config
+
+
+def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any = "cpu",
+                   source: str | None = None) -> Learngene:
+    """Load and validate a learngene folder (or its ``learngene.safetensors``).
+
+    ``verify=False`` skips only the sha256 comparison (for fuzzing the parser and for quick peeks)."""
+    path = Path(path)
+    config, data, card = _read_folder(path)
+    try:
+        config = validate_config(config)
+        if verify and sha256_bytes(data) != config["sha256"]:
+            raise IntegrityError(f"{TENSOR_FILE} in {path} does not match its recorded sha256 "
+                                 f"({config['sha256'][:12]}...): the file is corrupted or was modified")
+        tensors = _parse_tensors(data, config)
+    except (ArtifactFormatError, IntegrityError, ArtifactVersionError):
+        raise
+    except Exception as e:  # noqa: BLE001 - the loader's contract: only wavehub errors escape
+        raise _fail(f"learngene at {path} is malformed ({type(e).__name__}: {str(e)[:100]})") from None
+    if device not in (None, "cpu"):
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+    return Learngene(config["method"], config, tensors, card, source or str(path))
+
+
+def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | None = None) -> Path:
+    """Write the three files atomically (tensor file first, then the config that vouches for it)."""
+    from safetensors.torch import save as st_save
+
+    from . import __version__
+
+    out = Path(out_dir)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in lg.tensors.items()}
+    data = st_save(tensors, metadata={"format": FORMAT, "format_version": FORMAT_VERSION, "method": lg.method})
+    config = dict(lg.config)
+    config.update(format=FORMAT, format_version=FORMAT_VERSION, method=lg.method, sha256=sha256_bytes(data),
+                  tensor_file=TENSOR_FILE, wavehub_version=__version__)
+    config.setdefault("created", _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+    config.setdefault("params", {})
+    config["params"]["learngene"] = sum(t.numel() for t in tensors.values())
+    validate_config(config)
+    atomic_write_bytes(out / TENSOR_FILE, data)
+    atomic_write_bytes(out / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    text = card if card is not None else (lg.card or render_card(config))
+    atomic_write_bytes(out / CARD_FILE, text.encode("utf-8"))
+    lg.config = config
+    return out
+
+
+def render_card(config: dict) -> str:
+    """A minimal Hub model card for a learngene folder (library_name: wavehub)."""
+    import yaml
+
+    anc = config.get("ancestry") or {}
+    meta = {
+        "library_name": "wavehub",
+        "tags": ["learngene", config["method"], "vit", "image-classification"],
+        "license": anc.get("license", "apache-2.0"),
+    }
+    if anc.get("hf_id"):
+        meta["base_model"] = anc["hf_id"]
+    name = config.get("name", "learngene")
+    aux = config["aux"]
+    lines = [
+        "---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
+        f"# {name}", "",
+        f"A **{config['method'].upper()}** learngene for [wavehub](https://github.com/wavehub/wavehub): "
+        "size-agnostic weight templates from which wavehub builds a stock timm `VisionTransformer` of the depth "
+        "and width you ask for.", "",
+        f"- ancestry: `{anc.get('id', 'unknown')}`",
+        f"- aux architecture: depth {aux['depth']}, width {aux['width']}, {aux['num_heads']} heads, "
+        f"patch {aux['patch_size']}, {aux['img_size']} px",
+        f"- learngene parameters: {config.get('params', {}).get('learngene', 'n/a')}",
+        f"- sha256 of `{TENSOR_FILE}`: `{config.get('sha256')}`", "",
+        "## Usage", "", "```python", "import wavehub",
+        f'model = wavehub.from_learngene("{name}", depth=8, width={aux["width"]}, num_classes=10)', "```", "",
+    ]
+    return "\n".join(lines)

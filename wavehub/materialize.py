@@ -1,0 +1,150 @@
+"""Learngene + ViTSpec -> state dict -> stock timm ``VisionTransformer``.
+
+The model is built on the meta device and the composed tensors are *assigned* (``load_state_dict(assign=True)``),
+so no random initialization is computed for any weight we overwrite; only the new head is drawn. Composition
+happens directly on the requested device and dtype: a CUDA user composes on the GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .artifact import Learngene
+from .errors import SpecError
+from .spec import ViTSpec
+
+__all__ = ["resolve_spec", "check_spec", "state_dict_for", "build_model", "init_head", "pretrained_cfg_for",
+           "stock_architecture"]
+
+
+def resolve_spec(lg: Learngene, depth: int | None = None, width: int | None = None, **fields: Any) -> ViTSpec:
+    """A validated spec: unset fields come from the learngene's aux architecture."""
+    aux = lg.aux
+    depth = aux["depth"] if depth is None else depth
+    width = aux["width"] if width is None else width
+    fields = {k: v for k, v in fields.items() if v is not None}
+    try:
+        spec = ViTSpec(depth=depth, width=width, **fields)
+    except TypeError as e:
+        raise SpecError(f"unknown model option: {e}", "See `help(wavehub.create_model)` for the options.") from None
+    spec = spec.resolve(lg.spec_defaults())
+    check_spec(lg, spec)
+    return spec
+
+
+def check_spec(lg: Learngene, spec: ViTSpec) -> None:
+    """The method's own limits (template divisibility, TLEG fixed width, WS no growth)."""
+    if lg.method == "wave":
+        from .methods.wave import check_spec as f
+    elif lg.method == "tleg":
+        from .methods.tleg import check_spec as f
+    else:
+        from .methods.select import check_spec as f
+    f(lg.config, spec)
+
+
+def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator) -> dict[str, torch.Tensor]:
+    if lg.method == "wave":
+        from .methods import wave
+
+        if scalers is None:
+            scalers = wave.target_scalers(lg.tensors, lg.config, spec, init=init, generator=generator,
+                                          device=device, dtype=dtype)
+        sd = wave.compose_weights(lg.tensors, scalers, lg.config, spec, device=device, dtype=dtype)
+        sd.update(wave.target_extras(lg.tensors, lg.config, spec, device=device, dtype=dtype))
+        return sd
+    if lg.method == "tleg":
+        from .methods import tleg
+
+        return tleg.compose_state_dict(lg.tensors, lg.config, spec, device=device, dtype=dtype)
+    from .methods import select
+
+    return select.compose_state_dict(lg.tensors, lg.config, spec, device=device, dtype=dtype)
+
+
+def init_head(spec: ViTSpec, *, device=None, dtype=None, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A fresh classifier, timm's rule (trunc-normal std 0.02, zero bias), drawn from a seeded generator."""
+    if spec.num_classes == 0:
+        return {}
+    device = torch.device(device or "cpu")
+    g = torch.Generator(device=device).manual_seed(seed)
+    w = torch.empty(spec.num_classes, spec.width, device=device, dtype=dtype or torch.float32)
+    torch.nn.init.trunc_normal_(w, std=0.02, generator=g)
+    return {"head.weight": w, "head.bias": torch.zeros(spec.num_classes, device=device, dtype=w.dtype)}
+
+
+def state_dict_for(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
+                   scalers: dict[str, torch.Tensor] | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Every tensor of the target model, in timm's keys (the head freshly initialized)."""
+    check_spec(lg, spec)
+    dtype = dtype or torch.float32
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        sd = _compose(lg, spec, device, dtype, init, scalers, g)
+        sd.update(init_head(spec, device=device, dtype=dtype, seed=seed))
+    return sd
+
+
+def stock_architecture(spec: ViTSpec) -> str:
+    """A registered timm ViT name whose kwargs we override (so exported folders need no wavehub)."""
+    return f"vit_base_patch{spec.patch_size}_224" if spec.patch_size in (8, 14, 16, 32) else "vit_base_patch16_224"
+
+
+def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
+    cfg = lg.config
+    return {
+        "architecture": stock_architecture(spec),
+        "input_size": (spec.in_chans, spec.img_size, spec.img_size),
+        "fixed_input_size": True,
+        "interpolation": cfg.get("interpolation", "bicubic"),
+        "crop_pct": cfg.get("crop_pct", 0.875),
+        "crop_mode": "center",
+        "mean": tuple(cfg.get("mean", (0.485, 0.456, 0.406)))[: spec.in_chans] if spec.in_chans == 3
+        else (float(sum(cfg.get("mean", (0.449,))) / len(cfg.get("mean", (0.449,)))),) * spec.in_chans,
+        "std": tuple(cfg.get("std", (0.229, 0.224, 0.225)))[: spec.in_chans] if spec.in_chans == 3
+        else (float(sum(cfg.get("std", (0.226,))) / len(cfg.get("std", (0.226,)))),) * spec.in_chans,
+        "num_classes": spec.num_classes,
+        "first_conv": "patch_embed.proj",
+        "classifier": "head",
+        "license": (cfg.get("ancestry") or {}).get("license", "apache-2.0"),
+        "hf_hub_id": cfg.get("repo_id"),
+        "source": "wavehub",
+        "tag": cfg.get("name"),
+    }
+
+
+def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
+                scalers: dict[str, torch.Tensor] | None = None, seed: int = 0, **timm_kwargs: Any):
+    """A stock ``timm.models.VisionTransformer`` with the composed weights (no wavehub modules inside).
+
+    ``timm_kwargs`` (drop_path_rate, drop_rate, ...) go to the constructor; options that would add parameters
+    the learngene does not provide are refused with a SpecError."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    sd = state_dict_for(lg, spec, device=device, dtype=dtype, init=init, scalers=scalers, seed=seed)
+    kwargs = spec.timm_kwargs() | timm_kwargs
+    try:
+        with torch.device("meta"):
+            model = VisionTransformer(**kwargs)
+    except (TypeError, AssertionError, ValueError) as e:
+        raise SpecError(f"timm cannot build this ViT: {e}", "Check the extra timm options you passed.") from None
+    missing, unexpected = model.load_state_dict(sd, strict=False, assign=True)
+    if missing or unexpected:
+        raise SpecError(f"the options passed add or remove parameters the learngene does not provide "
+                        f"(missing {missing[:3]}, unexpected {unexpected[:3]})",
+                        "Drop options such as init_values, reg_tokens, qk_norm or no_embed_class.")
+    for name, buf in list(model.named_buffers()):
+        if buf.is_meta:
+            raise SpecError(f"timm option created buffer {name} that wavehub cannot fill", "Drop that option.")
+    model.pretrained_cfg = pretrained_cfg_for(lg, spec)
+    model.default_cfg = model.pretrained_cfg
+    model.wavehub_info = {
+        "learngene": lg.name, "learngene_sha256": lg.sha256, "method": lg.method, "source": lg.source,
+        "repo_id": lg.config.get("repo_id"), "init": init if lg.method == "wave" else lg.method,
+        "spec": {k: v for k, v in vars(spec).items()}, "seed": seed,
+    }
+    return model
+

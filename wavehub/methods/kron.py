@@ -1,0 +1,97 @@
+"""Kronecker composition ``W = Σ_t S_t ⊗ T_t`` and its inverse, the nearest-Kronecker-product SVD.
+
+Order is ``S ⊗ T``: block (i, j) of W (size w1×w2) is ``Σ_t S_t[i, j] · T_t``, so a target matrix is a tiled
+concatenation of weighted template sums ("concatenation and weighted aggregation").
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["compose", "compose_layers", "compose_vector", "blocks", "unblocks", "nkp_svd", "kron_reference"]
+
+
+def compose(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
+    """``Σ_t S[..., t] ⊗ T[t]``.
+
+    scalers: ``(..., N, p, q)``; templates: ``(N, w1, w2)`` -> ``(..., p·w1, q·w2)``.
+    One einsum (a single GEMM plus one permuting copy), never a Python loop over blocks.
+    """
+    *lead, n, p, q = scalers.shape
+    _, w1, w2 = templates.shape
+    # (..., p, q, w1, w2) via a GEMM over t, then permute to (..., p, w1, q, w2).
+    s = scalers.reshape(-1, n, p * q).transpose(-1, -2)          # (B, p*q, N)
+    t = templates.reshape(n, w1 * w2)                             # (N, w1*w2)
+    out = torch.matmul(s, t).reshape(-1, p, q, w1, w2)             # (B, p, q, w1, w2)
+    out = out.permute(0, 1, 3, 2, 4).reshape(*lead, p * w1, q * w2)
+    return out
+
+
+def compose_layers(scalers: torch.Tensor, templates: torch.Tensor) -> list[torch.Tensor]:
+    """Like :func:`compose` for ``scalers (L, N, p, q)``, but one separately allocated matrix per layer.
+
+    Materialization wants independent parameters (no shared storage, so safetensors can save them) without
+    paying for a second copy: the permuting reshape of each layer's slice is that layer's only copy."""
+    L, n, p, q = scalers.shape
+    _, w1, w2 = templates.shape
+    s = scalers.reshape(L, n, p * q).transpose(-1, -2)
+    tmp = torch.matmul(s, templates.reshape(n, w1 * w2)).reshape(L, p, q, w1, w2)
+    out = []
+    for i in range(L):
+        w = torch.empty(p * w1, q * w2, dtype=tmp.dtype, device=tmp.device)
+        w.view(p, w1, q, w2).copy_(tmp[i].permute(0, 2, 1, 3))
+        out.append(w)
+    return out
+
+
+def compose_vector(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
+    """1-D rule for biases: ``Σ_t s_t ⊗ b_t``. scalers ``(..., N, p)``, templates ``(N, w)`` -> ``(..., p·w)``."""
+    *lead, n, p = scalers.shape
+    out = torch.matmul(scalers.reshape(-1, n, p).transpose(-1, -2), templates)   # (B, p, w)
+    return out.reshape(*lead, p * templates.shape[-1])
+
+
+def blocks(w: torch.Tensor, w1: int, w2: int) -> torch.Tensor:
+    """Cut ``(m1, m2)`` (or ``(..., m1, m2)``) into ``(..., m1/w1, m2/w2, w1*w2)`` rows of block entries."""
+    *lead, m1, m2 = w.shape
+    p, q = m1 // w1, m2 // w2
+    return w.reshape(*lead, p, w1, q, w2).transpose(-3, -2).reshape(*lead, p, q, w1 * w2)
+
+
+def unblocks(b: torch.Tensor, w1: int, w2: int) -> torch.Tensor:
+    """Inverse of :func:`blocks`."""
+    *lead, p, q, _ = b.shape
+    return b.reshape(*lead, p, q, w1, w2).transpose(-3, -2).reshape(*lead, p * w1, q * w2)
+
+
+def nkp_svd(mats: torch.Tensor, w1: int, w2: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest Kronecker product (Van Loan–Pitsianis) shared across a stack of matrices.
+
+    ``mats``: ``(L, m1, m2)`` — the same weight type of every layer. All their w1×w2 blocks are stacked as rows
+    of one matrix and decomposed by SVD; the top-``n`` right singular vectors are the templates (unit
+    Frobenius norm) and the projections are the scalers, which is the least-squares optimum for a shared
+    template basis. Computed in float64 with a fixed sign convention so a rebuild is reproducible.
+    Returns ``scalers (L, n, m1/w1, m2/w2)`` and ``templates (n, w1, w2)``.
+    """
+    L, m1, m2 = mats.shape
+    p, q = m1 // w1, m2 // w2
+    rows = blocks(mats.double(), w1, w2).reshape(L * p * q, w1 * w2)
+    n_eff = min(n, rows.shape[0], rows.shape[1])
+    _, _, vh = torch.linalg.svd(rows, full_matrices=False)
+    v = vh[:n_eff].contiguous()                                   # (n_eff, w1*w2)
+    # Sign convention: the entry of largest magnitude of each template is positive.
+    idx = v.abs().argmax(dim=1)
+    sign = torch.sign(v.gather(1, idx[:, None])).squeeze(1)
+    sign[sign == 0] = 1
+    v = v * sign[:, None]
+    coef = rows @ v.T                                             # (L*p*q, n_eff)
+    if n_eff < n:  # pad with zero templates so shapes match the requested count
+        v = torch.cat([v, v.new_zeros(n - n_eff, w1 * w2)])
+        coef = torch.cat([coef, coef.new_zeros(coef.shape[0], n - n_eff)], dim=1)
+    scalers = coef.reshape(L, p, q, n).permute(0, 3, 1, 2).contiguous()
+    return scalers.to(mats.dtype), v.reshape(n, w1, w2).to(mats.dtype)
+
+
+def kron_reference(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
+    """Naive block-by-block reference (tests only): ``Σ_t torch.kron(S_t, T_t)``."""
+    return sum(torch.kron(scalers[t], templates[t]) for t in range(templates.shape[0]))

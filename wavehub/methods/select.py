@@ -1,0 +1,101 @@
+"""Weight Selection (Xu et al., ICLR 2024): initialize a smaller model by *selecting* weights of a larger one.
+
+Layer selection is first-N (student block i <- teacher block i); element selection is the uniform rule of
+``uniform_element_selection`` applied per dimension, with the same indices for every tensor that shares a
+dimension (consistency). qkv rows are selected per q/k/v section so the partition survives non-integer ratios.
+Tensor names: ``teacher.<timm key>`` (the whole teacher state dict, layer scale folded in).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import SpecError
+from ..spec import ViTSpec
+from .resample import section_indices, uniform_indices
+from .wave import _patch_weight, resample_pos_embed
+
+__all__ = ["check_spec", "select_tensor", "compose_state_dict", "expected_shapes", "BLOCK_PARAMS"]
+
+BLOCK_PARAMS = {  # param -> per-dimension axis kinds ("D" residual, "H" hidden, "Q" qkv rows)
+    "norm1.weight": ("D",), "norm1.bias": ("D",),
+    "attn.qkv.weight": ("Q", "D"), "attn.qkv.bias": ("Q",),
+    "attn.proj.weight": ("D", "D"), "attn.proj.bias": ("D",),
+    "norm2.weight": ("D",), "norm2.bias": ("D",),
+    "mlp.fc1.weight": ("H", "D"), "mlp.fc1.bias": ("H",),
+    "mlp.fc2.weight": ("D", "H"), "mlp.fc2.bias": ("D",),
+}
+
+
+def check_spec(cfg: dict, spec: ViTSpec) -> None:
+    aux = cfg["aux"]
+    if spec.depth > aux["depth"]:
+        raise SpecError(f"Weight Selection cannot add layers: the teacher has {aux['depth']}, asked {spec.depth}",
+                        f"Use depth <= {aux['depth']}, or a WAVE/TLEG learngene for deeper models.")
+    if spec.width > aux["width"] or spec.mlp_hidden > int(aux["width"] * aux["mlp_ratio"]):
+        raise SpecError(f"Weight Selection cannot widen: the teacher has width {aux['width']}, asked {spec.width}",
+                        f"Use width <= {aux['width']}, or a WAVE learngene for wider models.")
+
+
+def select_tensor(t: torch.Tensor, kinds: tuple[str, ...], src: dict[str, int], dst: dict[str, int]) -> torch.Tensor:
+    """Uniform element selection of each dimension of ``t`` by its axis kind."""
+    for dim, kind in enumerate(kinds):
+        if src[kind] == dst[kind]:
+            continue
+        if kind == "Q":
+            idx = section_indices(src[kind], dst[kind], 3, t.device)
+        else:
+            idx = uniform_indices(src[kind], dst[kind], t.device)
+        t = t.index_select(dim, idx)
+    return t
+
+
+def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, device=None,
+                       dtype=None) -> dict[str, torch.Tensor]:
+    aux = cfg["aux"]
+    src = {"D": aux["width"], "H": int(aux["width"] * aux["mlp_ratio"]), "Q": 3 * aux["width"]}
+    dst = {"D": spec.width, "H": spec.mlp_hidden, "Q": 3 * spec.width}
+
+    def get(k):
+        return tensors[f"teacher.{k}"].to(device=device, dtype=dtype)
+
+    out: dict[str, torch.Tensor] = {}
+    for layer in range(spec.depth):
+        for p, kinds in BLOCK_PARAMS.items():
+            out[f"blocks.{layer}.{p}"] = select_tensor(get(f"blocks.{layer}.{p}"), kinds, src, dst).contiguous()
+    pe = select_tensor(get("patch_embed.proj.weight"), ("D",), src, dst)
+    out["patch_embed.proj.weight"] = _patch_weight(pe.reshape(pe.shape[0], -1), aux, spec)
+    out["patch_embed.proj.bias"] = select_tensor(get("patch_embed.proj.bias"), ("D",), src, dst).contiguous()
+    final = "norm" if spec.global_pool == "token" else "fc_norm"
+    for p in ("weight", "bias"):
+        out[f"{final}.{p}"] = select_tensor(get(f"norm.{p}"), ("D",), src, dst).contiguous()
+    pos = get("pos_embed")
+    pos = pos.index_select(2, uniform_indices(src["D"], dst["D"], pos.device)) if src["D"] != dst["D"] else pos
+    out["pos_embed"] = resample_pos_embed(pos, aux, spec)
+    if spec.class_token:
+        cls = tensors.get("teacher.cls_token")
+        if cls is not None:
+            cls = cls.to(device=device, dtype=dtype)
+            out["cls_token"] = cls.index_select(2, uniform_indices(src["D"], dst["D"], cls.device)).contiguous()
+        else:
+            out["cls_token"] = torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32)
+    return out
+
+
+def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
+    aux = cfg["aux"]
+    D, H, P, C = aux["width"], int(aux["width"] * aux["mlp_ratio"]), aux["patch_size"], aux["in_chans"]
+    size = {"D": D, "H": H, "Q": 3 * D}
+    shapes = {}
+    for layer in range(aux["depth"]):
+        for p, kinds in BLOCK_PARAMS.items():
+            shapes[f"teacher.blocks.{layer}.{p}"] = tuple(size[k] for k in kinds)
+    prefix = 1 if aux.get("class_token", True) else 0
+    shapes.update({
+        "teacher.patch_embed.proj.weight": (D, C, P, P), "teacher.patch_embed.proj.bias": (D,),
+        "teacher.pos_embed": (1, prefix + (aux["img_size"] // P) ** 2, D),
+        "teacher.norm.weight": (D,), "teacher.norm.bias": (D,),
+    })
+    if prefix:
+        shapes["teacher.cls_token"] = (1, 1, D)
+    return shapes

@@ -1,0 +1,107 @@
+"""TLEG (Xia et al., AAAI 2024): ``θ_l = θ_base + (l/L)·θ_ilayer`` for every block parameter, exactly as the
+official code does it (0-indexed l, L = the target's own depth, so the coefficient runs over [0, 1)).
+
+Tensor names: ``tleg.base.<param>`` / ``tleg.ilayer.<param>`` for each block parameter, ``shared.<key>`` for
+patch_embed, pos_embed, cls_token and the final norm (copied into ``fc_norm`` for avg-pooled targets).
+TLEG varies depth only: the width must equal the aux width.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import SpecError
+from ..spec import ViTSpec
+from .wave import resample_pos_embed
+
+__all__ = ["BLOCK_PARAMS", "SHARED", "coefficients", "check_spec", "compose_state_dict", "extract",
+           "expected_shapes"]
+
+BLOCK_PARAMS = (
+    "norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",
+    "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias",
+)
+SHARED = ("patch_embed.proj.weight", "patch_embed.proj.bias", "pos_embed", "norm.weight", "norm.bias")
+
+
+def coefficients(depth: int) -> torch.Tensor:
+    """``l / L`` for l = 0..L-1 (TLEG's ``gene_tranfer``)."""
+    return torch.arange(depth, dtype=torch.float64) / depth
+
+
+def check_spec(cfg: dict, spec: ViTSpec) -> None:
+    aux = cfg["aux"]
+    if spec.width != aux["width"] or spec.mlp_hidden != int(aux["width"] * aux["mlp_ratio"]):
+        raise SpecError(
+            f"TLEG learngenes expand depth only: width must be {aux['width']}, got {spec.width}",
+            f"Use width={aux['width']}, or a WAVE learngene for other widths.",
+        )
+    if spec.patch_size != aux["patch_size"] or spec.in_chans != aux["in_chans"]:
+        raise SpecError("TLEG learngenes keep the aux patch embedding",
+                        f"Use patch_size={aux['patch_size']} and in_chans={aux['in_chans']}.")
+
+
+def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, device=None,
+                       dtype=None) -> dict[str, torch.Tensor]:
+    """All non-head weights of an L-layer descendant (``utils.gene_tranfer`` of the TLEG code)."""
+    coef = coefficients(spec.depth)
+    out: dict[str, torch.Tensor] = {}
+    for p in BLOCK_PARAMS:
+        base = tensors[f"tleg.base.{p}"].to(device=device, dtype=dtype)
+        inc = tensors[f"tleg.ilayer.{p}"].to(device=device, dtype=dtype)
+        for layer in range(spec.depth):
+            out[f"blocks.{layer}.{p}"] = torch.add(base, inc, alpha=float(coef[layer]))
+    out["patch_embed.proj.weight"] = tensors["shared.patch_embed.proj.weight"].to(device=device, dtype=dtype).clone()
+    out["patch_embed.proj.bias"] = tensors["shared.patch_embed.proj.bias"].to(device=device, dtype=dtype).clone()
+    final = "norm" if spec.global_pool == "token" else "fc_norm"
+    for p in ("weight", "bias"):
+        out[f"{final}.{p}"] = tensors[f"shared.norm.{p}"].to(device=device, dtype=dtype).clone()
+    out["pos_embed"] = resample_pos_embed(tensors["shared.pos_embed"].to(device=device, dtype=dtype),
+                                          cfg["aux"], spec)
+    if spec.class_token:
+        cls = tensors.get("shared.cls_token")
+        out["cls_token"] = (cls.to(device=device, dtype=dtype).clone() if cls is not None else
+                            torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32))
+    return out
+
+
+def extract(state_dict: dict[str, torch.Tensor], arch: dict) -> dict[str, torch.Tensor]:
+    """Data-free TLEG learngene: the least-squares line ``θ_base + (l/L)·θ_ilayer`` through the ancestry's
+    per-layer parameters (the trained-by-distillation learngene is ``wavehub build --method tleg``)."""
+    L = arch["depth"]
+    x = coefficients(L)
+    xc = x - x.mean()
+    out: dict[str, torch.Tensor] = {}
+    for p in BLOCK_PARAMS:
+        ys = torch.stack([state_dict[f"blocks.{i}.{p}"].double() for i in range(L)])
+        shape = (L,) + (1,) * (ys.dim() - 1)
+        ym = ys.mean(0)
+        slope = ((xc.reshape(shape) * (ys - ym)).sum(0) / (xc ** 2).sum()) if L > 1 else torch.zeros_like(ym)
+        out[f"tleg.base.{p}"] = (ym - slope * x.mean()).float()
+        out[f"tleg.ilayer.{p}"] = slope.float()
+    for k in SHARED:
+        out[f"shared.{k}"] = state_dict[k].float().clone()
+    if arch.get("class_token", True) and "cls_token" in state_dict:
+        out["shared.cls_token"] = state_dict["cls_token"].float().clone()
+    return out
+
+
+def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
+    aux = cfg["aux"]
+    D, H = aux["width"], int(aux["width"] * aux["mlp_ratio"])
+    P, C = aux["patch_size"], aux["in_chans"]
+    blk = {
+        "norm1.weight": (D,), "norm1.bias": (D,), "attn.qkv.weight": (3 * D, D), "attn.qkv.bias": (3 * D,),
+        "attn.proj.weight": (D, D), "attn.proj.bias": (D,), "norm2.weight": (D,), "norm2.bias": (D,),
+        "mlp.fc1.weight": (H, D), "mlp.fc1.bias": (H,), "mlp.fc2.weight": (D, H), "mlp.fc2.bias": (D,),
+    }
+    shapes = {f"tleg.{kind}.{p}": s for p, s in blk.items() for kind in ("base", "ilayer")}
+    prefix = 1 if aux.get("class_token", True) else 0
+    shapes.update({
+        "shared.patch_embed.proj.weight": (D, C, P, P), "shared.patch_embed.proj.bias": (D,),
+        "shared.pos_embed": (1, prefix + (aux["img_size"] // P) ** 2, D),
+        "shared.norm.weight": (D,), "shared.norm.bias": (D,),
+    })
+    if prefix:
+        shapes["shared.cls_token"] = (1, 1, D)
+    return shapes

@@ -1,0 +1,318 @@
+"""WAVE: size-agnostic weight templates + size-specific Kronecker weight scalers.
+
+Per weight type ★ (qkv, proj, fc1, fc2, patch_embed): ``W_l = Σ_t S_{l,t} ⊗ T_t``; biases use the 1-D rule
+``b_l = Σ_t s_{l,t} ⊗ b_t``. Templates are shared by every layer and every target size; only scalers depend on
+the target. LayerNorms, pos_embed and cls_token are "aux extras" (the aux model's own tensors), resampled
+with the *same* block selection as the weights so residual-stream channels stay consistent.
+
+Tensor names in a WAVE learngene:
+  ``templates.<type>`` (N, w1, w2), ``templates.<type>.bias`` (Nb, w1),
+  ``aux.scalers.<type>`` (L, N, m1/w1, m2/w2), ``aux.scalers.<type>.bias`` (L, Nb, m1/w1)  (L = 1 for patch_embed),
+  ``aux.norm1.weight`` … (L_aux, D_aux), ``aux.norm.weight/bias`` (D_aux,), ``aux.pos_embed``, ``aux.cls_token``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import SpecError
+from ..spec import ViTSpec
+from .kron import compose_layers, compose_vector, nkp_svd
+from .resample import interp_depth, section_indices, uniform_indices
+
+__all__ = [
+    "WeightType", "TYPES", "BLOCK_TYPES", "NORM_KEYS",
+    "wave_config", "check_spec", "target_scalers", "target_extras", "compose_weights",
+    "extract", "random_learngene", "expected_shapes", "scaler_count",
+]
+
+
+@dataclass(frozen=True)
+class WeightType:
+    """How one templated weight sits in a timm ViT: its key, row/column axes and q/k/v sections."""
+
+    key: str           # state-dict prefix, "{l}" for the layer index
+    rows: str          # axis kind of the output dim: "D" (residual) or "H" (mlp hidden)
+    cols: str          # axis kind of the input dim: "D", "H" or "in" (patch pixels, never resampled)
+    sections: int = 1  # qkv rows are [q; k; v]
+    per_layer: bool = True
+
+
+TYPES: dict[str, WeightType] = {
+    "qkv": WeightType("blocks.{l}.attn.qkv", "D", "D", sections=3),
+    "proj": WeightType("blocks.{l}.attn.proj", "D", "D"),
+    "fc1": WeightType("blocks.{l}.mlp.fc1", "H", "D"),
+    "fc2": WeightType("blocks.{l}.mlp.fc2", "D", "H"),
+    "patch_embed": WeightType("patch_embed.proj", "D", "in", per_layer=False),
+}
+BLOCK_TYPES = ("qkv", "proj", "fc1", "fc2")
+NORM_KEYS = ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias")
+
+
+def _dims(kind: str, width: int, hidden: int, in_dim: int) -> int:
+    return {"D": width, "H": hidden, "in": in_dim}[kind]
+
+
+def wave_config(arch: dict, template_size: int = 64, templates: int | dict[str, int] = 16,
+                bias_templates: int | None = None) -> dict:
+    """The ``wave`` block of config.json: per type w1, w2, N (and Nb for biases), and the composition rule."""
+    w = template_size
+    pe_in = arch["in_chans"] * arch["patch_size"] ** 2
+    types = {}
+    for name in TYPES:
+        n = templates[name] if isinstance(templates, dict) else templates
+        w2 = pe_in if name == "patch_embed" else w
+        types[name] = {"w1": w, "w2": w2, "n": int(n), "bias_n": int(bias_templates or w)}
+    return {"order": "S_kron_T", "template_size": w, "types": types, "bias": "template",
+            "norms": "aux", "pos_embed": "aux"}
+
+
+def check_spec(cfg: dict, spec: ViTSpec) -> None:
+    """Refuse sizes the templates cannot tile, before any allocation."""
+    w = cfg["wave"]["template_size"]
+    hidden = spec.mlp_hidden
+    if spec.width % w or hidden % w:
+        lo = max(w, spec.width // w * w)
+        raise SpecError(
+            f"width={spec.width} (mlp hidden {hidden}) is not a multiple of the template size {w}",
+            f"Use a width that is a multiple of {w}, e.g. {lo} or {lo + w}.",
+        )
+    aux = cfg["aux"]
+    if spec.mlp_ratio != aux["mlp_ratio"] and (spec.width * spec.mlp_ratio) % w:
+        raise SpecError(f"mlp_ratio={spec.mlp_ratio} gives a hidden size not divisible by {w}",
+                        f"Use mlp_ratio={aux['mlp_ratio']}.")
+
+
+def _axis_index(kind: str, src: dict, dst: dict, sections: int, device) -> torch.Tensor | None:
+    """Block indices along one axis of a scaler grid (None: unchanged)."""
+    if kind == "in" or src[kind] == dst[kind]:
+        return None
+    return section_indices(src[kind] * sections, dst[kind] * sections, sections, device)
+
+
+def _grids(cfg: dict, spec: ViTSpec | None) -> tuple[dict, dict]:
+    """Block counts of each axis kind in the aux model and in the target."""
+    w = cfg["wave"]["template_size"]
+    aux = cfg["aux"]
+    src = {"D": aux["width"] // w, "H": int(aux["width"] * aux["mlp_ratio"]) // w}
+    dst = src if spec is None else {"D": spec.width // w, "H": spec.mlp_hidden // w}
+    return src, dst
+
+
+def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, init: str = "resample",
+                   generator: torch.Generator | None = None, device=None, dtype=None) -> dict[str, torch.Tensor]:
+    """Scalers for a target: the aux scalers resampled over depth (linear) and width (uniform blocks, per
+    q/k/v section), or ``init="random"`` N(0, 1/N). Keys: ``<type>`` and ``<type>.bias``."""
+    src, dst = _grids(cfg, spec)
+    out: dict[str, torch.Tensor] = {}
+    for name, wt in TYPES.items():
+        tc = cfg["wave"]["types"][name]
+        for suffix in ("", ".bias"):
+            s = tensors[f"aux.scalers.{name}{suffix}"].to(device=device, dtype=dtype)
+            L = spec.depth if wt.per_layer else 1
+            if init == "random":
+                n = s.shape[1]
+                p = _dims(wt.rows, dst["D"], dst["H"], 1) * wt.sections
+                shape = (L, n, p) if suffix else (L, n, p, _dims(wt.cols, dst["D"], dst["H"], 1))
+                r = torch.randn(shape, generator=generator, dtype=torch.float32) / math.sqrt(n)
+                out[name + suffix] = r.to(device=device, dtype=s.dtype)
+                continue
+            if init != "resample":
+                raise SpecError(f"unknown scaler init {init!r}", "Use init='resample' or 'random'.")
+            if wt.per_layer:
+                s = interp_depth(s, L)
+            ri = _axis_index(wt.rows, src, dst, wt.sections, s.device)
+            if ri is not None:
+                s = s.index_select(2, ri)
+            if not suffix:
+                ci = _axis_index(wt.cols, src, dst, 1, s.device)
+                if ci is not None:
+                    s = s.index_select(3, ci)
+            out[name + suffix] = s
+        del tc
+    return out
+
+
+def _select_vec(v: torch.Tensor, w: int, n_dst_blocks: int) -> torch.Tensor:
+    """Block-select the last axis of ``(..., D_src)`` to ``n_dst_blocks`` blocks of w channels."""
+    n_src = v.shape[-1] // w
+    if n_src == n_dst_blocks:
+        return v
+    idx = uniform_indices(n_src, n_dst_blocks, v.device)
+    return v.reshape(*v.shape[:-1], n_src, w).index_select(-2, idx).reshape(*v.shape[:-1], n_dst_blocks * w)
+
+
+def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, device=None,
+                  dtype=None) -> dict[str, torch.Tensor]:
+    """Norms, pos_embed and cls_token for the target (timm keys), from the aux extras.
+
+    Per-layer norms are interpolated over depth like scalers; every width axis uses the same block selection
+    as the residual-stream weights. pos_embed is resampled to the target grid by timm's rule."""
+    w = cfg["wave"]["template_size"]
+    nb = spec.width // w
+    out: dict[str, torch.Tensor] = {}
+    for k in NORM_KEYS:
+        v = _select_vec(interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth), w, nb)
+        for layer in range(spec.depth):
+            out[f"blocks.{layer}.{k}"] = v[layer].clone()
+    final = "norm" if spec.global_pool == "token" else "fc_norm"
+    for p in ("weight", "bias"):
+        out[f"{final}.{p}"] = _select_vec(tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb).clone()
+    aux = cfg["aux"]
+    pos = _select_vec(tensors["aux.pos_embed"].to(device=device, dtype=dtype), w, nb)
+    out["pos_embed"] = resample_pos_embed(pos, aux, spec)
+    if spec.class_token:
+        if "aux.cls_token" in tensors:
+            out["cls_token"] = _select_vec(tensors["aux.cls_token"].to(device=device, dtype=dtype), w, nb).clone()
+        else:
+            out["cls_token"] = torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32)
+    return out
+
+
+def resample_pos_embed(pos: torch.Tensor, aux: dict, spec: ViTSpec) -> torch.Tensor:
+    """Aux pos_embed ``(1, prefix + g², C)`` -> the target's prefix and grid (timm's bicubic resampling)."""
+    src_prefix = 1 if aux.get("class_token", True) else 0
+    dst_prefix = 1 if spec.class_token else 0
+    g_src = aux["img_size"] // aux["patch_size"]
+    prefix, grid = pos[:, :src_prefix], pos[:, src_prefix:]
+    if g_src != spec.grid:
+        from timm.layers import resample_abs_pos_embed
+
+        grid = resample_abs_pos_embed(grid.float(), new_size=(spec.grid, spec.grid), old_size=(g_src, g_src),
+                                      num_prefix_tokens=0, verbose=False).to(pos.dtype)
+    if dst_prefix and not src_prefix:
+        prefix = torch.zeros_like(pos[:, :1])
+    elif not dst_prefix:
+        prefix = pos[:, :0]
+    return torch.cat([prefix, grid], dim=1).contiguous()
+
+
+def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor], cfg: dict,
+                    spec: ViTSpec, *, device=None, dtype=None) -> dict[str, torch.Tensor]:
+    """Compose every templated weight and bias of the target into timm keys (one GEMM per type)."""
+    out: dict[str, torch.Tensor] = {}
+    for name, wt in TYPES.items():
+        t = tensors[f"templates.{name}"].to(device=device, dtype=dtype)
+        tb = tensors[f"templates.{name}.bias"].to(device=device, dtype=dtype)
+        Ws = compose_layers(scalers[name].to(t.dtype), t)          # one GEMM, one copy per layer
+        b = compose_vector(scalers[name + ".bias"].to(t.dtype), tb)
+        if not wt.per_layer:
+            out[f"{wt.key}.weight"] = _patch_weight(Ws[0], cfg["aux"], spec)
+            out[f"{wt.key}.bias"] = b[0].clone()
+            continue
+        for layer, W in enumerate(Ws):
+            k = wt.key.format(l=layer)
+            out[f"{k}.weight"] = W
+            out[f"{k}.bias"] = b[layer].clone()
+    return out
+
+
+def _patch_weight(w: torch.Tensor, aux: dict, spec: ViTSpec) -> torch.Tensor:
+    """(D, C·P·P) -> conv weight (D, C', P', P'), adapting channels and patch size like timm does."""
+    c, p = aux["in_chans"], aux["patch_size"]
+    conv = w.reshape(w.shape[0], c, p, p)
+    if spec.in_chans != c:
+        from timm.models._manipulate import adapt_input_conv
+
+        conv = adapt_input_conv(spec.in_chans, conv.float()).to(w.dtype)
+    if spec.patch_size != p:
+        from timm.layers import resample_patch_embed
+
+        conv = resample_patch_embed(conv.float(), [spec.patch_size, spec.patch_size], verbose=False).to(w.dtype)
+    return conv.contiguous()
+
+
+def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Every tensor a WAVE learngene must hold, with its shape (for validation)."""
+    aux = cfg["aux"]
+    src, _ = _grids(cfg, None)
+    L, D = aux["depth"], aux["width"]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, wt in TYPES.items():
+        tc = cfg["wave"]["types"][name]
+        p = _dims(wt.rows, src["D"], src["H"], 1) * wt.sections
+        q = _dims(wt.cols, src["D"], src["H"], tc["w2"]) if wt.cols != "in" else 1
+        Lt = L if wt.per_layer else 1
+        shapes[f"templates.{name}"] = (tc["n"], tc["w1"], tc["w2"])
+        shapes[f"templates.{name}.bias"] = (tc["bias_n"], tc["w1"])
+        shapes[f"aux.scalers.{name}"] = (Lt, tc["n"], p, q)
+        shapes[f"aux.scalers.{name}.bias"] = (Lt, tc["bias_n"], p)
+    for k in NORM_KEYS:
+        shapes[f"aux.{k}"] = (L, D)
+    shapes["aux.norm.weight"] = (D,)
+    shapes["aux.norm.bias"] = (D,)
+    prefix = 1 if aux.get("class_token", True) else 0
+    shapes["aux.pos_embed"] = (1, prefix + (aux["img_size"] // aux["patch_size"]) ** 2, D)
+    if prefix:
+        shapes["aux.cls_token"] = (1, 1, D)
+    return shapes
+
+
+def scaler_count(cfg: dict, spec: ViTSpec) -> int:
+    """Number of size-specific numbers (scalers) a target needs: what stage 2 trains."""
+    _, dst = _grids(cfg, spec)
+    n = 0
+    for name, wt in TYPES.items():
+        tc = cfg["wave"]["types"][name]
+        p = _dims(wt.rows, dst["D"], dst["H"], 1) * wt.sections
+        q = _dims(wt.cols, dst["D"], dst["H"], 1)
+        L = spec.depth if wt.per_layer else 1
+        n += L * (tc["n"] * p * q + tc["bias_n"] * p)
+    return n
+
+
+def extract(state_dict: dict[str, torch.Tensor], arch: dict, *, template_size: int = 64,
+            templates: int | dict[str, int] = 16, bias_templates: int | None = None
+            ) -> tuple[dict[str, torch.Tensor], dict]:
+    """Data-free learngene from an ancestry ViT (timm keys, layer scale already folded in).
+
+    Each type's w1×w2 blocks across all layers are decomposed by one shared nearest-Kronecker-product SVD:
+    the top-N components are the templates, the projections the aux scalers. Biases use the same on their
+    w1-blocks. Returns ``(tensors, wave_cfg)``.
+    """
+    cfg = {"aux": arch, "wave": wave_config(arch, template_size, templates, bias_templates)}
+    L = arch["depth"]
+    out: dict[str, torch.Tensor] = {}
+    for name, wt in TYPES.items():
+        tc = cfg["wave"]["types"][name]
+        keys = [wt.key.format(l=i) for i in range(L)] if wt.per_layer else [wt.key]
+        W = torch.stack([state_dict[k + ".weight"].reshape(state_dict[k + ".weight"].shape[0], -1) for k in keys])
+        B = torch.stack([state_dict[k + ".bias"] for k in keys])
+        S, T = nkp_svd(W.float(), tc["w1"], tc["w2"], tc["n"])
+        out[f"templates.{name}"], out[f"aux.scalers.{name}"] = T, S
+        Sb, Tb = nkp_svd(B.float()[:, :, None], tc["w1"], 1, tc["bias_n"])
+        out[f"templates.{name}.bias"] = Tb[:, :, 0].contiguous()
+        out[f"aux.scalers.{name}.bias"] = Sb[..., 0].contiguous()
+    for k in NORM_KEYS:
+        out[f"aux.{k}"] = torch.stack([state_dict[f"blocks.{i}.{k}"] for i in range(L)]).float()
+    for p in ("weight", "bias"):
+        out[f"aux.norm.{p}"] = state_dict[f"norm.{p}"].float().clone()
+    out["aux.pos_embed"] = state_dict["pos_embed"].float().clone()
+    if arch.get("class_token", True):
+        out["aux.cls_token"] = state_dict["cls_token"].float().clone()
+    return out, cfg["wave"]
+
+
+def random_learngene(arch: dict, *, template_size: int = 64, templates: int | dict[str, int] = 16,
+                     bias_templates: int | None = None, generator: torch.Generator | None = None,
+                     std: float = 0.02) -> tuple[dict[str, torch.Tensor], dict]:
+    """Random templates/scalers scaled so composed weights have std ≈ ``std`` (distillation from scratch)."""
+    wave = wave_config(arch, template_size, templates, bias_templates)
+    cfg = {"aux": arch, "wave": wave}
+    out: dict[str, torch.Tensor] = {}
+    for k, shape in expected_shapes(cfg).items():
+        if k.startswith("templates.") and not k.endswith(".bias"):
+            # unit-variance templates; scalers N(0, std²/N) => Σ_t S_t T_t has std ≈ std
+            out[k] = torch.randn(shape, generator=generator)
+        elif k.startswith("aux.scalers.") and not k.endswith(".bias"):
+            out[k] = torch.randn(shape, generator=generator) * (std / math.sqrt(shape[1]))
+        elif k.endswith(".bias"):
+            out[k] = torch.zeros(shape)
+        elif ".norm" in k or k.startswith("aux.norm"):
+            out[k] = torch.ones(shape) if k.endswith("weight") else torch.zeros(shape)
+        else:  # pos_embed, cls_token
+            out[k] = torch.randn(shape, generator=generator) * std
+    return out, wave
