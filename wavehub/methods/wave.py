@@ -109,7 +109,6 @@ def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *
     src, dst = _grids(cfg, spec)
     out: dict[str, torch.Tensor] = {}
     for name, wt in TYPES.items():
-        tc = cfg["wave"]["types"][name]
         for suffix in ("", ".bias"):
             s = tensors[f"aux.scalers.{name}{suffix}"].to(device=device, dtype=dtype)
             L = spec.depth if wt.per_layer else 1
@@ -132,7 +131,6 @@ def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *
                 if ci is not None:
                     s = s.index_select(3, ci)
             out[name + suffix] = s
-        del tc
     return out
 
 

@@ -1,0 +1,119 @@
+"""A trainable WAVE-parametrized ViT: a stock timm ViT whose templated weights are ``Σ_t S_t ⊗ T_t``.
+
+Used by stage 2 (fit: templates frozen, scalers trained) and stage 1 (build: both trained). Each forward
+composes every weight type of *all* layers with one GEMM per type (not per block, not per layer) and runs the
+timm ViT through ``torch.func.functional_call`` with those tensors substituted. ``to_timm()`` returns a plain
+``VisionTransformer`` with the weights composed once, so no wavehub module outlives training.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..spec import ViTSpec
+from .kron import compose, compose_vector
+from .wave import TYPES, _patch_weight
+
+__all__ = ["WaveModel"]
+
+
+class WaveModel(nn.Module):
+    """``templates`` / ``scalers`` are ParameterDicts keyed ``<type>`` and ``<type>_bias``.
+
+    ``vit`` is the stock timm model holding every non-templated tensor (norms, pos_embed, cls_token, head);
+    its templated weights are frozen placeholders that ``forward`` replaces.
+    """
+
+    def __init__(self, vit: nn.Module, templates: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor],
+                 cfg: dict, spec: ViTSpec, *, train_templates: bool = False):
+        super().__init__()
+        self.vit = vit
+        self.cfg, self.spec = cfg, spec
+        self.templates = nn.ParameterDict({
+            k.replace(".", "_"): nn.Parameter(v.detach().clone(), requires_grad=train_templates)
+            for k, v in templates.items()})
+        self.scalers = nn.ParameterDict({k.replace(".", "_"): nn.Parameter(v.detach().clone())
+                                         for k, v in scalers.items()})
+        self._templated = set()
+        for _name, wt in TYPES.items():
+            L = spec.depth if wt.per_layer else 1
+            for layer in range(L):
+                k = wt.key.format(l=layer)
+                self._templated.update({f"{k}.weight", f"{k}.bias"})
+        for n, p in self.vit.named_parameters():
+            if n in self._templated:
+                p.requires_grad_(False)
+
+    def composed(self) -> dict[str, torch.Tensor]:
+        """Every templated weight and bias, differentiable w.r.t. scalers (and templates if trainable)."""
+        out: dict[str, torch.Tensor] = {}
+        for name, wt in TYPES.items():
+            W = compose(self.scalers[name], self.templates[name])                    # (L, m1, m2)
+            b = compose_vector(self.scalers[f"{name}_bias"], self.templates[f"{name}_bias"])
+            if not wt.per_layer:
+                out[f"{wt.key}.weight"] = _patch_weight(W[0], self.cfg["aux"], self.spec)
+                out[f"{wt.key}.bias"] = b[0]
+                continue
+            for layer in range(W.shape[0]):
+                k = wt.key.format(l=layer)
+                out[f"{k}.weight"] = W[layer]
+                out[f"{k}.bias"] = b[layer]
+        return out
+
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        return torch.func.functional_call(self.vit, self.composed(), (x,), kwargs, strict=False)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Token features after the final norm (for feature distillation)."""
+        return _call_method(self.vit, "forward_features", self.composed(), x)
+
+    @classmethod
+    def from_learngene(cls, lg, spec: ViTSpec, *, init: str = "resample", train_templates: bool = False,
+                       seed: int = 0, device=None, dtype=None, **timm_kwargs) -> WaveModel:
+        """Start from a WAVE learngene: scalers initialized for ``spec`` (resampled aux scalers by default)."""
+        from ..materialize import build_model
+        from .wave import target_scalers
+
+        g = torch.Generator().manual_seed(seed)
+        scalers = target_scalers(lg.tensors, lg.config, spec, init=init, generator=g, device=device, dtype=dtype)
+        vit = build_model(lg, spec, device=device, dtype=dtype, scalers=scalers, seed=seed, **timm_kwargs)
+        vit._wavehub_timm_kwargs = dict(timm_kwargs)
+        templates = {k[len("templates."):]: v.to(device=device, dtype=dtype or torch.float32)
+                     for k, v in lg.tensors.items() if k.startswith("templates.")}
+        return cls(vit, templates, scalers, lg.config, spec, train_templates=train_templates)
+
+    def scaler_parameters(self) -> list[nn.Parameter]:
+        return list(self.scalers.values())
+
+    def extra_parameters(self) -> dict[str, nn.Parameter]:
+        """The ViT's own trainable tensors (norms, pos_embed, cls_token, head), by timm name."""
+        return {n: p for n, p in self.vit.named_parameters() if n not in self._templated}
+
+    @torch.no_grad()
+    def to_timm(self):
+        """A stock ``VisionTransformer`` with everything composed once (meta build + assign)."""
+        from timm.models.vision_transformer import VisionTransformer
+
+        sd = {k: v.detach().clone() for k, v in self.vit.state_dict().items() if k not in self._templated}
+        sd.update({k: v.detach().clone().contiguous() for k, v in self.composed().items()})
+        with torch.device("meta"):
+            model = VisionTransformer(**self._vit_kwargs())
+        model.load_state_dict(sd, strict=True, assign=True)
+        for attr in ("pretrained_cfg", "default_cfg", "wavehub_info"):
+            if hasattr(self.vit, attr):
+                setattr(model, attr, getattr(self.vit, attr))
+        return model
+
+    def _vit_kwargs(self) -> dict:
+        kw = self.spec.timm_kwargs()
+        kw.update(getattr(self.vit, "_wavehub_timm_kwargs", {}))
+        return kw
+
+
+def _call_method(module: nn.Module, method: str, params: dict[str, torch.Tensor], *args):
+    """functional_call on a bound method other than forward (parameters swapped for the call)."""
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    with _reparametrize_module(module, params, strict=False):
+        return getattr(module, method)(*args)
