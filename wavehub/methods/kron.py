@@ -27,19 +27,27 @@ def compose(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def compose_layers(scalers: torch.Tensor, templates: torch.Tensor) -> list[torch.Tensor]:
+def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int = 1 << 18) -> list[torch.Tensor]:
     """Like :func:`compose` for ``scalers (L, N, p, q)``, but one separately allocated matrix per layer.
 
-    Materialization wants independent parameters (no shared storage, so safetensors can save them) without
-    paying for a second copy: the permuting reshape of each layer's slice is that layer's only copy."""
+    Materialization is memory-bound: a whole-layer GEMM followed by a permuting copy writes every weight twice.
+    Here the GEMM runs over a few block rows at a time into a cache-sized scratch (``scratch`` floats), and the
+    permuting copy from cache is each weight's only write to memory. Layers get independent storage, so the
+    result can be assigned as parameters and saved with safetensors.
+    """
     L, n, p, q = scalers.shape
     _, w1, w2 = templates.shape
-    s = scalers.reshape(L, n, p * q).transpose(-1, -2)
-    tmp = torch.matmul(s, templates.reshape(n, w1 * w2)).reshape(L, p, q, w1, w2)
+    t = templates.reshape(n, w1 * w2)
+    s = scalers.permute(0, 2, 3, 1).contiguous()                  # (L, p, q, N)
+    rows = max(1, scratch // (q * w1 * w2))                       # block rows per GEMM
     out = []
-    for i in range(L):
-        w = torch.empty(p * w1, q * w2, dtype=tmp.dtype, device=tmp.device)
-        w.view(p, w1, q, w2).copy_(tmp[i].permute(0, 2, 1, 3))
+    for layer in range(L):
+        w = torch.empty(p * w1, q * w2, dtype=t.dtype, device=t.device)
+        wv = w.view(p, w1, q, w2)
+        for i in range(0, p, rows):
+            j = min(p, i + rows)
+            tmp = torch.mm(s[layer, i:j].reshape(-1, n), t).view(j - i, q, w1, w2)
+            wv[i:j].copy_(tmp.permute(0, 2, 1, 3))
         out.append(w)
     return out
 

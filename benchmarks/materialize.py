@@ -1,0 +1,142 @@
+"""Materialization speed, side by side in one run (ratios, not absolute times, are the result).
+
+For a ViT-B-size (depth 12, width 768) and a ViT-S-size (depth 12, width 384) target:
+  wavehub      ``wavehub.create_model(<learngene>, depth, width)`` (learngene already loaded: the cached path)
+  wavehub+load the same, re-reading and re-verifying the learngene from disk first
+  timm init    ``timm.create_model(<same architecture>)`` (random init)
+  checkpoint   meta build + ``safetensors.torch.load_file`` + ``load_state_dict(assign=True)`` of a full checkpoint
+  floor        meta build + one clone of every weight (the least work that writes fresh weights into a model)
+Methods are interleaved round-robin and the median of ``--repeats`` is reported, so machine noise hits all alike.
+Also: ``python -c "import wavehub"`` vs ``python -c "import timm"``.
+
+    python benchmarks/materialize.py [--learngene dinov2s-learngene] [--repeats 7] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def _timeit(fn) -> float:
+    t0 = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t0
+    del out
+    return dt
+
+
+def bench_target(lg_name: str, depth: int, width: int, repeats: int, workdir: Path) -> dict:
+    import timm
+    from safetensors.torch import load_file, save_file
+    from timm.models.vision_transformer import VisionTransformer
+
+    import wavehub
+    from wavehub import api
+    from wavehub.materialize import resolve_spec
+
+    lg = wavehub.load_learngene(lg_name)
+    spec = resolve_spec(lg, depth, width)
+    kwargs = spec.timm_kwargs()
+    arch = "vit_base_patch16_224"
+    ref = wavehub.create_model(lg, depth, width)
+    sd = {k: v.detach().clone() for k, v in ref.state_dict().items()}
+    ckpt = workdir / f"ckpt_{depth}_{width}.safetensors"
+    save_file(sd, ckpt)
+
+    def meta_model():
+        with torch.device("meta"):
+            return VisionTransformer(**kwargs)
+
+    def ours():
+        return wavehub.create_model(lg, depth, width)
+
+    def ours_load():
+        api._LOADED.clear()
+        return wavehub.create_model(lg_name, depth, width)
+
+    def timm_init():
+        return timm.create_model(arch, pretrained=False, **kwargs)
+
+    def checkpoint():
+        m = meta_model()
+        m.load_state_dict(load_file(ckpt), assign=True)
+        return m
+
+    def floor():
+        m = meta_model()
+        m.load_state_dict({k: v.clone() for k, v in sd.items()}, assign=True)
+        return m
+
+    fns = {"wavehub": ours, "wavehub+load": ours_load, "timm init": timm_init, "checkpoint": checkpoint,
+           "floor": floor}
+    for f in fns.values():  # warm up allocators and lazy imports
+        f()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            times[k].append(_timeit(f))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"depth": depth, "width": width, "params": sum(v.numel() for v in sd.values()),
+            "median_s": med, "min_s": {k: min(v) for k, v in times.items()},
+            "ratio_vs_floor": med["wavehub"] / med["floor"], "timm_init_over_wavehub": med["timm init"] / med["wavehub"],
+            "learngene": lg.name, "learngene_params": lg.num_params,
+            "templates": {k: v["n"] for k, v in lg.config.get("wave", {}).get("types", {}).items()}}
+
+
+def bench_import(repeats: int) -> dict:
+    times = {"timm": [], "wavehub": []}
+    for _ in range(repeats):
+        for mod in times:
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import {mod}"], check=True)
+            times[mod].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"median_s": med, "ratio": med["wavehub"] / med["timm"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--learngene", default="dinov2s-learngene")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="ViT-S target only, 3 repeats")
+    ap.add_argument("--out", default=str(HERE / "results" / "materialize.json"))
+    args = ap.parse_args(argv)
+    torch.set_grad_enabled(False)
+    repeats = 3 if args.quick else args.repeats
+    targets = [(12, 384)] if args.quick else [(12, 768), (12, 384)]
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [bench_target(args.learngene, d, w, repeats, Path(tmp)) for d, w in targets]
+    imp = bench_import(3 if args.quick else 7)
+    result = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                          "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__},
+              "targets": rows, "import": imp, "command": "python benchmarks/materialize.py" + (" --quick" if args.quick else "")}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"| target (depth, width) | params | wavehub | wavehub+load | timm init | checkpoint | floor | "
+          f"wavehub / floor | timm init / wavehub |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        m = r["median_s"]
+        print(f"| ({r['depth']}, {r['width']}) | {r['params'] / 1e6:.1f} M | {m['wavehub'] * 1e3:.0f} ms | "
+              f"{m['wavehub+load'] * 1e3:.0f} ms | {m['timm init'] * 1e3:.0f} ms | {m['checkpoint'] * 1e3:.0f} ms | "
+              f"{m['floor'] * 1e3:.0f} ms | {r['ratio_vs_floor']:.2f}x | {r['timm_init_over_wavehub']:.2f}x |")
+    print(f"\nimport: wavehub {imp['median_s']['wavehub']:.2f} s, timm {imp['median_s']['timm']:.2f} s, "
+          f"ratio {imp['ratio']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

