@@ -125,8 +125,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(f"| target (depth, width) | params | wavehub | wavehub+load | timm init | checkpoint | floor | "
-          f"wavehub / floor | timm init / wavehub |")
+    print("| target (depth, width) | params | wavehub | wavehub+load | timm init | checkpoint | floor | "
+          "wavehub / floor | timm init / wavehub |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         m = r["median_s"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _tiny import TINY_ARCH, tiny_extracted, tiny_select, tiny_tleg, tiny_wave
+from _tiny import tiny_extracted, tiny_select, tiny_tleg, tiny_wave
 from timm.models.vision_transformer import VisionTransformer
 
 from wavehub import errors

@@ -105,7 +105,7 @@ def _dinov2_small_state() -> dict[str, torch.Tensor]:
         lp, np_ = f"backbone.encoder.layer.{i}.", f"/backbone/encoder/layer.{i}/"
         b = f"blocks.{i}."
 
-        def lin(name: str) -> torch.Tensor:
+        def lin(name: str, np_: str = np_) -> torch.Tensor:
             return W[mm[np_ + name + "/MatMul"]].T.contiguous()  # ONNX stores (in, out)
 
         sd[b + "norm1.weight"], sd[b + "norm1.bias"] = W[lp + "norm1.weight"], W[lp + "norm1.bias"]

@@ -155,7 +155,7 @@ class ImageTensorDataset(Dataset):
         """Batched fetch (DataLoader uses it): one interpolate per batch instead of one per image."""
         idx_t = torch.as_tensor(idx)
         x = self.transform(self.images[idx_t])
-        return list(zip(x, self.labels[idx_t].tolist()))
+        return list(zip(x, self.labels[idx_t].tolist(), strict=True))
 
 
 def _per_chan(v: tuple[float, ...], c: int) -> list[float]:

@@ -1,0 +1,138 @@
+"""``wavehub list | info | pull | push | cache``: the zoo and the Hub from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .cli import app
+
+__all__ = ["list_cmd", "info", "pull", "push", "cache_app"]
+
+cache_app = typer.Typer(help="The learngenes in the Hugging Face cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+def _cached(e) -> str:
+    if e.bundled:
+        return "bundled"
+    from huggingface_hub import try_to_load_from_cache
+
+    if e.repo_id:
+        hit = try_to_load_from_cache(e.repo_id, "learngene.safetensors", revision=e.revision)
+        if isinstance(hit, str):
+            return "cached"
+    return "-"
+
+
+@app.command("list", epilog="Example: wavehub list 'dinov2*'")
+def list_cmd(pattern: str = typer.Argument("*", help="Glob over learngene names.")) -> None:
+    """The zoo: name, method, ancestry, sizes served, parameters, and whether it is bundled or cached."""
+    from .zoo import list_entries
+
+    rows = [("name", "method", "ancestry", "widths", "depths", "params", "available")]
+    for e in list_entries(pattern):
+        rows.append((e.name, e.method, e.ancestry, str(e.widths or "-"), str(e.depths or "-"),
+                     f"{e.params:,}" if e.params else "-", _cached(e)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@app.command(epilog="Example: wavehub info dinov2s-learngene")
+def info(name: str = typer.Argument(..., help="Zoo name, path, or hf-hub:org/repo.")) -> None:
+    """A learngene's model-card metadata and where it resolves."""
+    from .zoo import get_entry
+
+    try:
+        e = get_entry(name.split("@")[0])
+        meta = dict(e.metadata)
+    except Exception:  # noqa: BLE001 - not a zoo name: show what the folder/repo says
+        e, meta = None, {}
+    if e is None:
+        from .api import load_learngene
+
+        lg = load_learngene(name)
+        meta = {"name": lg.name, "method": lg.method, "aux": lg.aux, "sha256": lg.sha256, "source": lg.source}
+    typer.echo(json.dumps(meta, indent=2, default=str))
+    if e is not None:
+        typer.echo(f"timm name: {e.timm_name}")
+        typer.echo(f"available: {_cached(e)}")
+
+
+@app.command(epilog="Examples:\n\n  wavehub pull deit-learngene\n\n"
+             "  wavehub pull dinov2s-learngene --depth 8 --width 384 --num-classes 10 --out vit-d8-w384")
+def pull(
+    name: str = typer.Argument(..., help="Zoo name[@revision], hf-hub:org/repo[@rev], or a path."),
+    revision: str = typer.Option(None, help="Branch, tag or commit (default: the zoo's pinned revision)."),
+    force: bool = typer.Option(False, "--force", help="Re-download even if cached."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (like HF_HUB_OFFLINE=1)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    depth: int = typer.Option(None, help="Also write a model of this depth (needs --out)."),
+    width: int = typer.Option(None, help="... and this width."),
+    num_classes: int = typer.Option(None, "--num-classes", help="Classifier size of the written model."),
+    img_size: int = typer.Option(None, "--img-size", help="Input size of the written model."),
+    out: Path = typer.Option(None, help="Write a ready-to-train model folder here."),
+    format: str = typer.Option("timm", help="timm (local-dir:/hf-hub: folder) or transformers."),
+) -> None:
+    """Cache a learngene for offline use; with --out, also write a ready-to-train model folder."""
+    from . import hub
+
+    kw = {"img_size": img_size} if img_size else {}
+    path = hub.pull(name, revision=revision, force=force, offline=True if offline else None, progress=not quiet,
+                    depth=depth, width=width, num_classes=num_classes, out=out, format=format, **kw)
+    typer.echo(str(path))
+
+
+@app.command(epilog="Example: wavehub push ./my-learngene my-org/my-learngene --tag v1.0")
+def push(
+    folder: Path = typer.Argument(..., help="A learngene folder (learngene.safetensors, config.json, README.md)."),
+    repo_id: str = typer.Argument(..., help="Target repo, org/name."),
+    tag: str = typer.Option(None, help="Create this tag on the new commit."),
+    branch: str = typer.Option(None, help="Push to this branch (created if needed)."),
+    private: bool = typer.Option(False, "--private", help="Create the repo as private."),
+    token: str = typer.Option(None, help="Hub token (default: HF_TOKEN or the stored login)."),
+    message: str = typer.Option(None, help="Commit message."),
+) -> None:
+    """Validate a learngene folder and upload it to a Hub repo (created if needed)."""
+    from . import hub
+
+    oid = hub.push(folder, repo_id, tag=tag, branch=branch, private=private, token=token, commit_message=message)
+    typer.echo(f"pushed {folder} to {repo_id} at commit {oid}" + (f" (tag {tag})" if tag else ""))
+
+
+@cache_app.command("ls", epilog="Example: wavehub cache ls")
+def cache_ls() -> None:
+    """List cached learngenes: repo, revisions and refs, size."""
+    from . import hub
+
+    rows = hub.cache_ls()
+    if not rows:
+        typer.echo("no learngenes in the cache")
+    for r in rows:
+        revs = ", ".join(f"{v['commit'][:10]}({'/'.join(v['refs']) or '-'})" for v in r["revisions"])
+        typer.echo(f"{r['repo_id']}  {r['size'] / 1e6:.1f} MB  {revs}")
+
+
+@cache_app.command("verify", epilog="Example: wavehub cache verify --repair")
+def cache_verify(repair: bool = typer.Option(False, "--repair", help="Re-download corrupted learngenes.")) -> None:
+    """Check the sha256 of every cached learngene; exit 1 if any is still corrupt."""
+    from . import hub
+
+    bad = 0
+    for r in hub.cache_verify(repair=repair):
+        typer.echo(f"{r['repo_id']}@{r['commit'][:10]}: {r['status']}")
+        bad += r["status"].startswith("corrupt")
+    if bad:
+        raise typer.Exit(1)
+
+
+@cache_app.command("rm", epilog="Example: wavehub cache rm deit-learngene")
+def cache_rm(name: str = typer.Argument(...), revision: str = typer.Option(None, help="Only this revision.")) -> None:
+    """Delete a learngene from the cache."""
+    from . import hub
+
+    n = hub.cache_rm(name, revision)
+    typer.echo(f"removed {n} revision(s) of {name}")

@@ -1,0 +1,342 @@
+"""Everything that talks to the network: resolve, pull, push and the cache, through ``huggingface_hub``.
+
+Resolution order for a name: local path -> bundled -> HF cache at the pinned revision -> Hub. Downloads use
+``hf_hub_download`` with ``library_name="wavehub"``, so ``HF_HOME``, ``HF_HUB_CACHE``, ``HF_ENDPOINT``,
+``HF_TOKEN``, mirrors and ``HF_HUB_OFFLINE`` behave as in every Hugging Face library. The client does not check
+content hashes, so wavehub does: against the zoo card, the LFS blob name and the artifact's own config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .artifact import CARD_FILE, CONFIG_FILE, TENSOR_FILE, load_learngene, sha256_file
+from .errors import (
+    ArtifactError,
+    AuthError,
+    DownloadError,
+    EntryNotFoundError,
+    HubError,
+    IntegrityError,
+    LearngeneNotFoundError,
+    OfflineError,
+    RevisionNotFoundError,
+    WavehubError,
+)
+
+__all__ = ["Target", "parse_name", "resolve", "pull", "push", "is_offline", "cache_ls", "cache_verify", "cache_rm",
+           "check_repo_paths"]
+
+REQUIRED = (CONFIG_FILE, TENSOR_FILE)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a name means: a local folder, or a Hub repo at a revision (with the sha256 the zoo pins)."""
+
+    name: str
+    path: Path | None = None
+    repo_id: str | None = None
+    revision: str | None = None
+    sha256: str | None = None
+    bundled: bool = False
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    """``offline=`` wins; else HF_HUB_OFFLINE, read now (not at import) so it can be set at run time."""
+    if offline is not None:
+        return bool(offline)
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE")
+    return constants.HF_HUB_OFFLINE or (env or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_name(name: str, revision: str | None = None) -> Target:
+    """``path`` | ``local-dir:PATH`` | ``zoo-name[@rev]`` | ``hf-hub:org/repo[@rev]`` | ``org/repo[@rev]``."""
+    from . import zoo
+
+    raw = str(name)
+    if raw.startswith("local-dir:"):
+        p = Path(raw[len("local-dir:"):]).expanduser()
+        if not p.exists():
+            raise LearngeneNotFoundError(f"no learngene folder at {p}", "Check the path after local-dir:.")
+        return Target(raw, path=p)
+    p = Path(raw).expanduser()
+    if p.exists():
+        return Target(raw, path=p)
+    hub = raw.startswith(("hf-hub:", "hf_hub:"))
+    body = raw.split(":", 1)[1] if hub else raw
+    if "@" in body:
+        body, rev = body.rsplit("@", 1)
+        if revision is not None and revision != rev:
+            raise RevisionNotFoundError(f"two revisions given for {body}: {rev!r} and {revision!r}", "Give one.")
+        revision = rev
+    if not hub:
+        try:
+            e = zoo.get_entry(body)
+        except LearngeneNotFoundError:
+            if "/" not in body:
+                raise
+        else:
+            bundled = zoo.bundled_path(e.name) if e.bundled and revision in (None, e.revision) else None
+            if bundled is not None:
+                return Target(e.name, path=bundled, bundled=True, sha256=e.sha256)
+            if not e.repo_id:
+                raise LearngeneNotFoundError(f"{e.name} is bundled-only and its files are missing",
+                                             "Reinstall wavehub (`pip install --force-reinstall wavehub`).")
+            pinned = revision is None or revision == e.revision
+            return Target(e.name, repo_id=e.repo_id, revision=revision or e.revision or "main",
+                          sha256=e.sha256 if pinned else None)
+    if body.count("/") != 1 or body.startswith("/") or ".." in body:
+        raise LearngeneNotFoundError(f"{raw!r} is neither a zoo name, a path, nor a Hub repo id (org/name)",
+                                     "Run `wavehub list`, or pass hf-hub:org/name or local-dir:PATH.")
+    return Target(raw, repo_id=body, revision=revision or "main")
+
+
+def check_repo_paths(paths: list[str]) -> None:
+    """Refuse a repo whose tree holds a path that could escape the cache folder."""
+    for p in paths:
+        pp = PurePosixPath(p)
+        if not p or p.startswith(("/", "\\")) or "\\" in p or ".." in pp.parts or re.match(r"^[A-Za-z]:", p):
+            raise HubError(f"the repo lists an unsafe file path {p!r}; refusing to download from it",
+                           "Do not use this repo; report it to its owner.")
+
+
+def _map_hub_error(e: BaseException, t: Target) -> WavehubError:
+    """The client's exceptions -> wavehub's typed errors, with repo and revision in the message."""
+    from huggingface_hub import errors as hf
+
+    where = f"{t.repo_id}@{t.revision}"
+    if isinstance(e, hf.GatedRepoError):
+        return AuthError(f"{where} is gated or private and this token cannot read it")
+    if isinstance(e, hf.RepositoryNotFoundError):
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if status == 401:
+            return AuthError(f"{t.repo_id} was not found or needs a token (HTTP 401)")
+        return LearngeneNotFoundError(f"repo {t.repo_id} was not found on the Hub",
+                                      "Check the repo id; `wavehub list` shows the zoo.")
+    if isinstance(e, hf.RevisionNotFoundError):
+        return RevisionNotFoundError(f"revision {t.revision!r} of {t.repo_id} was not found")
+    if isinstance(e, hf.LocalEntryNotFoundError):
+        return OfflineError(f"{t.name} ({where}) is not in the cache and the Hub cannot be reached (offline)",
+                            f"Run `wavehub pull {t.name}` on a connected machine, or use the bundled "
+                            "`dinov2s-learngene`.")
+    if isinstance(e, hf.EntryNotFoundError):
+        return EntryNotFoundError(f"{where} has no {getattr(e, 'filename', None) or 'required file'}")
+    if isinstance(e, hf.OfflineModeIsEnabled):
+        return OfflineError(f"{t.name} is not cached and offline mode is on")
+    if isinstance(e, hf.HfHubHTTPError):
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if status in (401, 403):
+            return AuthError(f"{where}: access denied (HTTP {status})")
+        return HubError(f"the Hub answered HTTP {status} for {where}: {str(e).splitlines()[0][:160]}")
+    return DownloadError(f"downloading {where} failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
+
+
+def _download_file(t: Target, filename: str, *, offline: bool, force: bool, token: Any) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    from . import __version__
+
+    return Path(hf_hub_download(t.repo_id, filename, revision=t.revision, library_name="wavehub",
+                                library_version=__version__, local_files_only=offline, force_download=force,
+                                token=token))
+
+
+def _fetch(t: Target, *, offline: bool, force: bool, token: Any) -> Path:
+    try:
+        if not offline:
+            from huggingface_hub import HfApi
+
+            files = HfApi().list_repo_files(t.repo_id, revision=t.revision, token=token)
+            check_repo_paths(files)
+            for f in REQUIRED:
+                if f not in files:
+                    raise EntryNotFoundError(f"{t.repo_id}@{t.revision} has no {f}: it is not a wavehub learngene")
+        paths = {f: _download_file(t, f, offline=offline, force=force, token=token) for f in REQUIRED}
+        try:
+            _download_file(t, CARD_FILE, offline=offline, force=force, token=token)
+        except Exception:  # noqa: BLE001 - the model card is optional
+            pass
+    except WavehubError:
+        raise
+    except Exception as e:  # noqa: BLE001 - every client failure becomes a typed error
+        raise _map_hub_error(e, t) from None
+    return paths[TENSOR_FILE].parent
+
+
+def _verify(folder: Path, t: Target) -> None:
+    """sha256 of the tensor file vs the zoo pin, the LFS blob name and the artifact config (any mismatch)."""
+    tensor = folder / TENSOR_FILE
+    actual = sha256_file(tensor)
+    blob = Path(os.path.realpath(tensor)).name
+    expected = {"zoo card": t.sha256, "blob name": blob if _SHA256.match(blob) else None}
+    for what, want in expected.items():
+        if want and want != actual:
+            raise IntegrityError(f"{t.name}: {TENSOR_FILE} sha256 {actual[:12]}... does not match the {what} "
+                                 f"({want[:12]}...)")
+    load_learngene(folder)  # config sha256, schema, tensor shapes
+
+
+def _evict(folder: Path) -> None:
+    """Delete a bad cached blob (and its snapshot link) so the next download fetches it again."""
+    for f in (TENSOR_FILE, CONFIG_FILE):
+        link = folder / f
+        target = Path(os.path.realpath(link))
+        for p in (target, link):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def resolve(name: str, *, revision: str | None = None, offline: bool | None = None, force: bool = False,
+            progress: bool = True, token: Any = None) -> Path:
+    """A local folder holding a validated learngene for ``name`` (see module doc for the order)."""
+    t = parse_name(name, revision)
+    if t.path is not None:
+        return t.path
+    off = is_offline(offline)
+    if off and force:
+        raise OfflineError("--force re-downloads, which offline mode forbids", "Unset HF_HUB_OFFLINE.")
+    with _progress(progress):
+        folder = _fetch(t, offline=off, force=force, token=token)
+        try:
+            _verify(folder, t)
+        except ArtifactError:
+            if off:
+                raise IntegrityError(f"the cached copy of {t.name} is corrupted and offline mode forbids a "
+                                     "re-download") from None
+            _evict(folder)  # repair once: a clean copy, then verify again
+            folder = _fetch(t, offline=False, force=True, token=token)
+            _verify(folder, t)
+    return folder
+
+
+class _progress:
+    """Turn huggingface_hub's progress bars off for a quiet call, restoring the previous state after."""
+
+    def __init__(self, on: bool):
+        self.on = on
+
+    def __enter__(self):
+        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars
+
+        self.was_disabled = are_progress_bars_disabled()
+        if not self.on:
+            disable_progress_bars()
+
+    def __exit__(self, *exc):
+        from huggingface_hub.utils import enable_progress_bars
+
+        if not self.on and not self.was_disabled:
+            enable_progress_bars()
+
+
+def pull(name: str, *, revision: str | None = None, force: bool = False, offline: bool | None = None,
+         progress: bool = True, token: Any = None, depth: int | None = None, width: int | None = None,
+         num_classes: int | None = None, out: str | os.PathLike | None = None, format: str = "timm",
+         **model_kwargs: Any) -> Path:
+    """Cache a learngene; with ``out`` also write a ready-to-train model folder (``format`` timm|transformers)."""
+    folder = resolve(name, revision=revision, offline=offline, force=force, progress=progress, token=token)
+    if out is None:
+        if depth is not None or width is not None:
+            raise WavehubError("--depth/--width need --out DIR to write the model to", "Add --out DIR.")
+        return folder
+    if format not in ("timm", "transformers"):
+        raise WavehubError(f"unknown format {format!r}", "Use --format timm or --format transformers.")
+    from .api import from_learngene
+    from .export import save_timm, save_transformers
+
+    model = from_learngene(folder, depth, width, 1000 if num_classes is None else num_classes, **model_kwargs)
+    model.wavehub_info["learngene"] = parse_name(name, revision).name
+    return (save_timm if format == "timm" else save_transformers)(model, out)
+
+
+def push(folder: str | os.PathLike, repo_id: str, *, revision: str = "main", tag: str | None = None,
+         branch: str | None = None, private: bool = False, token: Any = None,
+         commit_message: str | None = None) -> str:
+    """Validate, then upload a learngene folder; create the repo if needed, optionally a branch and a tag."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    lg = load_learngene(folder)  # refuse to publish anything that does not validate
+    api = HfApi(token=token)
+    t = Target(repo_id, repo_id=repo_id, revision=branch or revision)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if branch:
+            api.create_branch(repo_id, branch=branch, revision=revision, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=branch or revision,
+                                 allow_patterns=[TENSOR_FILE, CONFIG_FILE, CARD_FILE],
+                                 commit_message=commit_message or f"Upload learngene {lg.name} ({lg.sha256[:12]})")
+        if tag:
+            api.create_tag(repo_id, tag=tag, revision=info.oid, exist_ok=False)
+    except WavehubError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise _map_hub_error(e, t) from None
+    return info.oid
+
+
+def _learngene_repos():
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir()
+    except Exception:  # noqa: BLE001 - no cache yet
+        return None, []
+    repos = [r for r in info.repos if r.repo_type == "model"
+             and any(f.file_name == TENSOR_FILE for rev in r.revisions for f in rev.files)]
+    return info, repos
+
+
+def cache_ls() -> list[dict]:
+    """Learngenes in the HF cache: repo id, revisions (with refs), size on disk, path."""
+    _, repos = _learngene_repos()
+    return [{"repo_id": r.repo_id, "size": r.size_on_disk, "path": str(r.repo_path),
+             "revisions": [{"commit": rev.commit_hash, "refs": sorted(rev.refs)} for rev in r.revisions]}
+            for r in sorted(repos, key=lambda r: r.repo_id)]
+
+
+def cache_verify(repair: bool = False) -> list[dict]:
+    """Check every cached learngene revision; with ``repair`` re-download the bad ones once."""
+    _, repos = _learngene_repos()
+    report = []
+    for r in repos:
+        for rev in r.revisions:
+            t = Target(r.repo_id, repo_id=r.repo_id, revision=rev.commit_hash)
+            status = "ok"
+            try:
+                _verify(Path(rev.snapshot_path), t)
+            except WavehubError as e:
+                status = f"corrupt: {e.message}"
+                if repair:
+                    _evict(Path(rev.snapshot_path))
+                    try:
+                        _verify(_fetch(t, offline=False, force=True, token=None), t)
+                        status = "repaired"
+                    except WavehubError as e2:
+                        status = f"corrupt, repair failed: {e2.message}"
+            report.append({"repo_id": r.repo_id, "commit": rev.commit_hash, "refs": sorted(rev.refs),
+                           "status": status})
+    return report
+
+
+def cache_rm(name: str, revision: str | None = None) -> int:
+    """Delete a learngene (all revisions, or one) from the HF cache; returns the number of revisions removed."""
+    t = parse_name(name, revision) if not Path(name).exists() else None
+    repo_id = t.repo_id if t is not None and t.repo_id else name
+    info, repos = _learngene_repos()
+    hashes = [rev.commit_hash for r in repos if r.repo_id == repo_id for rev in r.revisions
+              if revision is None or rev.commit_hash == revision or revision in rev.refs]
+    if not hashes:
+        raise LearngeneNotFoundError(f"{name} is not in the cache", "Run `wavehub cache ls`.")
+    info.delete_revisions(*hashes).execute()
+    return len(hashes)
