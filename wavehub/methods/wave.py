@@ -277,6 +277,11 @@ def extract(state_dict: dict[str, torch.Tensor], arch: dict, *, template_size: i
     for name, wt in TYPES.items():
         tc = cfg["wave"]["types"][name]
         keys = [wt.key.format(l=i) for i in range(L)] if wt.per_layer else [wt.key]
+        # never store more templates than the block matrix has rank (patch_embed has only width/w rows)
+        m1 = state_dict[keys[0] + ".weight"].shape[0]
+        n_rows = len(keys) * (m1 // tc["w1"]) * (state_dict[keys[0] + ".weight"][0].numel() // tc["w2"])
+        tc["n"] = min(tc["n"], n_rows, tc["w1"] * tc["w2"])
+        tc["bias_n"] = min(tc["bias_n"], len(keys) * (m1 // tc["w1"]), tc["w1"])
         W = torch.stack([state_dict[k + ".weight"].reshape(state_dict[k + ".weight"].shape[0], -1) for k in keys])
         B = torch.stack([state_dict[k + ".bias"] for k in keys])
         S, T = nkp_svd(W.float(), tc["w1"], tc["w2"], tc["n"])

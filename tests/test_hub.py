@@ -1,0 +1,218 @@
+"""Hub behaviour against the fake Hub with the real huggingface_hub client (issue: Hub and zoo)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from _tiny import tiny_wave
+
+import wavehub
+from wavehub import errors, hub as whub
+from wavehub.artifact import TENSOR_FILE, save_learngene, sha256_file
+
+
+@pytest.fixture
+def lg_folder(tmp_path):
+    return save_learngene(tiny_wave(), tmp_path / "lg")
+
+
+def _seed(hub, folder, repo="wavehub/tiny", tag=None, private=False):
+    hub.create_repo(repo, private=private)
+    sha = hub.commit(repo, folder)
+    if tag:
+        hub.tag(repo, tag)
+    return sha
+
+
+def _no_partial_files(cache: Path) -> bool:
+    return not [p for p in cache.rglob("*") if p.name.endswith(".incomplete") or p.suffix == ".tmp"]
+
+
+def test_push_then_pull_round_trip_is_byte_equal(hub, lg_folder):
+    oid = whub.push(lg_folder, "me/tiny", tag="v1", token="tok")
+    assert len(oid) == 40 and set(hub.files("me/tiny", "v1")) >= {"learngene.safetensors", "config.json", "README.md"}
+    got = whub.resolve("hf-hub:me/tiny@v1")
+    for f in ("learngene.safetensors", "config.json", "README.md"):
+        assert (got / f).read_bytes() == (lg_folder / f).read_bytes()
+    assert Path(os.path.realpath(got / TENSOR_FILE)).name == sha256_file(lg_folder / TENSOR_FILE)  # LFS blob
+
+
+def test_push_refuses_invalid_artifact(hub, lg_folder):
+    data = bytearray((lg_folder / TENSOR_FILE).read_bytes())
+    data[-5] ^= 1
+    (lg_folder / TENSOR_FILE).write_bytes(bytes(data))
+    with pytest.raises(errors.IntegrityError):
+        whub.push(lg_folder, "me/bad")
+    assert "me/bad" not in hub.repos
+
+
+def test_pull_by_branch_tag_and_commit(hub, lg_folder, tmp_path):
+    sha1 = _seed(hub, lg_folder, tag="v1")
+    other = save_learngene(tiny_wave(seed=5), tmp_path / "other")
+    hub.branch("wavehub/tiny", "dev")
+    sha2 = hub.commit("wavehub/tiny", other, branch="dev")
+    main = wavehub.load_learngene("hf-hub:wavehub/tiny")
+    tag = wavehub.load_learngene("hf-hub:wavehub/tiny@v1")
+    dev = wavehub.load_learngene("hf-hub:wavehub/tiny", revision="dev")
+    by_sha = wavehub.load_learngene(f"hf-hub:wavehub/tiny@{sha2}")
+    assert main.sha256 == tag.sha256 == sha256_file(lg_folder / TENSOR_FILE)
+    assert dev.sha256 == by_sha.sha256 == sha256_file(other / TENSOR_FILE) != main.sha256
+    assert whub.resolve(f"hf-hub:wavehub/tiny@{sha1}").name == sha1
+
+
+def test_create_model_deit_learngene_through_hf_endpoint(hub, tmp_path):
+    folder = save_learngene(tiny_wave(name="deit-learngene"), tmp_path / "deit")
+    _seed(hub, folder, repo="wavehub/deit-learngene", tag="v1.0")
+    model = wavehub.create_model("deit-learngene", depth=8, width=384, num_classes=10)
+    assert len(model.blocks) == 8 and model.embed_dim == 384
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    assert any("/wavehub/deit-learngene/resolve/v1.0/" in p for _, p in hub.requests)
+
+
+def test_offline_pull_served_from_cache(hub, lg_folder, monkeypatch):
+    _seed(hub, lg_folder, tag="v1")
+    online = whub.resolve("hf-hub:wavehub/tiny@v1")
+    n = len(hub.requests)
+    assert whub.resolve("hf-hub:wavehub/tiny@v1", offline=True) == online
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert whub.resolve("hf-hub:wavehub/tiny@v1") == online
+    assert len(hub.requests) == n  # not one request
+
+
+def test_offline_with_nothing_cached_is_fast_typed_error(hub):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(errors.OfflineError) as ei:
+        wavehub.load_learngene("deit-learngene", offline=True)
+    elapsed = time.perf_counter() - t0
+    assert "wavehub pull deit-learngene" in str(ei.value) and "dinov2s-learngene" in str(ei.value)
+    assert hub.requests == []  # never touched the network, so no retry loop either
+    print(f"offline miss took {elapsed:.3f} s")
+
+
+@pytest.mark.parametrize("name,err", [
+    ("hf-hub:nobody/nothing", errors.LearngeneNotFoundError),
+    ("hf-hub:wavehub/tiny@no-such-branch", errors.RevisionNotFoundError),
+    ("hf-hub:wavehub/notalg", errors.EntryNotFoundError),
+    ("no-such-learngene", errors.LearngeneNotFoundError),
+])
+def test_missing_repo_revision_file(hub, lg_folder, name, err):
+    _seed(hub, lg_folder)
+    hub.commit("wavehub/notalg", {"README.md": b"# not a learngene"})
+    with pytest.raises(err) as ei:
+        whub.resolve(name)
+    assert ei.value.remedy
+
+
+def test_corrupted_cached_blob_detected_and_repaired(hub, lg_folder):
+    _seed(hub, lg_folder)
+    folder = whub.resolve("hf-hub:wavehub/tiny")
+    blob = Path(os.path.realpath(folder / TENSOR_FILE))
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(errors.IntegrityError):
+        whub.resolve("hf-hub:wavehub/tiny", offline=True)   # offline: detected, cannot repair
+    assert hub.download_count(TENSOR_FILE) == 1
+    again = whub.resolve("hf-hub:wavehub/tiny")              # online: evicted and fetched once more
+    assert sha256_file(again / TENSOR_FILE) == sha256_file(lg_folder / TENSOR_FILE)
+    assert hub.download_count(TENSOR_FILE) == 2
+    assert whub.cache_verify() == [{"repo_id": "wavehub/tiny", "commit": again.name, "refs": ["main"], "status": "ok"}]
+
+
+def test_corrupt_server_blob_fails_cleanly(hub, lg_folder):
+    _seed(hub, lg_folder)
+    hub.corrupt.add(TENSOR_FILE)
+    with pytest.raises(errors.IntegrityError):
+        whub.resolve("hf-hub:wavehub/tiny")
+    assert hub.download_count(TENSOR_FILE) == 2  # the one repair attempt, then a clear error
+
+
+def test_connection_dropped_mid_download(hub, lg_folder):
+    _seed(hub, lg_folder)
+    hub.drop_after_bytes, hub.drop_count = 50_000, 1000
+    with pytest.raises(errors.DownloadError):
+        whub.resolve("hf-hub:wavehub/tiny")
+    assert _no_partial_files(hub.cache_dir)
+    full = (lg_folder / TENSOR_FILE).read_bytes()
+    assert all(p.read_bytes() != full[: p.stat().st_size] or p.stat().st_size == len(full)
+               for p in hub.cache_dir.rglob("blobs/*") if p.stat().st_size > 10_000)  # no truncated blob kept
+    assert not any(p.name == TENSOR_FILE for p in hub.cache_dir.rglob("snapshots/*/*"))
+    hub.drop_after_bytes = None
+    folder = whub.resolve("hf-hub:wavehub/tiny")
+    assert sha256_file(folder / TENSOR_FILE) == sha256_file(lg_folder / TENSOR_FILE)
+
+
+def test_one_dropped_connection_resumes(hub, lg_folder):
+    _seed(hub, lg_folder)
+    hub.drop_after_bytes, hub.drop_count = 100_000, 1
+    folder = whub.resolve("hf-hub:wavehub/tiny")
+    assert sha256_file(folder / TENSOR_FILE) == sha256_file(lg_folder / TENSOR_FILE)
+    ranged = [p for m, p in hub.requests if m == "GET" and p.endswith(TENSOR_FILE)]
+    assert len(ranged) == 2  # the dropped one and the resumed one
+
+
+def test_four_processes_pull_at_once(hub, lg_folder):
+    _seed(hub, lg_folder)
+    hub.throttle_bps = 2_000_000  # ~0.3 s per download, so the four overlap
+    code = ("import sys, wavehub.hub as h, wavehub.artifact as a; p = h.resolve('hf-hub:wavehub/tiny', progress=False);"
+            "print(a.sha256_file(p / 'learngene.safetensors'))")
+    env = dict(os.environ, HF_HUB_CACHE=str(hub.cache_dir))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                              text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    want = sha256_file(lg_folder / TENSOR_FILE)
+    assert [o[0].strip() for o in outs] == [want] * 4
+    assert hub.download_count(TENSOR_FILE) == 1
+
+
+def test_private_repo_needs_token(hub, lg_folder, monkeypatch):
+    _seed(hub, lg_folder, repo="wavehub/secret", private=True)
+    hub.tokens.add("hf_good")
+    with pytest.raises(errors.AuthError) as ei:
+        whub.resolve("hf-hub:wavehub/secret")
+    assert "HF_TOKEN" in str(ei.value)
+    with pytest.raises(errors.AuthError):
+        whub.resolve("hf-hub:wavehub/secret", token="hf_wrong")
+    assert (whub.resolve("hf-hub:wavehub/secret", token="hf_good") / TENSOR_FILE).is_file()
+    monkeypatch.setenv("HF_TOKEN", "hf_good")  # the usual place
+    assert whub.resolve("hf-hub:wavehub/secret", force=True).is_dir()
+
+
+@pytest.mark.parametrize("bad", ["../evil", "/etc/passwd", "a/../../b", "C:\\x"])
+def test_malicious_tree_path_refused(hub, lg_folder, bad):
+    _seed(hub, lg_folder)
+    hub.extra_tree_entries["wavehub/tiny"] = [{"type": "file", "oid": "0" * 40, "size": 1, "path": bad}]
+    with pytest.raises(errors.HubError, match="unsafe file path"):
+        whub.resolve("hf-hub:wavehub/tiny")
+    assert hub.download_count(TENSOR_FILE) == 0
+
+
+def test_pull_writes_ready_to_train_timm_folder(hub, tmp_path):
+    import timm
+
+    out = whub.pull("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56, out=tmp_path / "m",
+                    progress=False)
+    model = timm.create_model(f"local-dir:{out}", pretrained=True)
+    ref = wavehub.create_model("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56)
+    x = torch.randn(1, 3, 56, 56)
+    assert torch.equal(model(x), ref(x))
+    assert hub.requests == []  # bundled: no network
+
+
+def test_cache_ls_and_rm(hub, lg_folder):
+    _seed(hub, lg_folder, tag="v1")
+    whub.resolve("hf-hub:wavehub/tiny@v1")
+    rows = whub.cache_ls()
+    assert [r["repo_id"] for r in rows] == ["wavehub/tiny"] and rows[0]["revisions"][0]["refs"] == ["v1"]
+    assert whub.cache_rm("hf-hub:wavehub/tiny") == 1
+    assert whub.cache_ls() == []
+    with pytest.raises(errors.LearngeneNotFoundError):
+        whub.cache_rm("hf-hub:wavehub/tiny")
