@@ -16,7 +16,7 @@ import torch
 from .artifact import Learngene, save_learngene
 from .errors import AncestryError, SpecError
 
-__all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save"]
+__all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
            "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -104,7 +104,9 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
     arch = ancestry_arch(anc.model_args, img_size)
     sd = _ancestry_state(anc, arch)
     recipe: dict[str, Any] = {"kind": "extract", "data": "none (data-free)", "img_size": arch["img_size"],
-                              "storage_dtype": storage_dtype}
+                              "storage_dtype": storage_dtype,
+                              "command": rebuild_command(ancestry, method, template_size, templates, img_size,
+                                                         storage_dtype, name)}
     cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch}
     if method == "wave":
         t, wcfg = wave.extract(sd, arch, template_size=template_size, templates=parse_templates(templates),
@@ -132,6 +134,23 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
         "serves": _serves(method, cfg),
     })
     return Learngene(method, cfg, t)
+
+
+def rebuild_command(ancestry: str, method: str, template_size: int, templates: int | str | dict,
+                    img_size: int | None, storage_dtype: str, name: str | None) -> str:
+    """The ``wavehub extract`` command that reproduces a learngene (recorded in its config and card)."""
+    if isinstance(templates, dict):
+        templates = ",".join(f"{k}={v}" for k, v in templates.items())
+    parts = ["wavehub extract", f"--ancestry {ancestry}", f"--method {method}"]
+    if method == "wave":
+        parts += [f"--template-size {template_size}", f"--templates {templates}"]
+    if img_size not in (None, 224):
+        parts.append(f"--img-size {img_size}")
+    if storage_dtype != "float16":
+        parts.append(f"--storage-dtype {storage_dtype}")
+    if name:
+        parts.append(f"--name {name}")
+    return " ".join(parts + [f"--out {name or method + '-learngene'}"])
 
 
 def _serves(method: str, cfg: dict) -> dict:
