@@ -34,22 +34,65 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     Here the GEMM runs over a few block rows at a time into a cache-sized scratch (``scratch`` floats), and the
     permuting copy from cache is each weight's only write to memory. Layers get independent storage, so the
     result can be assigned as parameters and saved with safetensors.
+
+    Widening repeats scaler blocks (the uniform width rule), and a repeated scaler row or column gives a
+    repeated block row or column of W. Those are composed once and copied, so a ViT-B from a ViT-S learngene
+    costs the GEMMs of a ViT-S plus the writes of a ViT-B. The result is identical either way.
     """
     L, n, p, q = scalers.shape
     _, w1, w2 = templates.shape
     t = templates.reshape(n, w1 * w2)
-    s = scalers.permute(0, 2, 3, 1).contiguous()                  # (L, p, q, N)
-    rows = max(1, scratch // (q * w1 * w2))                       # block rows per GEMM
+    rsel, rinv = _repeats(scalers, 2)
+    csel, cinv = _repeats(scalers, 3)
+    if rsel is None and csel is None:
+        s = scalers.permute(0, 2, 3, 1).contiguous()              # (L, p, q, N)
+        return [_compose_blocked(s[layer], t, w1, w2, scratch) for layer in range(L)]
+    su = scalers if rsel is None else scalers.index_select(2, rsel)
+    su = su if csel is None else su.index_select(3, csel)
+    su = su.permute(0, 2, 3, 1).contiguous()                      # (L, p_u, q_u, N)
+    rows = list(range(p)) if rinv is None else rinv.tolist()
     out = []
     for layer in range(L):
+        pu, qu = su.shape[1], su.shape[2]
+        wu = _compose_blocked(su[layer], t, w1, w2, scratch).view(pu, w1, qu, w2)
         w = torch.empty(p * w1, q * w2, dtype=t.dtype, device=t.device)
         wv = w.view(p, w1, q, w2)
-        for i in range(0, p, rows):
-            j = min(p, i + rows)
-            tmp = torch.mm(s[layer, i:j].reshape(-1, n), t).view(j - i, q, w1, w2)
-            wv[i:j].copy_(tmp.permute(0, 2, 1, 3))
+        for i, r in enumerate(rows):
+            if cinv is None:
+                wv[i].copy_(wu[r])
+            else:
+                torch.index_select(wu[r], 1, cinv, out=wv[i])
         out.append(w)
     return out
+
+
+def _compose_blocked(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int) -> torch.Tensor:
+    """One layer: ``s (p, q, N)``, ``t (N, w1*w2)`` -> ``(p*w1, q*w2)`` through a cache-sized GEMM scratch."""
+    p, q, n = s.shape
+    rows = max(1, scratch // (q * w1 * w2))                       # block rows per GEMM
+    w = torch.empty(p * w1, q * w2, dtype=t.dtype, device=t.device)
+    wv = w.view(p, w1, q, w2)
+    for i in range(0, p, rows):
+        j = min(p, i + rows)
+        tmp = torch.mm(s[i:j].reshape(-1, n), t).view(j - i, q, w1, w2)
+        wv[i:j].copy_(tmp.permute(0, 2, 1, 3))
+    return w
+
+
+def _repeats(scalers: torch.Tensor, axis: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Indices of the distinct slices of ``scalers`` along ``axis`` (same in every layer) and, for every
+    position, which distinct slice it repeats; ``(None, None)`` when all are distinct."""
+    size = scalers.shape[axis]
+    if size < 2:
+        return None, None
+    x = scalers.movedim(axis, 0).reshape(size, -1)
+    uniq, inv = torch.unique(x, dim=0, return_inverse=True)
+    if uniq.shape[0] == size:
+        return None, None
+    pos = torch.arange(size, device=inv.device)
+    first = torch.full((uniq.shape[0],), size, dtype=pos.dtype, device=inv.device)
+    first = first.scatter_reduce(0, inv, pos, reduce="amin")
+    return first, inv
 
 
 def compose_vector(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
