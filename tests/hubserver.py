@@ -12,9 +12,9 @@ throttling, dropping the connection mid-file, corrupting bodies, malicious tree 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
-import os
 import socket
 import sys
 import threading
@@ -29,8 +29,15 @@ __all__ = ["FakeHub"]
 LFS_MIN = 1 << 20
 
 
+@functools.lru_cache(maxsize=512)
 def git_sha1(data: bytes) -> str:
+    # memoized (bytes cache their hash): the real Hub stores digests, it does not rehash a file per request
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@functools.lru_cache(maxsize=512)
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def is_lfs(path: str, data: bytes) -> bool:
@@ -155,7 +162,7 @@ class FakeHub:
 def _entry(path: str, data: bytes) -> dict:
     e = {"type": "file", "oid": git_sha1(data), "size": len(data), "path": path}
     if is_lfs(path, data):
-        e["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+        e["lfs"] = {"oid": sha256(data), "size": len(data), "pointerSize": 134}
     return e
 
 
@@ -436,7 +443,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = files[path]
         headers = {"X-Repo-Commit": sha, "Accept-Ranges": "bytes"}
         if is_lfs(path, data):
-            digest = hashlib.sha256(data).hexdigest()
+            digest = sha256(data)
             headers.update({"ETag": f'"{digest}"', "X-Linked-Etag": f'"{digest}"', "X-Linked-Size": str(len(data))})
         else:
             headers["ETag"] = f'"{git_sha1(data)}"'

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +10,9 @@ import torch
 from _tiny import tiny_wave
 
 import wavehub
-from wavehub import errors, hub as whub
-from wavehub.artifact import TENSOR_FILE, save_learngene, sha256_file
+from wavehub import errors
+from wavehub import hub as whub
+from wavehub.artifact import CONFIG_FILE, TENSOR_FILE, save_learngene, sha256_file
 
 
 @pytest.fixture
@@ -40,6 +39,17 @@ def test_push_then_pull_round_trip_is_byte_equal(hub, lg_folder):
     for f in ("learngene.safetensors", "config.json", "README.md"):
         assert (got / f).read_bytes() == (lg_folder / f).read_bytes()
     assert Path(os.path.realpath(got / TENSOR_FILE)).name == sha256_file(lg_folder / TENSOR_FILE)  # LFS blob
+
+
+def test_push_to_a_private_branch_then_pull_with_token(hub, lg_folder):
+    hub.tokens.add("hf_good")
+    oid = whub.push(lg_folder, "me/secret", branch="dev", private=True, token="hf_good")
+    assert hub.repos["me/secret"].private and hub.resolve_rev("me/secret", "dev") == oid
+    assert TENSOR_FILE not in hub.files("me/secret", "main")  # only the branch got the commit
+    with pytest.raises(errors.AuthError):
+        whub.resolve("hf-hub:me/secret@dev")
+    got = whub.resolve("hf-hub:me/secret@dev", token="hf_good")
+    assert got.name == oid and (got / TENSOR_FILE).read_bytes() == (lg_folder / TENSOR_FILE).read_bytes()
 
 
 def test_push_refuses_invalid_artifact(hub, lg_folder):
@@ -72,6 +82,9 @@ def test_create_model_deit_learngene_through_hf_endpoint(hub, tmp_path):
     assert len(model.blocks) == 8 and model.embed_dim == 384
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
     assert any("/wavehub/deit-learngene/resolve/v1.0/" in p for _, p in hub.requests)
+    n = len(hub.requests)
+    again = wavehub.create_model("deit-learngene", depth=2, width=128, num_classes=10)  # pinned + cached
+    assert len(again.blocks) == 2 and len(hub.requests) == n  # served from the cache, not one request
 
 
 def test_offline_pull_served_from_cache(hub, lg_folder, monkeypatch):
@@ -82,6 +95,43 @@ def test_offline_pull_served_from_cache(hub, lg_folder, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert whub.resolve("hf-hub:wavehub/tiny@v1") == online
     assert len(hub.requests) == n  # not one request
+
+
+def _count_sleeps(monkeypatch) -> list:
+    """Record the client's retry back-off sleeps (a retry loop sleeps; a direct failure does not)."""
+    from huggingface_hub.utils import _http
+
+    calls: list = []
+    monkeypatch.setattr(_http.time, "sleep", lambda s: calls.append(s))
+    return calls
+
+
+def test_unreachable_hub_nothing_cached_fails_at_once(hub, lg_folder, monkeypatch):
+    import time
+
+    from huggingface_hub import constants
+
+    _seed(hub, lg_folder)
+    sleeps = _count_sleeps(monkeypatch)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    t0 = time.perf_counter()
+    with pytest.raises(errors.OfflineError) as ei:
+        whub.resolve("hf-hub:wavehub/tiny")
+    print(f"unreachable Hub, nothing cached: failed in {time.perf_counter() - t0:.3f} s")
+    assert "cannot be reached" in ei.value.message and "wavehub pull hf-hub:wavehub/tiny" in ei.value.remedy
+    assert sleeps == []  # no back-off retry loop
+
+
+def test_unreachable_hub_serves_the_cache(hub, lg_folder, monkeypatch):
+    from huggingface_hub import constants
+
+    _seed(hub, lg_folder)
+    online = whub.resolve("hf-hub:wavehub/tiny")
+    sleeps = _count_sleeps(monkeypatch)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    with pytest.warns(UserWarning, match="cannot be reached"):
+        assert whub.resolve("hf-hub:wavehub/tiny") == online
+    assert sleeps == []
 
 
 def test_offline_with_nothing_cached_is_fast_typed_error(hub):
@@ -110,20 +160,33 @@ def test_missing_repo_revision_file(hub, lg_folder, name, err):
     assert ei.value.remedy
 
 
-def test_corrupted_cached_blob_detected_and_repaired(hub, lg_folder):
+@pytest.mark.parametrize("victim", [TENSOR_FILE, CONFIG_FILE])
+def test_corrupted_cached_blob_detected_and_repaired(hub, lg_folder, victim):
     _seed(hub, lg_folder)
     folder = whub.resolve("hf-hub:wavehub/tiny")
-    blob = Path(os.path.realpath(folder / TENSOR_FILE))
+    blob = Path(os.path.realpath(folder / victim))
     data = bytearray(blob.read_bytes())
-    data[100] ^= 0xFF
+    data[len(data) // 2] ^= 0x01                             # one bit, same length: only a hash can tell
     blob.write_bytes(bytes(data))
-    with pytest.raises(errors.IntegrityError):
+    with pytest.raises(errors.IntegrityError, match=victim):
         whub.resolve("hf-hub:wavehub/tiny", offline=True)   # offline: detected, cannot repair
-    assert hub.download_count(TENSOR_FILE) == 1
+    assert hub.download_count(victim) == 1
     again = whub.resolve("hf-hub:wavehub/tiny")              # online: evicted and fetched once more
-    assert sha256_file(again / TENSOR_FILE) == sha256_file(lg_folder / TENSOR_FILE)
-    assert hub.download_count(TENSOR_FILE) == 2
+    assert (again / victim).read_bytes() == (lg_folder / victim).read_bytes()
+    assert hub.download_count(victim) == 2
     assert whub.cache_verify() == [{"repo_id": "wavehub/tiny", "commit": again.name, "refs": ["main"], "status": "ok"}]
+
+
+def test_hash_consistent_but_malformed_artifact_refused_without_retry(hub, lg_folder):
+    import json
+
+    cfg = json.loads((lg_folder / CONFIG_FILE).read_text())
+    cfg["aux"]["depth"] += 1  # the sha256 still matches, the tensors no longer fit the config
+    (lg_folder / CONFIG_FILE).write_text(json.dumps(cfg))
+    _seed(hub, lg_folder)
+    with pytest.raises(errors.ArtifactFormatError, match="do not match method"):
+        whub.resolve("hf-hub:wavehub/tiny")
+    assert hub.download_count(TENSOR_FILE) == 1  # a re-download cannot fix the publisher's file
 
 
 def test_corrupt_server_blob_fails_cleanly(hub, lg_folder):
@@ -137,8 +200,10 @@ def test_corrupt_server_blob_fails_cleanly(hub, lg_folder):
 def test_connection_dropped_mid_download(hub, lg_folder):
     _seed(hub, lg_folder)
     hub.drop_after_bytes, hub.drop_count = 50_000, 1000
-    with pytest.raises(errors.DownloadError):
+    with pytest.raises(errors.DownloadError) as ei:
         whub.resolve("hf-hub:wavehub/tiny")
+    assert "wavehub/tiny@main" in ei.value.message and "Retry" in ei.value.remedy
+    assert "\n" not in str(ei.value)  # one line for the CLI
     assert _no_partial_files(hub.cache_dir)
     full = (lg_folder / TENSOR_FILE).read_bytes()
     assert all(p.read_bytes() != full[: p.stat().st_size] or p.stat().st_size == len(full)
@@ -158,19 +223,33 @@ def test_one_dropped_connection_resumes(hub, lg_folder):
     assert len(ranged) == 2  # the dropped one and the resumed one
 
 
+def _pull_in_child(go, results):
+    go.wait(60)  # all four start their downloads together
+    try:
+        p = whub.resolve("hf-hub:wavehub/tiny", progress=False)
+        results.put(("ok", sha256_file(p / TENSOR_FILE)))
+    except BaseException as e:  # noqa: BLE001 - report anything to the parent
+        results.put(("error", repr(e)))
+
+
 def test_four_processes_pull_at_once(hub, lg_folder):
+    import multiprocessing as mp
+
     _seed(hub, lg_folder)
     hub.throttle_bps = 2_000_000  # ~0.3 s per download, so the four overlap
-    code = ("import sys, wavehub.hub as h, wavehub.artifact as a; p = h.resolve('hf-hub:wavehub/tiny', progress=False);"
-            "print(a.sha256_file(p / 'learngene.safetensors'))")
-    env = dict(os.environ, HF_HUB_CACHE=str(hub.cache_dir))
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                              text=True) for _ in range(4)]
-    outs = [p.communicate(timeout=120) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
-    want = sha256_file(lg_folder / TENSOR_FILE)
-    assert [o[0].strip() for o in outs] == [want] * 4
-    assert hub.download_count(TENSOR_FILE) == 1
+    ctx = mp.get_context("fork")  # forked: real separate processes, without re-importing torch four times
+    go, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_pull_in_child, args=(go, results)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    go.set()
+    outs = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0] * 4
+    assert outs == [("ok", sha256_file(lg_folder / TENSOR_FILE))] * 4
+    assert hub.download_count(TENSOR_FILE) == 1  # one GET of the blob: the others waited on its file lock
+    assert len(list(hub.cache_dir.rglob("blobs/*"))) == 3 and _no_partial_files(hub.cache_dir)
 
 
 def test_private_repo_needs_token(hub, lg_folder, monkeypatch):

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: turn wavehub errors into one line and exit code 1."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except WavehubError as e:
         typer.secho(f"error: {e.message}", err=True, fg="red")
         if e.remedy:
@@ -53,14 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except typer.Abort:
         return 1
-    except Exception as e:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # click usage errors carry their own exit code (2); typer vendors its own click
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             return e.exit_code
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0  # a command's typer.Exit(n) comes back as a return value
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ from .cli import app
 
 __all__ = ["list_cmd", "info", "pull", "push", "cache_app"]
 
-cache_app = typer.Typer(help="The learngenes in the Hugging Face cache.", no_args_is_help=True)
+cache_app = typer.Typer(help="The learngenes in the Hugging Face cache (HF_HOME / HF_HUB_CACHE).",
+                        no_args_is_help=True,
+                        epilog="Examples:\n\n  wavehub cache ls\n\n  wavehub cache verify --repair\n\n"
+                        "  wavehub cache rm deit-learngene")
 app.add_typer(cache_app, name="cache")
 
 
@@ -27,13 +30,18 @@ def _cached(e) -> str:
     return "-"
 
 
-@app.command("list", epilog="Example: wavehub list 'dinov2*'")
-def list_cmd(pattern: str = typer.Argument("*", help="Glob over learngene names.")) -> None:
+@app.command("list", epilog="Examples:\n\n  wavehub list\n\n  wavehub list 'dinov2*'")
+def list_cmd(pattern: str = typer.Argument("*", help="Glob over learngene names (a plain word matches "
+                                           "anywhere in the name).")) -> None:
     """The zoo: name, method, ancestry, sizes served, parameters, and whether it is bundled or cached."""
+    from .errors import LearngeneNotFoundError
     from .zoo import list_entries
 
+    entries = list_entries(pattern if any(c in pattern for c in "*?[") else f"*{pattern}*")
+    if not entries:
+        raise LearngeneNotFoundError(f"no learngene in the zoo matches {pattern!r}", "Run `wavehub list`.")
     rows = [("name", "method", "ancestry", "widths", "depths", "params", "available")]
-    for e in list_entries(pattern):
+    for e in entries:
         rows.append((e.name, e.method, e.ancestry, str(e.widths or "-"), str(e.depths or "-"),
                      f"{e.params:,}" if e.params else "-", _cached(e)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -41,9 +49,9 @@ def list_cmd(pattern: str = typer.Argument("*", help="Glob over learngene names.
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
-@app.command(epilog="Example: wavehub info dinov2s-learngene")
-def info(name: str = typer.Argument(..., help="Zoo name, path, or hf-hub:org/repo.")) -> None:
-    """A learngene's model-card metadata and where it resolves."""
+@app.command(epilog="Examples:\n\n  wavehub info dinov2s-learngene\n\n  wavehub info ./my-learngene")
+def info(name: str = typer.Argument(..., help="Zoo name, path, local-dir:PATH or hf-hub:org/repo[@rev].")) -> None:
+    """A learngene's model-card metadata and where it resolves (a non-zoo name is loaded and described)."""
     from .zoo import get_entry
 
     try:
@@ -63,7 +71,9 @@ def info(name: str = typer.Argument(..., help="Zoo name, path, or hf-hub:org/rep
 
 
 @app.command(epilog="Examples:\n\n  wavehub pull deit-learngene\n\n"
-             "  wavehub pull dinov2s-learngene --depth 8 --width 384 --num-classes 10 --out vit-d8-w384")
+             "  wavehub pull hf-hub:my-org/my-learngene@v1.0 --quiet\n\n"
+             "  wavehub pull dinov2s-learngene --depth 8 --width 384 --num-classes 10 --out vit-d8-w384\n\n"
+             "Honours HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE=1 like every HF library.")
 def pull(
     name: str = typer.Argument(..., help="Zoo name[@revision], hf-hub:org/repo[@rev], or a path."),
     revision: str = typer.Option(None, help="Branch, tag or commit (default: the zoo's pinned revision)."),
@@ -76,17 +86,22 @@ def pull(
     img_size: int = typer.Option(None, "--img-size", help="Input size of the written model."),
     out: Path = typer.Option(None, help="Write a ready-to-train model folder here."),
     format: str = typer.Option("timm", help="timm (local-dir:/hf-hub: folder) or transformers."),
+    token: str = typer.Option(None, help="Hub token for a private repo (default: HF_TOKEN or the stored login)."),
 ) -> None:
-    """Cache a learngene for offline use; with --out, also write a ready-to-train model folder."""
+    """Download and verify a learngene into the HF cache; with --out, also write a ready-to-train model folder.
+
+    Prints the local folder. The sha256 is checked against the zoo card and the blob name; a corrupted cached
+    copy is re-downloaded once."""
     from . import hub
 
     kw = {"img_size": img_size} if img_size else {}
     path = hub.pull(name, revision=revision, force=force, offline=True if offline else None, progress=not quiet,
-                    depth=depth, width=width, num_classes=num_classes, out=out, format=format, **kw)
+                    token=token, depth=depth, width=width, num_classes=num_classes, out=out, format=format, **kw)
     typer.echo(str(path))
 
 
-@app.command(epilog="Example: wavehub push ./my-learngene my-org/my-learngene --tag v1.0")
+@app.command(epilog="Examples:\n\n  wavehub push ./my-learngene my-org/my-learngene --tag v1.0\n\n"
+             "  wavehub push ./my-learngene my-org/my-learngene --branch dev --private")
 def push(
     folder: Path = typer.Argument(..., help="A learngene folder (learngene.safetensors, config.json, README.md)."),
     repo_id: str = typer.Argument(..., help="Target repo, org/name."),
@@ -96,7 +111,8 @@ def push(
     token: str = typer.Option(None, help="Hub token (default: HF_TOKEN or the stored login)."),
     message: str = typer.Option(None, help="Commit message."),
 ) -> None:
-    """Validate a learngene folder and upload it to a Hub repo (created if needed)."""
+    """Validate a learngene folder and upload it to a Hub repo (created if needed); an artifact that fails
+    validation is refused before anything is sent."""
     from . import hub
 
     oid = hub.push(folder, repo_id, tag=tag, branch=branch, private=private, token=token, commit_message=message)
@@ -116,22 +132,29 @@ def cache_ls() -> None:
         typer.echo(f"{r['repo_id']}  {r['size'] / 1e6:.1f} MB  {revs}")
 
 
-@cache_app.command("verify", epilog="Example: wavehub cache verify --repair")
+@cache_app.command("verify", epilog="Examples:\n\n  wavehub cache verify\n\n  wavehub cache verify --repair")
 def cache_verify(repair: bool = typer.Option(False, "--repair", help="Re-download corrupted learngenes.")) -> None:
     """Check the sha256 of every cached learngene; exit 1 if any is still corrupt."""
     from . import hub
+    from .errors import IntegrityError
 
-    bad = 0
-    for r in hub.cache_verify(repair=repair):
+    rows = hub.cache_verify(repair=repair)
+    if not rows:
+        typer.echo("no learngenes in the cache")
+    for r in rows:
         typer.echo(f"{r['repo_id']}@{r['commit'][:10]}: {r['status']}")
-        bad += r["status"].startswith("corrupt")
+    bad = sum(r["status"].startswith("corrupt") for r in rows)
     if bad:
-        raise typer.Exit(1)
+        raise IntegrityError(f"{bad} cached learngene revision(s) are corrupt",
+                             "Run `wavehub cache verify --repair` (needs the Hub) or `wavehub cache rm NAME`."
+                             if not repair else "Check your network and HF_ENDPOINT, then run it again.")
 
 
-@cache_app.command("rm", epilog="Example: wavehub cache rm deit-learngene")
-def cache_rm(name: str = typer.Argument(...), revision: str = typer.Option(None, help="Only this revision.")) -> None:
-    """Delete a learngene from the cache."""
+@cache_app.command("rm", epilog="Examples:\n\n  wavehub cache rm deit-learngene\n\n"
+                   "  wavehub cache rm hf-hub:my-org/my-learngene --revision v1.0")
+def cache_rm(name: str = typer.Argument(..., help="Zoo name, hf-hub:org/repo, or org/repo."),
+             revision: str = typer.Option(None, help="Only this revision (commit, branch or tag).")) -> None:
+    """Delete a learngene from the cache (all revisions unless --revision)."""
     from . import hub
 
     n = hub.cache_rm(name, revision)

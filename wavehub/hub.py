@@ -4,19 +4,36 @@ Resolution order for a name: local path -> bundled -> HF cache at the pinned rev
 ``hf_hub_download`` with ``library_name="wavehub"``, so ``HF_HOME``, ``HF_HUB_CACHE``, ``HF_ENDPOINT``,
 ``HF_TOKEN``, mirrors and ``HF_HUB_OFFLINE`` behave as in every Hugging Face library. The client does not check
 content hashes, so wavehub does: against the zoo card, the LFS blob name and the artifact's own config.
+
+A pull costs one tree listing more than the bare client (it refuses unsafe paths and, sent without retries,
+doubles as the reachability probe: an unreachable Hub falls back to the cache at once instead of the client's
+~23 s back-off) plus one sha256 of the tensor file, overlapped with the small downloads. A zoo name at its
+pinned revision (or a commit sha) that is intact in the cache costs no request at all.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .artifact import CARD_FILE, CONFIG_FILE, TENSOR_FILE, load_learngene, sha256_file
+from .artifact import (
+    CARD_FILE,
+    CONFIG_FILE,
+    TENSOR_FILE,
+    expected_shapes,
+    load_learngene,
+    sha256_file,
+    validate_config,
+)
 from .errors import (
     ArtifactError,
+    ArtifactFormatError,
     AuthError,
     DownloadError,
     EntryNotFoundError,
@@ -33,6 +50,7 @@ __all__ = ["Target", "parse_name", "resolve", "pull", "push", "is_offline", "cac
 
 REQUIRED = (CONFIG_FILE, TENSOR_FILE)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,7 @@ class Target:
     revision: str | None = None
     sha256: str | None = None
     bundled: bool = False
+    pinned: bool = False  # the revision cannot move (zoo card pin or commit sha): a cached copy needs no request
 
 
 def is_offline(offline: bool | None = None) -> bool:
@@ -91,12 +110,14 @@ def parse_name(name: str, revision: str | None = None) -> Target:
                 raise LearngeneNotFoundError(f"{e.name} is bundled-only and its files are missing",
                                              "Reinstall wavehub (`pip install --force-reinstall wavehub`).")
             pinned = revision is None or revision == e.revision
-            return Target(e.name, repo_id=e.repo_id, revision=revision or e.revision or "main",
-                          sha256=e.sha256 if pinned else None)
+            rev = revision or e.revision or "main"
+            return Target(e.name, repo_id=e.repo_id, revision=rev, sha256=e.sha256 if pinned else None,
+                          pinned=bool(pinned and e.revision) or bool(_SHA1.match(rev)))
     if body.count("/") != 1 or body.startswith("/") or ".." in body:
         raise LearngeneNotFoundError(f"{raw!r} is neither a zoo name, a path, nor a Hub repo id (org/name)",
                                      "Run `wavehub list`, or pass hf-hub:org/name or local-dir:PATH.")
-    return Target(raw, repo_id=body, revision=revision or "main")
+    rev = revision or "main"
+    return Target(raw, repo_id=body, revision=rev, pinned=bool(_SHA1.match(rev)))
 
 
 def check_repo_paths(paths: list[str]) -> None:
@@ -149,39 +170,173 @@ def _download_file(t: Target, filename: str, *, offline: bool, force: bool, toke
                                 token=token))
 
 
-def _fetch(t: Target, *, offline: bool, force: bool, token: Any) -> Path:
-    try:
-        if not offline:
-            from huggingface_hub import HfApi
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning "the Hub cannot be reached" (huggingface_hub 2.x uses httpx2, 1.x httpx)."""
+    import importlib
 
-            files = HfApi().list_repo_files(t.repo_id, revision=t.revision, token=token)
-            check_repo_paths(files)
-            for f in REQUIRED:
-                if f not in files:
-                    raise EntryNotFoundError(f"{t.repo_id}@{t.revision} has no {f}: it is not a wavehub learngene")
-        paths = {f: _download_file(t, f, offline=offline, force=force, token=token) for f in REQUIRED}
+    errs: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for mod in ("httpx2", "httpx"):
         try:
-            _download_file(t, CARD_FILE, offline=offline, force=force, token=token)
-        except Exception:  # noqa: BLE001 - the model card is optional
+            errs.append(importlib.import_module(mod).TransportError)
+        except (ImportError, AttributeError):
             pass
+    return tuple(errs)
+
+
+def _list_files(t: Target, token: Any) -> list[str]:
+    """The repo's file list at the revision (one request per 1000 files), checked for unsafe paths and the
+    required files. No retry loop: an unreachable Hub must fall back to the cache at once, as the client's
+    own first HEAD does (its paginated listing would back off for ~23 s)."""
+    from urllib.parse import quote
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    from . import __version__
+
+    headers = build_hf_headers(token=token, library_name="wavehub", library_version=__version__)
+    url: str | None = f"{constants.ENDPOINT}/api/models/{t.repo_id}/tree/{quote(t.revision, safe='')}"
+    params: dict | None = {"recursive": "true", "expand": "false"}
+    entries: list[dict] = []
+    while url:
+        r = get_session().get(url, params=params, headers=headers, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+        hf_raise_for_status(r)
+        page = r.json()
+        if not isinstance(page, list):
+            raise HubError(f"the Hub sent an unexpected file list for {t.repo_id}@{t.revision}")
+        entries += page
+        url, params = r.links.get("next", {}).get("url"), None
+    check_repo_paths([str(e.get("path", "")) for e in entries])
+    files = [e["path"] for e in entries if e.get("type") == "file"]
+    missing = [f for f in REQUIRED if f not in files]
+    if missing:
+        raise EntryNotFoundError(f"{t.repo_id}@{t.revision} has no {missing[0]}: it is not a wavehub learngene")
+    return files
+
+
+def _get_files(t: Target, *, card: bool, offline: bool, force: bool, token: Any) -> tuple[Path, str]:
+    """Fetch the tensor file, then hash it on a thread (hashlib drops the GIL) while the small files download:
+    verification overlaps their round trips instead of following them. (Downloading all three at once was
+    slower on a loaded 2-core machine: the threads fight over the GIL during the big transfer.)"""
+    import threading
+
+    kw = dict(offline=offline, force=force, token=token)
+    tensor_path = _download_file(t, TENSOR_FILE, **kw)
+    box: dict[str, Any] = {}
+
+    def hash_it() -> None:
+        try:
+            box["digest"] = sha256_file(tensor_path)
+        except BaseException as e:  # noqa: BLE001 - re-raised on the calling thread
+            box["error"] = e
+
+    hasher = threading.Thread(target=hash_it, name="wavehub-sha256", daemon=True)
+    hasher.start()
+    try:
+        config_path = _download_file(t, CONFIG_FILE, **kw)
+        if card:
+            try:
+                _download_file(t, CARD_FILE, **kw)
+            except Exception:  # noqa: BLE001 - the model card is optional
+                pass
+    finally:
+        hasher.join()
+    if "error" in box:
+        raise box["error"]
+    if tensor_path.parent != config_path.parent:  # a branch moved between the two HEAD requests
+        raise DownloadError(f"{t.repo_id}@{t.revision} changed during the download", "Retry `wavehub pull`.")
+    return tensor_path.parent, box["digest"]
+
+
+def _fetch(t: Target, *, offline: bool, force: bool, token: Any) -> tuple[Path, str]:
+    """The snapshot folder for ``t`` (downloaded if needed) and the sha256 of its tensor file.
+
+    Online, an unreachable Hub falls back to the cache (as every HF library does); nothing cached then
+    raises OfflineError at once, without the client's retry loop."""
+    try:
+        if offline:
+            return _get_files(t, card=True, offline=True, force=False, token=token)
+        try:
+            files = _list_files(t, token)
+        except _transport_errors() as e:
+            try:
+                cached = _get_files(t, card=True, offline=True, force=False, token=token)
+            except Exception:  # noqa: BLE001 - not cached either
+                from huggingface_hub import constants
+
+                raise OfflineError(
+                    f"the Hub at {constants.ENDPOINT} cannot be reached ({type(e).__name__}) and {t.name} is not "
+                    "in the cache",
+                    f"Check your network and HF_ENDPOINT, or run `wavehub pull {t.name}` on a connected machine; "
+                    "the bundled `dinov2s-learngene` always works offline.") from None
+            warnings.warn(f"the Hub cannot be reached ({type(e).__name__}); using the cached {t.name}",
+                          stacklevel=3)
+            return cached
+        return _get_files(t, card=CARD_FILE in files, offline=False, force=force, token=token)
     except WavehubError:
         raise
     except Exception as e:  # noqa: BLE001 - every client failure becomes a typed error
         raise _map_hub_error(e, t) from None
-    return paths[TENSOR_FILE].parent
 
 
-def _verify(folder: Path, t: Target) -> None:
-    """sha256 of the tensor file vs the zoo pin, the LFS blob name and the artifact config (any mismatch)."""
-    tensor = folder / TENSOR_FILE
-    actual = sha256_file(tensor)
+def _git_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _safetensors_header(path: Path) -> dict:
+    """The header of a safetensors file, read without touching the tensor bytes."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < n <= min(100 << 20, os.fstat(f.fileno()).st_size - 8):
+            raise ArtifactFormatError(f"{TENSOR_FILE} is truncated or not a safetensors file")
+        try:
+            header = json.loads(f.read(n))
+        except ValueError:
+            raise ArtifactFormatError(f"{TENSOR_FILE} has a corrupt header") from None
+    if not isinstance(header, dict):
+        raise ArtifactFormatError(f"{TENSOR_FILE} has a corrupt header")
+    return header
+
+
+def _verify(folder: Path, t: Target, digest: str | None = None) -> None:
+    """Integrity and shape of a fetched learngene, hashing the tensor file once (``digest`` if already known).
+
+    sha256 vs the zoo pin, the LFS blob name and config.json's record; config.json vs its git blob name and
+    schema; the safetensors header's tensor names and shapes vs the method. The tensors themselves are parsed
+    (and checked finite) by ``load_learngene`` when they are used, so a pull does not pay for that twice."""
+    tensor, cfg_path = folder / TENSOR_FILE, folder / CONFIG_FILE
+    try:
+        actual = digest or sha256_file(tensor)
+    except FileNotFoundError:
+        raise ArtifactFormatError(f"{t.name}: {TENSOR_FILE} is missing from {folder}") from None
     blob = Path(os.path.realpath(tensor)).name
-    expected = {"zoo card": t.sha256, "blob name": blob if _SHA256.match(blob) else None}
+    try:
+        raw = cfg_path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactFormatError(f"{t.name}: {CONFIG_FILE} is missing from {folder}") from None
+    cfg_blob = Path(os.path.realpath(cfg_path)).name
+    if _SHA1.match(cfg_blob) and _git_sha1(raw) != cfg_blob:
+        raise IntegrityError(f"{t.name}: {CONFIG_FILE} does not match its blob name ({cfg_blob[:12]}...)")
+    try:
+        config = validate_config(json.loads(raw))
+    except ValueError as e:
+        if isinstance(e, ArtifactError):
+            raise
+        raise ArtifactFormatError(f"{t.name}: {CONFIG_FILE} is not valid JSON") from None
+    expected = {"zoo card": t.sha256, "blob name": blob if _SHA256.match(blob) else None,
+                "artifact's config.json": config["sha256"]}
     for what, want in expected.items():
         if want and want != actual:
             raise IntegrityError(f"{t.name}: {TENSOR_FILE} sha256 {actual[:12]}... does not match the {what} "
                                  f"({want[:12]}...)")
-    load_learngene(folder)  # config sha256, schema, tensor shapes
+    header = _safetensors_header(tensor)
+    shapes = {k: tuple(v.get("shape", ())) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    want = {k: tuple(v) for k, v in expected_shapes(config).items()}
+    if shapes != want:
+        bad = sorted(set(shapes) ^ set(want)) or sorted(k for k in want if shapes.get(k) != want[k])
+        raise ArtifactFormatError(f"{t.name}: {TENSOR_FILE} tensors do not match method {config['method']!r} "
+                                  f"(first difference: {bad[0]})")
 
 
 def _evict(folder: Path) -> None:
@@ -198,7 +353,10 @@ def _evict(folder: Path) -> None:
 
 def resolve(name: str, *, revision: str | None = None, offline: bool | None = None, force: bool = False,
             progress: bool = True, token: Any = None) -> Path:
-    """A local folder holding a validated learngene for ``name`` (see module doc for the order)."""
+    """A local folder holding a verified learngene for ``name`` (see module doc for the order).
+
+    A pinned target (a zoo name at its card's revision, or a commit sha) found intact in the cache is served
+    without any request; anything else asks the Hub, which also repairs a corrupted cached copy once."""
     t = parse_name(name, revision)
     if t.path is not None:
         return t.path
@@ -206,16 +364,23 @@ def resolve(name: str, *, revision: str | None = None, offline: bool | None = No
     if off and force:
         raise OfflineError("--force re-downloads, which offline mode forbids", "Unset HF_HUB_OFFLINE.")
     with _progress(progress):
-        folder = _fetch(t, offline=off, force=force, token=token)
+        if t.pinned and not off and not force:
+            try:
+                folder, digest = _fetch(t, offline=True, force=False, token=token)
+                _verify(folder, t, digest)
+                return folder
+            except WavehubError:
+                pass  # not cached (or damaged): ask the Hub
+        folder, digest = _fetch(t, offline=off, force=force, token=token)
         try:
-            _verify(folder, t)
-        except ArtifactError:
+            _verify(folder, t, digest)
+        except IntegrityError as e:  # bytes differ from their hash: a bad copy (a consistent-but-bad one is not)
             if off:
-                raise IntegrityError(f"the cached copy of {t.name} is corrupted and offline mode forbids a "
+                raise IntegrityError(f"the cached copy is corrupted ({e.message}) and offline mode forbids a "
                                      "re-download") from None
             _evict(folder)  # repair once: a clean copy, then verify again
-            folder = _fetch(t, offline=False, force=True, token=token)
-            _verify(folder, t)
+            folder, digest = _fetch(t, offline=False, force=True, token=token)
+            _verify(folder, t, digest)
     return folder
 
 
@@ -286,10 +451,10 @@ def push(folder: str | os.PathLike, repo_id: str, *, revision: str = "main", tag
 
 
 def _learngene_repos():
-    from huggingface_hub import scan_cache_dir
+    from huggingface_hub import constants, scan_cache_dir
 
-    try:
-        info = scan_cache_dir()
+    try:  # pass the cache dir: scan_cache_dir's default is frozen at import, HF_HUB_CACHE may have moved since
+        info = scan_cache_dir(constants.HF_HUB_CACHE)
     except Exception:  # noqa: BLE001 - no cache yet
         return None, []
     repos = [r for r in info.repos if r.repo_type == "model"
@@ -320,7 +485,8 @@ def cache_verify(repair: bool = False) -> list[dict]:
                 if repair:
                     _evict(Path(rev.snapshot_path))
                     try:
-                        _verify(_fetch(t, offline=False, force=True, token=None), t)
+                        folder, digest = _fetch(t, offline=False, force=True, token=None)
+                        _verify(folder, t, digest)
                         status = "repaired"
                     except WavehubError as e2:
                         status = f"corrupt, repair failed: {e2.message}"
