@@ -88,8 +88,10 @@ def state_dict_for(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, ini
 
 
 def stock_architecture(spec: ViTSpec) -> str:
-    """A registered timm ViT name whose kwargs we override (so exported folders need no wavehub)."""
-    return f"vit_base_patch{spec.patch_size}_224" if spec.patch_size in (8, 14, 16, 32) else "vit_base_patch16_224"
+    """A registered timm ViT name whose kwargs we override (so exported folders need no wavehub).
+
+    Only the name must exist (there is no ``vit_base_patch14_224``): ``model_args`` set every size field."""
+    return {8: "vit_base_patch8_224", 32: "vit_base_patch32_224"}.get(spec.patch_size, "vit_base_patch16_224")
 
 
 def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
@@ -99,8 +101,12 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
         "input_size": (spec.in_chans, spec.img_size, spec.img_size),
         "fixed_input_size": True,
         "interpolation": cfg.get("interpolation", "bicubic"),
-        "crop_pct": cfg.get("crop_pct", 0.875),
-        "crop_mode": "center",
+        # 1.0 = the whole image, as wavehub's own data pipeline and extraction see it (timm's 0.875 would crop)
+        "crop_pct": float(cfg.get("crop_pct", 1.0)),
+        # squash = resize the whole image to input_size (as wavehub.data does); with crop_pct 1.0 it needs no
+        # crop, so timm's transform and transformers' processor agree on every aspect ratio (a center crop's
+        # offset is rounded by torchvision but floored by transformers: a 1-px shift on some images)
+        "crop_mode": cfg.get("crop_mode", "squash"),
         "mean": tuple(cfg.get("mean", (0.485, 0.456, 0.406)))[: spec.in_chans] if spec.in_chans == 3
         else (float(sum(cfg.get("mean", (0.449,))) / len(cfg.get("mean", (0.449,)))),) * spec.in_chans,
         "std": tuple(cfg.get("std", (0.229, 0.224, 0.225)))[: spec.in_chans] if spec.in_chans == 3
@@ -127,8 +133,8 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
     sd = state_dict_for(lg, spec, device=device, dtype=dtype, init=init, scalers=scalers, seed=seed)
     kwargs = spec.timm_kwargs() | timm_kwargs
     try:
-        with torch.device("meta"):
-            model = VisionTransformer(**kwargs)
+        with torch.device("meta"):  # every weight is overwritten below: timm's init would be wasted work
+            model = VisionTransformer(**{"weight_init": "skip", **kwargs})
     except (TypeError, AssertionError, ValueError) as e:
         raise SpecError(f"timm cannot build this ViT: {e}", "Check the extra timm options you passed.") from None
     missing, unexpected = model.load_state_dict(sd, strict=False, assign=True)

@@ -81,18 +81,31 @@ def _compose_blocked(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch
 
 def _repeats(scalers: torch.Tensor, axis: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Indices of the distinct slices of ``scalers`` along ``axis`` (same in every layer) and, for every
-    position, which distinct slice it repeats; ``(None, None)`` when all are distinct."""
+    position, which distinct slice it repeats; ``(None, None)`` when all are distinct.
+
+    Candidates are grouped by a cheap fingerprint (a dot product with a fixed vector) and confirmed with an
+    exact comparison, so a false match is impossible and the cost is one pass over the scalers."""
     size = scalers.shape[axis]
     if size < 2:
         return None, None
     x = scalers.movedim(axis, 0).reshape(size, -1)
-    uniq, inv = torch.unique(x, dim=0, return_inverse=True)
-    if uniq.shape[0] == size:
+    probe = torch.linspace(1.0, 2.0, x.shape[1], dtype=x.dtype, device=x.device)
+    fp = (x * probe).sum(1).tolist()
+    first: list[int] = []
+    inv: list[int] = []
+    seen: dict[float, list[int]] = {}
+    for i, f in enumerate(fp):
+        for u in seen.get(f, ()):
+            if torch.equal(x[i], x[first[u]]):
+                inv.append(u)
+                break
+        else:
+            seen.setdefault(f, []).append(len(first))
+            inv.append(len(first))
+            first.append(i)
+    if len(first) == size:
         return None, None
-    pos = torch.arange(size, device=inv.device)
-    first = torch.full((uniq.shape[0],), size, dtype=pos.dtype, device=inv.device)
-    first = first.scatter_reduce(0, inv, pos, reduce="amin")
-    return first, inv
+    return (torch.tensor(first, device=scalers.device), torch.tensor(inv, device=scalers.device))
 
 
 def compose_vector(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:

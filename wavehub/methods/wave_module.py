@@ -98,7 +98,7 @@ class WaveModel(nn.Module):
         sd = {k: v.detach().clone() for k, v in self.vit.state_dict().items() if k not in self._templated}
         sd.update({k: v.detach().clone().contiguous() for k, v in self.composed().items()})
         with torch.device("meta"):
-            model = VisionTransformer(**self._vit_kwargs())
+            model = VisionTransformer(**{"weight_init": "skip", **self._vit_kwargs()})
         model.load_state_dict(sd, strict=True, assign=True)
         for attr in ("pretrained_cfg", "default_cfg", "wavehub_info"):
             if hasattr(self.vit, attr):

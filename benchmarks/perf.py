@@ -1,0 +1,87 @@
+"""Every speed ratio the project promises, in one command and one table.
+
+Runs, one after another in fresh processes, ``materialize.py`` (materialize vs timm random init vs checkpoint
+load vs the clone floor; import time), ``fit_step.py`` (one scaler-fitting step vs one full training step) and
+``pull.py`` (pull vs a bare ``hf_hub_download`` from the fake Hub), then reads their JSON results and prints
+one markdown table of ratios against each target. Ratios, not absolute times, are the result: each one is
+measured against its baseline in the same run.
+
+    python benchmarks/perf.py [--quick] [--only materialize,fit_step,pull]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SCRIPTS = ("materialize", "fit_step", "pull")
+
+
+def _run(name: str, quick: bool) -> Path:
+    out = RESULTS / (f"{name}_quick.json" if quick else f"{name}.json")
+    cmd = [sys.executable, str(HERE / f"{name}.py")] + (["--quick"] if quick else [])
+    if name == "materialize":
+        cmd += ["--out", str(out)]
+    print("$", " ".join(cmd[1:]), flush=True)
+    t0 = time.time()
+    subprocess.run(cmd, check=True)
+    print(f"  ({time.time() - t0:.0f} s)", flush=True)
+    return out
+
+
+def _rows(name: str, data: dict) -> list[tuple[str, str, str]]:
+    """(what, measured, target) rows from one benchmark's JSON."""
+    rows = []
+    if name == "materialize":
+        for t in data["targets"]:
+            size = f"depth {t['depth']}, width {t['width']}"
+            rows.append((f"materialize {size}: timm random init / wavehub",
+                         f"{t['timm_init_over_wavehub']:.2f}x", ">= 3x"))
+            rows.append((f"materialize {size}: wavehub / floor (meta build + clone)",
+                         f"{t['ratio_vs_floor']:.2f}x", "<= 1.5x"))
+        rows.append(("`import wavehub` / `import timm`", f"{data['import']['ratio']:.2f}x", "<= 1.3x"))
+    elif name == "fit_step":
+        for r in data["rows"]:
+            rows.append((f"scaler step / full step, {r['config']}", f"{r['ratio']:.2f}x", "<= 1.0x"))
+            ms, mf = r.get("memory_scaler", {}), r.get("memory_full", {})
+            if ms and mf:
+                rows.append((f"peak RSS scaler / full, {r['config']}",
+                             f"{ms['rss_peak_mb'] / mf['rss_peak_mb']:.2f}x", "<= 1.0x"))
+    elif name == "pull":
+        rows.append(("pull / bare hf_hub_download", f"{data['ratio_pull_vs_bare']:.2f}x", "<= 1.1x"))
+        rows.append(("cold pull + create_model / warm create_model",
+                     f"{data['ratio_cold_vs_warm_create']:.2f}x", "-"))
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="each benchmark's --quick mode")
+    ap.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated subset of " + ", ".join(SCRIPTS))
+    ap.add_argument("--no-run", action="store_true", help="only tabulate the existing results")
+    args = ap.parse_args(argv)
+    names = [n for n in args.only.split(",") if n]
+    unknown = set(names) - set(SCRIPTS)
+    if unknown:
+        ap.error(f"unknown benchmark(s) {sorted(unknown)}")
+    table = []
+    for name in names:
+        path = RESULTS / (f"{name}_quick.json" if args.quick else f"{name}.json")
+        if not args.no_run:
+            path = _run(name, args.quick)
+        table += _rows(name, json.loads(path.read_text()))
+    lines = ["| ratio | measured | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in table]
+    text = "\n".join(lines)
+    print("\n" + text)
+    (RESULTS / ("perf_quick.md" if args.quick else "perf.md")).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
