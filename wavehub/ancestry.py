@@ -146,7 +146,8 @@ def _from_timm_model(m, name: str) -> Ancestry:
                 in_chans=m.patch_embed.proj.in_channels, embed_dim=m.embed_dim, depth=len(m.blocks),
                 num_heads=m.blocks[0].attn.num_heads, mlp_ratio=m.blocks[0].mlp.fc1.out_features / m.embed_dim,
                 num_classes=m.num_classes, class_token=m.cls_token is not None, global_pool=m.global_pool or "token")
-    sd = {k: v.detach().float() for k, v in m.state_dict().items() if not k.startswith("head")}
+    # The head stays: Ancestry.model() rebuilds the classifier (logit KD needs it); extraction ignores it.
+    sd = {k: v.detach().float() for k, v in m.state_dict().items()}
     if any(k.endswith("ls1.gamma") for k in sd):
         args["init_values"] = 1.0
     return Ancestry(name, args, sd, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)),
