@@ -231,6 +231,16 @@ def timm_card(model, arch: str, extra: dict | None = None, *, library: str = "ti
     return "\n".join(lines)
 
 
+def _publish_modes(folder: Path) -> None:
+    """mkdtemp/mkstemp create 0700/0600; an exported model folder gets the usual umask modes (0755/0644)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(folder, 0o777 & ~mask)
+    for f in folder.iterdir():
+        if f.is_file():
+            os.chmod(f, 0o666 & ~mask)
+
+
 def _atomic_dir(out_dir: str | os.PathLike, overwrite: bool, write) -> Path:
     """Write into a temp dir beside ``out_dir`` and rename it into place; never leave a partial folder.
 
@@ -251,6 +261,7 @@ def _atomic_dir(out_dir: str | os.PathLike, overwrite: bool, write) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write(tmp)
+        _publish_modes(tmp)
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
