@@ -1,0 +1,73 @@
+"""``wavehub fit``: fit a WAVE learngene's scalers on a little labelled data and write a timm folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .cli import app
+
+__all__ = ["fit"]
+
+
+@app.command(
+    "fit",
+    epilog="Example: wavehub fit dinov2s-learngene --depth 6 --width 256 --img-size 56 --data fashion-mnist "
+    "--subset 0.05 --steps 300 --device auto --out vit-d6-w256   "
+    "(then: timm.create_model('local-dir:vit-d6-w256', pretrained=True))",
+)
+def fit(
+    name: str = typer.Argument(..., help="Learngene name, hf-hub:org/repo, local-dir:PATH or a folder."),
+    depth: int = typer.Option(..., help="Target depth (number of blocks)."),
+    width: int = typer.Option(..., help="Target width (a multiple of the template size, e.g. 64)."),
+    data: str = typer.Option(..., help="fashion-mnist | mnist | digits | an ImageFolder PATH (root/<class>/<img>)."),
+    out: Path = typer.Option(..., help="Output folder: a timm local-dir: model plus fit.json."),
+    num_classes: int = typer.Option(None, help="Classifier size (default: the dataset's class count)."),
+    img_size: int = typer.Option(None, help="Input size in pixels (default: the learngene's)."),
+    patch_size: int = typer.Option(None, help="Patch size (default: the learngene's)."),
+    subset: float = typer.Option(0.05, help="Training images: a fraction (< 1) or a count (>= 1), class-balanced."),
+    steps: int = typer.Option(None, help="Optimizer steps (default: --epochs over the subset)."),
+    epochs: float = typer.Option(None, help="Passes over the subset when --steps is not given (default 2)."),
+    lr: float = typer.Option(None, help="AdamW learning rate (default 1e-2)."),
+    weight_decay: float = typer.Option(None, help="AdamW weight decay (default 0)."),
+    batch_size: int = typer.Option(None, help="Batch size (default 64)."),
+    train: str = typer.Option("scalers,norms,head,pos_embed", help="What learns: any of scalers,norms,head,pos_embed."),
+    init: str = typer.Option("resample", help="Scaler init: resample (aux scalers over depth/width) | random."),
+    distill: str = typer.Option(None, help="'aux' adds a feature loss towards the learngene's aux model."),
+    seed: int = typer.Option(0, help="Seed for the subset, data order and head init."),
+    device: str = typer.Option("auto", help="auto (CUDA when present) | cpu | cuda | cuda:N."),
+    precision: str = typer.Option("auto", help="auto (bf16 where fast) | fp32 | bf16 | fp16."),
+    eval_subset: int = typer.Option(1000, help="Held-out (test split) images used for the reported accuracy."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Fit only the size-specific scalers (templates frozen) on a small labelled set; save a stock timm model."""
+    from .api import load_learngene
+    from .errors import SpecError
+    from .export import save_timm
+    from .fit import fit_scalers, num_classes_of
+    from .materialize import resolve_spec
+
+    lg = load_learngene(name, progress=progress)
+    if num_classes is None:
+        num_classes = num_classes_of(data)
+        if num_classes is None:
+            raise SpecError(f"cannot tell how many classes {data!r} has", "Pass --num-classes N.")
+    spec = resolve_spec(lg, depth, width, num_classes=num_classes, img_size=img_size, patch_size=patch_size)
+    opts = {k: v for k, v in dict(steps=steps, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                                  batch_size=batch_size, distill=distill).items() if v is not None}
+    model = fit_scalers(lg, spec, data, device=device, init=init, seed=seed, subset=_count(subset),
+                        train=tuple(t.strip() for t in train.split(",") if t.strip()), precision=precision,
+                        eval_subset=eval_subset, progress=progress, **opts)
+    path = save_timm(model, out)
+    rec = model.wavehub_fit
+    acc = rec["held_out_accuracy"]
+    typer.echo(f"wrote {path}: {rec['steps']} steps, {rec['images_seen']:,} images seen, final loss "
+               f"{rec['final_loss']:.4f}" + (f", held-out accuracy {acc:.4f} on {rec['held_out_images']} images"
+                                             if acc is not None else ""))
+    typer.echo(f"load it with: timm.create_model('local-dir:{path}', pretrained=True)")
+
+
+def _count(subset: float) -> float | int:
+    """--subset 0.05 is a fraction, --subset 500 a count."""
+    return int(subset) if subset >= 1 else float(subset)
