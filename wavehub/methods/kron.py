@@ -50,18 +50,18 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     su = scalers if rsel is None else scalers.index_select(2, rsel)
     su = su if csel is None else su.index_select(3, csel)
     su = su.permute(0, 2, 3, 1).contiguous()                      # (L, p_u, q_u, N)
-    rows = list(range(p)) if rinv is None else rinv.tolist()
     out = []
     for layer in range(L):
         pu, qu = su.shape[1], su.shape[2]
         wu = _compose_blocked(su[layer], t, w1, w2, scratch).view(pu, w1, qu, w2)
         w = torch.empty(p * w1, q * w2, dtype=t.dtype, device=t.device)
         wv = w.view(p, w1, q, w2)
-        for i, r in enumerate(rows):
-            if cinv is None:
-                wv[i].copy_(wu[r])
-            else:
-                torch.index_select(wu[r], 1, cinv, out=wv[i])
+        if cinv is None:                       # whole block rows repeat: one gather of contiguous rows
+            torch.index_select(wu, 0, rinv, out=wv)
+        elif rinv is None:
+            torch.index_select(wu, 2, cinv, out=wv)
+        else:                                  # columns on the small distinct-row matrix, then rows
+            torch.index_select(wu.index_select(2, cinv), 0, rinv, out=wv)
         out.append(w)
     return out
 
