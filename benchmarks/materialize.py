@@ -5,7 +5,9 @@ For a ViT-B-size (depth 12, width 768) and a ViT-S-size (depth 12, width 384) ta
   wavehub+load the same, re-reading and re-verifying the learngene from disk first
   timm init    ``timm.create_model(<same architecture>)`` (random init)
   checkpoint   meta build + ``safetensors.torch.load_file`` + ``load_state_dict(assign=True)`` of a full checkpoint
-  floor        meta build + one clone of every weight (the least work that writes fresh weights into a model)
+  floor        meta build (timm init skipped) + one clone of every weight: the least work that writes fresh
+               weights into a model
+On a machine shared with other jobs use ``--threads 1``: multi-threaded ops then stall on descheduled threads.
 Methods are interleaved round-robin and the median of ``--repeats`` is reported, so machine noise hits all alike.
 Also: ``python -c "import wavehub"`` vs ``python -c "import timm"``.
 
@@ -56,9 +58,9 @@ def bench_target(lg_name: str, depth: int, width: int, repeats: int, workdir: Pa
     ckpt = workdir / f"ckpt_{depth}_{width}.safetensors"
     save_file(sd, ckpt)
 
-    def meta_model():
+    def meta_model():  # the cheapest meta build: timm's init skipped, as every weight is assigned after
         with torch.device("meta"):
-            return VisionTransformer(**kwargs)
+            return VisionTransformer(**{"weight_init": "skip", **kwargs})
 
     def ours():
         return wavehub.create_model(lg, depth, width)
