@@ -6,7 +6,7 @@ load vs the clone floor; import time), ``fit_step.py`` (one scaler-fitting step 
 one markdown table of ratios against each target. Ratios, not absolute times, are the result: each one is
 measured against its baseline in the same run.
 
-    python benchmarks/perf.py [--quick] [--only materialize,fit_step,pull]
+    python benchmarks/perf.py [--quick] [--threads 1] [--only materialize,fit_step,pull] [--no-run]
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ RESULTS = HERE / "results"
 SCRIPTS = ("materialize", "fit_step", "pull")
 
 
-def _run(name: str, quick: bool) -> Path:
+def _run(name: str, quick: bool, threads: int | None) -> Path:
     out = RESULTS / (f"{name}_quick.json" if quick else f"{name}.json")
     cmd = [sys.executable, str(HERE / f"{name}.py")] + (["--quick"] if quick else [])
+    cmd += ["--threads", str(threads)] if threads else []
     if name == "materialize":
         cmd += ["--out", str(out)]
     print("$", " ".join(cmd[1:]), flush=True)
@@ -65,6 +66,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="each benchmark's --quick mode")
     ap.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated subset of " + ", ".join(SCRIPTS))
     ap.add_argument("--no-run", action="store_true", help="only tabulate the existing results")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for every benchmark (1 on a machine shared with other jobs)")
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     unknown = set(names) - set(SCRIPTS)
@@ -74,7 +77,7 @@ def main(argv=None) -> int:
     for name in names:
         path = RESULTS / (f"{name}_quick.json" if args.quick else f"{name}.json")
         if not args.no_run:
-            path = _run(name, args.quick)
+            path = _run(name, args.quick, args.threads)
         table += _rows(name, json.loads(path.read_text()))
     lines = ["| ratio | measured | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in table]
     text = "\n".join(lines)
