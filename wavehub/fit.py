@@ -395,12 +395,7 @@ def training_step(model, opt: torch.optim.Optimizer, params: list[torch.Tensor],
     the model (WaveModel: compose + forward) and in which tensors the optimizer owns."""
     with torch.autocast(x.device.type, dtype=amp) if amp else nullcontext():
         loss = F.cross_entropy(model(x).float(), y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if clip_grad:
-        torch.nn.utils.clip_grad_norm_(params, clip_grad, foreach=True)
-    opt.step()
-    return loss.detach()
+    return _update(loss, opt, params, clip_grad)
 
 
 def _distill_step(wm, teacher, idx, opt, params, x, y, amp, clip_grad, weight) -> torch.Tensor:
@@ -411,6 +406,11 @@ def _distill_step(wm, teacher, idx, opt, params, x, y, amp, clip_grad, weight) -
         with torch.no_grad():
             target = teacher.forward_features(x)[..., idx]
         loss = loss + weight * F.mse_loss(feats.float(), target.float())
+    return _update(loss, opt, params, clip_grad)
+
+
+def _update(loss: torch.Tensor, opt, params, clip_grad: float | None) -> torch.Tensor:
+    """Backward, optional gradient clipping and one optimizer step (shared by both step kinds)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if clip_grad:
