@@ -13,7 +13,7 @@ from _tiny import tiny_timm_vit
 
 import wavehub
 from wavehub.artifact import load_learngene
-from wavehub.build import CHECKPOINT_FILE, LOG_FILE, build_learngene, heldout_loss
+from wavehub.build import CHECKPOINT_FILE, LOG_FILE, build_learngene, heldout_loss, read_checkpoint
 from wavehub.errors import BuildError
 
 ARGS = dict(steps=8, batch_size=8, img_size=32, templates=4, checkpoint_every=2, holdout=8, progress=False, lr=5e-4)
@@ -97,7 +97,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(single, ancestry, tmp_pat
     out = tmp_path / "resumed"
     assert build_learngene(ancestry, out=out, max_steps_this_run=3, **ARGS) is None
     assert (out / CHECKPOINT_FILE).is_file() and not (out / "learngene.safetensors").exists()
-    state = torch.load(out / CHECKPOINT_FILE, weights_only=False)
+    state = read_checkpoint(out / CHECKPOINT_FILE)
     assert state["step"] == 3 and state["images_seen"] == 24
     with pytest.raises(BuildError, match="checkpoint"):  # no silent restart over a checkpoint
         build_learngene(ancestry, out=out, **ARGS)

@@ -15,7 +15,6 @@ Rank 0 writes atomic checkpoints (model, optimizer, scheduler, RNG, step = data 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import os
@@ -34,11 +33,11 @@ from .errors import BuildError
 from .spec import ViTSpec
 
 __all__ = ["BuildConfig", "build_learngene", "TlegModel", "distill_loss", "heldout_loss", "feature_layers",
-           "CHECKPOINT_FILE", "LOG_FILE"]
+           "CHECKPOINT_FILE", "LOG_FILE", "read_checkpoint"]
 
-CHECKPOINT_FILE = "build_checkpoint.pt"
+CHECKPOINT_FILE = "build_checkpoint.safetensors"
 LOG_FILE = "build_log.jsonl"
-_CKPT_VERSION = 1
+_CKPT_VERSION = 2  # 2: safetensors (tensors) + JSON metadata (everything else); no pickle
 
 
 @dataclass
@@ -322,14 +321,50 @@ def _schedule(cfg: BuildConfig):
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    """Safetensors only, like every file wavehub writes: tensors go in the tensor file, the rest (optimizer
+    hyper-parameters, step, summary) into its JSON metadata, with dict keys typed so int keys survive."""
+    from safetensors.torch import save as st_save
+
+    tensors: dict[str, torch.Tensor] = {}
+
+    def pack(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            name = f"t{len(tensors)}"
+            tensors[name] = x.detach().to("cpu").clone().contiguous()
+            return {"__tensor__": name}
+        if isinstance(x, dict):
+            return {"__dict__": [[k, pack(v)] for k, v in x.items()]}
+        if isinstance(x, (list, tuple)):
+            return [pack(v) for v in x]
+        return x
+
+    meta = json.dumps(pack(state))
+    atomic_write_bytes(path, st_save(tensors, metadata={"wavehub_checkpoint": meta}))
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The state a build checkpoint holds (the inverse of ``_save_checkpoint``); no pickle involved."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads((f.metadata() or {})["wavehub_checkpoint"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+
+    def unpack(x: Any) -> Any:
+        if isinstance(x, dict):
+            if "__tensor__" in x:
+                return tensors[x["__tensor__"]]
+            return {k: unpack(v) for k, v in x["__dict__"]}
+        if isinstance(x, list):
+            return [unpack(v) for v in x]
+        return x
+
+    return unpack(meta)
 
 
 def _load_checkpoint(path: Path, cfg: BuildConfig) -> dict:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(path)
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file
         raise BuildError(f"checkpoint {path} could not be read ({type(e).__name__})",
                          "Delete it to start over, or point --out at the right folder.") from None

