@@ -60,9 +60,10 @@ def _make_learngene(out: Path, templates: int) -> Path:
     return save_learngene(Learngene("wave", cfg, t), out)
 
 
-def _start_hub(port: int, folder: Path) -> subprocess.Popen:
+def _start_hub(port: int, folder: Path, mbps: float = 0, latency_ms: float = 0) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "hubserver.py"), "--port", str(port),
-                             "--seed", f"{folder}={REPO}@{REV}"], stdout=subprocess.PIPE, text=True)
+                             "--seed", f"{folder}={REPO}@{REV}", "--throttle-mbps", str(mbps),
+                             "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline().strip()
     if not line.startswith("http://"):
         proc.kill()
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=12)
     ap.add_argument("--width", type=int, default=384)
     ap.add_argument("--quick", action="store_true", help="5 repeats, a depth-4 target")
+    ap.add_argument("--link", default="200:5", help="the second scenario's link, MB/s:round-trip ms "
+                    "(a fast datacenter link to a CDN); 'none' runs loopback only")
     ap.add_argument("--out", type=Path, default=None,
                     help="results JSON (default benchmarks/results/pull.json, pull_quick.json with --quick)")
     args = ap.parse_args(argv)
@@ -91,8 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
 
-    port = _free_port()
+    scenarios = [("loopback", 0.0, 0.0)]
+    if args.link != "none":
+        mbps, _, rtt = args.link.partition(":")
+        scenarios.append((f"link {float(mbps):g} MB/s, {float(rtt or 0):g} ms", float(mbps), float(rtt or 0)))
     work = Path(tempfile.mkdtemp(prefix="wavehub-bench-pull-"))
+    port = _free_port()
     # the HF_* variables are read when huggingface_hub is imported: set them before anything imports it
     os.environ.update({
         "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(work / "hf-home"),
@@ -103,13 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(k, None)
     folder = _make_learngene(work / "learngene", args.templates)
     size = (folder / "learngene.safetensors").stat().st_size
-    proc = _start_hub(port, folder)
+    runs, tables = {}, []
     try:
-        res = _run(args, work, size)
+        for label, mbps, rtt in scenarios:
+            proc = _start_hub(port, folder, mbps, rtt)  # same port: huggingface_hub read HF_ENDPOINT once
+            try:
+                runs[label] = _run(args, work, size, label)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+            tables.append(runs[label].pop("table"))
     finally:
-        proc.terminate()
-        proc.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+    res = {"benchmark": "pull", "scenarios": runs, "table": "\n\n".join(tables)}
+    res.update({k: runs["loopback"][k] for k in ("ratio_pull_vs_bare", "ratio_pull_vs_bare_sha256")})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(res.pop("table") + "\n")
@@ -117,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(args, work: Path, size: int) -> dict:
+def _run(args, work: Path, size: int, label: str) -> dict:
     import torch
     from huggingface_hub import constants, hf_hub_download
 
@@ -126,11 +140,12 @@ def _run(args, work: Path, size: int) -> dict:
     from wavehub.artifact import sha256_file
 
     n = 0
+    tag = "".join(c if c.isalnum() else "-" for c in label)
 
     def fresh_cache() -> None:
         nonlocal n
         n += 1
-        constants.HF_HUB_CACHE = str(work / f"cache-{n}")  # read at call time by hf_hub_download
+        constants.HF_HUB_CACHE = str(work / f"{tag}-cache-{n}")  # read at call time by hf_hub_download
 
     def bare():
         fresh_cache()
@@ -172,11 +187,11 @@ def _run(args, work: Path, size: int) -> dict:
             cpu[k].append(time.process_time() - c0)
             del out
             if k != "warm create":
-                shutil.rmtree(work / f"cache-{n}", ignore_errors=True)
+                shutil.rmtree(work / f"{tag}-cache-{n}", ignore_errors=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     res = {
-        "benchmark": "pull", "quick": args.quick, "repeats": args.repeats, "file_bytes": size,
+        "scenario": label, "quick": args.quick, "repeats": args.repeats, "file_bytes": size,
         "target": {"depth": args.depth, "width": args.width},
         "torch_threads": torch.get_num_threads(), "median_s": med, "all_s": times,
         "median_client_cpu_s": med_cpu, "all_client_cpu_s": cpu,
@@ -188,8 +203,8 @@ def _run(args, work: Path, size: int) -> dict:
         "huggingface_hub": __import__("huggingface_hub").__version__, "wavehub": wavehub.__version__,
     }
     lines: list[str] = []
-    lines.append(f"learngene {size / 1e6:.1f} MB from a local fake Hub (separate process), median of "
-                 f"{args.repeats}, interleaved; torch threads {torch.get_num_threads()}\n")
+    lines.append(f"**{label}**: learngene {size / 1e6:.1f} MB from a local fake Hub (separate process), median "
+                 f"of {args.repeats}, interleaved; torch threads {torch.get_num_threads()}\n")
     lines.append("| step | median wall ms | ratio | median client CPU ms | CPU ratio |")
     lines.append("|---|---:|---:|---:|---:|")
     rows = [(f"bare hf_hub_download x{len(FILES)} (cold)", "bare", "bare"),

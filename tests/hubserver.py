@@ -69,6 +69,7 @@ class FakeHub:
             self.lfs_store: dict[str, bytes] = {}
             self.tokens: set[str] = set()
             self.throttle_bps: int | None = None
+            self.latency_s: float = 0.0  # added to every request: a round trip to a distant Hub
             self.drop_after_bytes: int | None = None
             self.drop_count: int = 1
             self.corrupt: set[str] = set()
@@ -222,6 +223,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self):
         with self.fake._lock:
             self.fake.requests.append((self.command, self.path))
+        if self.fake.latency_s:
+            time.sleep(self.fake.latency_s)
 
     # ---- verbs
     def do_HEAD(self):
@@ -496,9 +499,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--seed", action="append", default=[], help="FOLDER=org/name[@tag]: commit a folder as a repo")
     ap.add_argument("--token", action="append", default=[], help="a valid token")
+    ap.add_argument("--throttle-mbps", type=float, default=0, help="cap file bodies at this many MB/s (0: no cap)")
+    ap.add_argument("--latency-ms", type=float, default=0, help="delay every request by this much (a round trip)")
     args = ap.parse_args(argv)
     hub = FakeHub(args.host, args.port).start()
     hub.tokens.update(args.token)
+    hub.throttle_bps = int(args.throttle_mbps * 1e6) or None
+    hub.latency_s = args.latency_ms / 1e3
     for s in args.seed:
         folder, _, rid = s.partition("=")
         rid, _, tag = rid.partition("@")

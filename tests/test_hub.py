@@ -271,7 +271,11 @@ def test_malicious_tree_path_refused(hub, lg_folder, bad):
     hub.extra_tree_entries["wavehub/tiny"] = [{"type": "file", "oid": "0" * 40, "size": 1, "path": bad}]
     with pytest.raises(errors.HubError, match="unsafe file path"):
         whub.resolve("hf-hub:wavehub/tiny")
-    assert hub.download_count(TENSOR_FILE) == 0
+    # the tensor file (a fixed, safe name) downloads alongside the listing; nothing else is fetched and the
+    # refused repo is never served: without its config.json an offline resolve finds nothing usable
+    assert hub.download_count(CONFIG_FILE) == 0
+    with pytest.raises(errors.OfflineError):
+        whub.resolve("hf-hub:wavehub/tiny", offline=True)
 
 
 def test_pull_writes_ready_to_train_timm_folder(hub, tmp_path):

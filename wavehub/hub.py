@@ -5,9 +5,10 @@ Resolution order for a name: local path -> bundled -> HF cache at the pinned rev
 ``HF_TOKEN``, mirrors and ``HF_HUB_OFFLINE`` behave as in every Hugging Face library. The client does not check
 content hashes, so wavehub does: against the zoo card, the LFS blob name and the artifact's own config.
 
-A pull costs one tree listing more than the bare client (it refuses unsafe paths and, sent without retries,
-doubles as the reachability probe: an unreachable Hub falls back to the cache at once instead of the client's
-~23 s back-off) plus one sha256 of the tensor file, overlapped with the small downloads. A zoo name at its
+A pull costs one tree listing more than the bare client, sent while the tensor file downloads (it refuses
+unsafe paths and, sent without retries, doubles as the reachability probe: an unreachable Hub falls back to the
+cache at once instead of the client's ~23 s back-off), plus one sha256 of the tensor file, overlapped with the
+small downloads. A zoo name at its
 pinned revision (or a commit sha) that is intact in the cache costs no request at all.
 """
 
@@ -214,24 +215,38 @@ def _list_files(t: Target, token: Any) -> list[str]:
     return files
 
 
-def _get_files(t: Target, *, card: bool, offline: bool, force: bool, token: Any) -> tuple[Path, str]:
-    """Fetch the tensor file, then hash it on a thread (hashlib drops the GIL) while the small files download:
-    verification overlaps their round trips instead of following them. (Downloading all three at once was
-    slower on a loaded 2-core machine: the threads fight over the GIL during the big transfer.)"""
+def _background(fn, *args: Any, **kw: Any):
+    """Run ``fn`` on a daemon thread; the returned callable joins it and returns (or raises) its outcome.
+
+    Daemon, not an executor: a download abandoned because the Hub turned out to be unreachable must not keep
+    the interpreter from exiting while the client backs off."""
     import threading
 
-    kw = dict(offline=offline, force=force, token=token)
-    tensor_path = _download_file(t, TENSOR_FILE, **kw)
     box: dict[str, Any] = {}
 
-    def hash_it() -> None:
+    def run() -> None:
         try:
-            box["digest"] = sha256_file(tensor_path)
+            box["value"] = fn(*args, **kw)
         except BaseException as e:  # noqa: BLE001 - re-raised on the calling thread
             box["error"] = e
 
-    hasher = threading.Thread(target=hash_it, name="wavehub-sha256", daemon=True)
-    hasher.start()
+    th = threading.Thread(target=run, name=f"wavehub-{getattr(fn, '__name__', 'job')}", daemon=True)
+    th.start()
+
+    def result() -> Any:
+        th.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    return result
+
+
+def _get_small_files(t: Target, tensor_path: Path, digest, *, card: bool, offline: bool, force: bool,
+                     token: Any) -> tuple[Path, str]:
+    """config.json and the card, while ``digest()`` (the tensor file's sha256) finishes on a thread."""
+    kw = dict(offline=offline, force=force, token=token)
+    hashed = _background(digest)
     try:
         config_path = _download_file(t, CONFIG_FILE, **kw)
         if card:
@@ -240,12 +255,45 @@ def _get_files(t: Target, *, card: bool, offline: bool, force: bool, token: Any)
             except Exception:  # noqa: BLE001 - the model card is optional
                 pass
     finally:
-        hasher.join()
-    if "error" in box:
-        raise box["error"]
+        sha = hashed()
     if tensor_path.parent != config_path.parent:  # a branch moved between the two HEAD requests
         raise DownloadError(f"{t.repo_id}@{t.revision} changed during the download", "Retry `wavehub pull`.")
-    return tensor_path.parent, box["digest"]
+    return tensor_path.parent, sha
+
+
+def _get_files(t: Target, *, card: bool, offline: bool, force: bool, token: Any) -> tuple[Path, str]:
+    """Fetch the tensor file, then hash it on a thread while the small files download. (Downloading all three
+    at once was slower on a loaded 2-core machine: the threads fight over the GIL during the big transfer.)"""
+    tensor_path = _download_file(t, TENSOR_FILE, offline=offline, force=force, token=token)
+    return _get_small_files(t, tensor_path, lambda: sha256_file(tensor_path), card=card, offline=offline,
+                            force=force, token=token)
+
+
+def _fetch_online(t: Target, *, force: bool, token: Any) -> tuple[Path, str]:
+    """The tree listing and the tensor download at once, then the small files while the tensor file is hashed.
+
+    The listing (sent without retries) is the reachability probe: if it cannot connect, the download thread
+    (which would back off for ~23 s when nothing is cached) is abandoned and the cache answers at once. It also
+    refuses a repo with unsafe paths or without the required files before anything is served from it."""
+    download = _background(_download_file, t, TENSOR_FILE, offline=False, force=force, token=token)
+    try:
+        files = _list_files(t, token)
+    except _transport_errors() as e:
+        try:
+            cached = _get_files(t, card=True, offline=True, force=False, token=token)
+        except Exception:  # noqa: BLE001 - not cached either
+            from huggingface_hub import constants
+
+            raise OfflineError(
+                f"the Hub at {constants.ENDPOINT} cannot be reached ({type(e).__name__}) and {t.name} is not "
+                "in the cache",
+                f"Check your network and HF_ENDPOINT, or run `wavehub pull {t.name}` on a connected machine; "
+                "the bundled `dinov2s-learngene` always works offline.") from None
+        warnings.warn(f"the Hub cannot be reached ({type(e).__name__}); using the cached {t.name}", stacklevel=4)
+        return cached
+    tensor_path = download()
+    return _get_small_files(t, tensor_path, lambda: sha256_file(tensor_path), card=CARD_FILE in files,
+                            offline=False, force=force, token=token)
 
 
 def _fetch(t: Target, *, offline: bool, force: bool, token: Any) -> tuple[Path, str]:
@@ -256,23 +304,7 @@ def _fetch(t: Target, *, offline: bool, force: bool, token: Any) -> tuple[Path, 
     try:
         if offline:
             return _get_files(t, card=True, offline=True, force=False, token=token)
-        try:
-            files = _list_files(t, token)
-        except _transport_errors() as e:
-            try:
-                cached = _get_files(t, card=True, offline=True, force=False, token=token)
-            except Exception:  # noqa: BLE001 - not cached either
-                from huggingface_hub import constants
-
-                raise OfflineError(
-                    f"the Hub at {constants.ENDPOINT} cannot be reached ({type(e).__name__}) and {t.name} is not "
-                    "in the cache",
-                    f"Check your network and HF_ENDPOINT, or run `wavehub pull {t.name}` on a connected machine; "
-                    "the bundled `dinov2s-learngene` always works offline.") from None
-            warnings.warn(f"the Hub cannot be reached ({type(e).__name__}); using the cached {t.name}",
-                          stacklevel=3)
-            return cached
-        return _get_files(t, card=CARD_FILE in files, offline=False, force=force, token=token)
+        return _fetch_online(t, force=force, token=token)
     except WavehubError:
         raise
     except Exception as e:  # noqa: BLE001 - every client failure becomes a typed error
