@@ -291,6 +291,12 @@ def _fetch_online(t: Target, *, force: bool, token: Any) -> tuple[Path, str]:
                 "the bundled `dinov2s-learngene` always works offline.") from None
         warnings.warn(f"the Hub cannot be reached ({type(e).__name__}); using the cached {t.name}", stacklevel=4)
         return cached
+    except BaseException:  # refused (unsafe paths, missing files) or not found: let the download settle first,
+        try:               # so no request of ours outlives the call (a 404 ends it at once)
+            download()
+        except BaseException:  # noqa: BLE001 - the listing's error is the one to report
+            pass
+        raise
     tensor_path = download()
     return _get_small_files(t, tensor_path, lambda: sha256_file(tensor_path), card=CARD_FILE in files,
                             offline=False, force=force, token=token)
