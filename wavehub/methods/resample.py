@@ -1,11 +1,20 @@
 """Index rules shared by every method: uniform element selection (Weight Selection's rule) and linear
-interpolation over depth. One rule per axis keeps channels *consistent* across all tensors that share it."""
+interpolation over depth (by a selectable rule). One rule per axis keeps channels *consistent* across all
+tensors that share it."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["uniform_indices", "section_indices", "interp_depth", "depth_positions"]
+from ..errors import SpecError
+
+__all__ = ["uniform_indices", "section_indices", "interp_depth", "interp_at", "depth_positions",
+           "check_depth_rule", "DEPTH_RULES", "PREFIX_TRIM"]
+
+#: How a target's layers are placed on the source's depth axis (see :func:`depth_positions`).
+DEPTH_RULES = ("stretch", "prefix")
+#: Source layers a deeper-than-source target leaves out under ``"prefix"`` (measured: benchmarks/README §7).
+PREFIX_TRIM = 4
 
 
 def uniform_indices(n_src: int, n_dst: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -27,22 +36,49 @@ def section_indices(n_src: int, n_dst: int, sections: int, device=None) -> torch
     return torch.cat([base + s * a for s in range(sections)])
 
 
-def depth_positions(l_src: int, l_dst: int) -> torch.Tensor:
-    """Position of each target layer on the source depth axis: ``p = l·(L_src−1)/(L_dst−1)``."""
+def depth_positions(l_src: int, l_dst: int, rule: str = "stretch") -> torch.Tensor:
+    """Position of each target layer on the source depth axis (fractional positions are interpolated).
+
+    ``"stretch"``: ``p = l·(L_src−1)/(L_dst−1)``, the whole source depth spread over the target, so every
+    target ends with the source's last layer. ``"prefix"``: layer l takes source layer l when
+    ``L_dst <= L_src`` (Weight Selection's rule: a shallow target is the source's first layers); a deeper
+    target stretches the source's first ``L_src − PREFIX_TRIM`` layers over its depth, so it too leaves out
+    the source's last layers. ``L_dst == L_src`` is the identity under every rule. Measured on DINOv2-S
+    (benchmarks/README §7): "prefix" probes slightly better but fine-tunes and fits no better (much worse at
+    16 layers), hence "stretch" is the default.
+    """
+    check_depth_rule(rule)
+    if l_dst == l_src:
+        return torch.arange(l_dst, dtype=torch.float64)
+    if rule == "prefix":
+        if l_dst <= l_src:
+            return torch.arange(l_dst, dtype=torch.float64)
+        l_src = max(min(l_src, 2), l_src - PREFIX_TRIM)
     if l_dst == 1 or l_src == 1:
         return torch.zeros(l_dst, dtype=torch.float64)
     return torch.arange(l_dst, dtype=torch.float64) * (l_src - 1) / (l_dst - 1)
 
 
-def interp_depth(x: torch.Tensor, l_dst: int) -> torch.Tensor:
-    """Linear interpolation of a per-layer stack ``(L_src, ...)`` to ``(l_dst, ...)``."""
+def check_depth_rule(rule: str) -> None:
+    """Refuse an unknown rule name with a SpecError naming the valid ones."""
+    if rule not in DEPTH_RULES:
+        raise SpecError(f"unknown depth_rule {rule!r}", f"Use one of {', '.join(map(repr, DEPTH_RULES))}.")
+
+
+def interp_at(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of a per-layer stack ``(L_src, ...)`` at fractional layer positions ``pos``."""
     l_src = x.shape[0]
-    if l_src == l_dst:
-        return x
-    pos = depth_positions(l_src, l_dst)
     lo = pos.floor().long().clamp(max=l_src - 1)
     hi = (lo + 1).clamp(max=l_src - 1)
     frac = (pos - lo.double()).to(x.dtype).to(x.device)
     frac = frac.reshape(-1, *([1] * (x.dim() - 1)))
     lo, hi = lo.to(x.device), hi.to(x.device)
     return x.index_select(0, lo) * (1 - frac) + x.index_select(0, hi) * frac
+
+
+def interp_depth(x: torch.Tensor, l_dst: int, rule: str = "stretch") -> torch.Tensor:
+    """A per-layer stack ``(L_src, ...)`` resampled to ``(l_dst, ...)`` by ``rule`` (see depth_positions)."""
+    check_depth_rule(rule)
+    if x.shape[0] == l_dst:
+        return x
+    return interp_at(x, depth_positions(x.shape[0], l_dst, rule))

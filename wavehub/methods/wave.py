@@ -21,13 +21,23 @@ import torch
 from ..errors import SpecError
 from ..spec import ViTSpec
 from .kron import compose_layers, compose_vector, nkp_svd
-from .resample import interp_depth, section_indices, uniform_indices
+from .resample import check_depth_rule, interp_depth, section_indices, uniform_indices
 
 __all__ = [
     "WeightType", "TYPES", "BLOCK_TYPES", "NORM_KEYS",
     "wave_config", "check_spec", "target_scalers", "target_extras", "compose_weights",
-    "extract", "random_learngene", "expected_shapes", "scaler_count",
+    "extract", "random_learngene", "expected_shapes", "scaler_count", "DEFAULT_DEPTH_RULE", "resolve_depth_rule",
 ]
+
+#: Depth rule used when a caller passes none (chosen by measurement: benchmarks/README.md §7).
+DEFAULT_DEPTH_RULE = "stretch"
+
+
+def resolve_depth_rule(depth_rule: str | None) -> str:
+    """``None`` -> the default; an unknown name -> SpecError (before any tensor is touched)."""
+    rule = DEFAULT_DEPTH_RULE if depth_rule is None else depth_rule
+    check_depth_rule(rule)
+    return rule
 
 
 @dataclass(frozen=True)
@@ -103,9 +113,12 @@ def _grids(cfg: dict, spec: ViTSpec | None) -> tuple[dict, dict]:
 
 
 def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, init: str = "resample",
-                   generator: torch.Generator | None = None, device=None, dtype=None) -> dict[str, torch.Tensor]:
-    """Scalers for a target: the aux scalers resampled over depth (linear) and width (uniform blocks, per
-    q/k/v section), or ``init="random"`` N(0, 1/N). Keys: ``<type>`` and ``<type>.bias``."""
+                   generator: torch.Generator | None = None, device=None, dtype=None,
+                   depth_rule: str | None = None) -> dict[str, torch.Tensor]:
+    """Scalers for a target: the aux scalers resampled over depth (``depth_rule``, see
+    :func:`~wavehub.methods.resample.depth_positions`) and width (uniform blocks, per q/k/v section), or
+    ``init="random"`` N(0, 1/N). Keys: ``<type>`` and ``<type>.bias``."""
+    rule = resolve_depth_rule(depth_rule)
     src, dst = _grids(cfg, spec)
     out: dict[str, torch.Tensor] = {}
     for name, wt in TYPES.items():
@@ -122,7 +135,7 @@ def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *
             if init != "resample":
                 raise SpecError(f"unknown scaler init {init!r}", "Use init='resample' or 'random'.")
             if wt.per_layer:
-                s = interp_depth(s, L)
+                s = interp_depth(s, L, rule)
             ri = _axis_index(wt.rows, src, dst, wt.sections, s.device)
             if ri is not None:
                 s = s.index_select(2, ri)
@@ -144,16 +157,18 @@ def _select_vec(v: torch.Tensor, w: int, n_dst_blocks: int) -> torch.Tensor:
 
 
 def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, device=None,
-                  dtype=None) -> dict[str, torch.Tensor]:
+                  dtype=None, depth_rule: str | None = None) -> dict[str, torch.Tensor]:
     """Norms, pos_embed and cls_token for the target (timm keys), from the aux extras.
 
-    Per-layer norms are interpolated over depth like scalers; every width axis uses the same block selection
-    as the residual-stream weights. pos_embed is resampled to the target grid by timm's rule."""
+    Per-layer norms are resampled over depth by the same ``depth_rule`` as the scalers (a layer's norms stay
+    with its weights); every width axis uses the same block selection as the residual-stream weights.
+    pos_embed is resampled to the target grid by timm's rule."""
+    rule = resolve_depth_rule(depth_rule)
     w = cfg["wave"]["template_size"]
     nb = spec.width // w
     out: dict[str, torch.Tensor] = {}
     for k in NORM_KEYS:
-        v = _select_vec(interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth), w, nb)
+        v = _select_vec(interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth, rule), w, nb)
         for layer in range(spec.depth):
             out[f"blocks.{layer}.{k}"] = v[layer].clone()
     final = "norm" if spec.global_pool == "token" else "fc_norm"

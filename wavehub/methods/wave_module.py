@@ -70,14 +70,18 @@ class WaveModel(nn.Module):
 
     @classmethod
     def from_learngene(cls, lg, spec: ViTSpec, *, init: str = "resample", train_templates: bool = False,
-                       seed: int = 0, device=None, dtype=None, **timm_kwargs) -> WaveModel:
-        """Start from a WAVE learngene: scalers initialized for ``spec`` (resampled aux scalers by default)."""
+                       seed: int = 0, device=None, dtype=None, depth_rule: str | None = None,
+                       **timm_kwargs) -> WaveModel:
+        """Start from a WAVE learngene: scalers initialized for ``spec`` (resampled aux scalers by default,
+        over depth by ``depth_rule``)."""
         from ..materialize import build_model
         from .wave import target_scalers
 
         g = torch.Generator().manual_seed(seed)
-        scalers = target_scalers(lg.tensors, lg.config, spec, init=init, generator=g, device=device, dtype=dtype)
-        vit = build_model(lg, spec, device=device, dtype=dtype, scalers=scalers, seed=seed, **timm_kwargs)
+        scalers = target_scalers(lg.tensors, lg.config, spec, init=init, generator=g, device=device, dtype=dtype,
+                                 depth_rule=depth_rule)
+        vit = build_model(lg, spec, device=device, dtype=dtype, scalers=scalers, seed=seed, depth_rule=depth_rule,
+                          **timm_kwargs)
         vit._wavehub_timm_kwargs = dict(timm_kwargs)
         templates = {k[len("templates."):]: v.to(device=device, dtype=dtype or torch.float32)
                      for k, v in lg.tensors.items() if k.startswith("templates.")}
