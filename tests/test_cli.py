@@ -179,3 +179,17 @@ def test_installed_console_script_exit_code_and_message():
     assert p.returncode == 1 and p.stdout == ""
     assert p.stderr.startswith("error: 'deit-learnegne' is not in the zoo") and "Traceback" not in p.stderr
     assert "Did you mean deit-learngene" in p.stderr
+
+
+def test_unreachable_hub_prints_one_clean_error(tmp_path):
+    """The tensor download that runs alongside the tree listing backs off on its own when the Hub cannot be
+    reached; its retry notices must not be printed around wavehub's one-line error."""
+    exe = shutil.which("wavehub", path=str(Path(sys.executable).parent))
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"))
+    p = subprocess.run([exe, "pull", "hf-hub:org/some-learngene"], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert p.returncode == 1 and p.stdout == ""
+    lines = p.stderr.strip().splitlines()
+    assert lines[0].startswith("error: the Hub at http://127.0.0.1:9 cannot be reached"), p.stderr
+    assert len(lines) == 2 and lines[1].lstrip().startswith("hint:"), p.stderr

@@ -98,11 +98,17 @@ def test_offline_pull_served_from_cache(hub, lg_folder, monkeypatch):
 
 
 def _count_sleeps(monkeypatch) -> list:
-    """Record the client's retry back-off sleeps (a retry loop sleeps; a direct failure does not)."""
+    """Record the client's retry back-off sleeps on the calling thread (a retry loop sleeps; a direct failure
+    does not). The tensor download wavehub starts alongside the listing, and abandons when the Hub cannot be
+    reached, backs off on its own thread: the caller never waits for it."""
+    import threading
+
     from huggingface_hub.utils import _http
 
     calls: list = []
-    monkeypatch.setattr(_http.time, "sleep", lambda s: calls.append(s))
+    caller = threading.current_thread()
+    monkeypatch.setattr(_http.time, "sleep", lambda s: calls.append(s) if threading.current_thread() is caller
+                        else None)
     return calls
 
 

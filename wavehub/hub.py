@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import warnings
@@ -215,20 +216,54 @@ def _list_files(t: Target, token: Any) -> list[str]:
     return files
 
 
-def _background(fn, *args: Any, **kw: Any):
+class _Muted(logging.Filter):
+    """Drops the client's log records from muted threads: a tensor download started before the Hub is known
+    to be reachable, whose retry notices ("Retrying in 1s") would otherwise print around wavehub's own error
+    when the Hub is unreachable (the download is then abandoned)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in self.threads
+
+
+_MUTED = _Muted()
+
+
+def _quiet_threads() -> set[int]:
+    """The ident set of :class:`_Muted`, installed on the client's loggers on first use."""
+    for name in ("huggingface_hub.utils._http", "huggingface_hub.file_download"):
+        lg = logging.getLogger(name)
+        if _MUTED not in lg.filters:
+            lg.addFilter(_MUTED)
+    return _MUTED.threads
+
+
+def _background(fn, *args: Any, quiet: bool = False, **kw: Any):
     """Run ``fn`` on a daemon thread; the returned callable joins it and returns (or raises) its outcome.
 
     Daemon, not an executor: a download abandoned because the Hub turned out to be unreachable must not keep
-    the interpreter from exiting while the client backs off."""
+    the interpreter from exiting while the client backs off. ``quiet``: the client's log lines from this thread
+    are dropped until ``result.unmute()`` (an abandoned download stays quiet for good)."""
     import threading
 
     box: dict[str, Any] = {}
+    quiet_set = _quiet_threads() if quiet else None
+    lock, muted = threading.Lock(), [quiet]  # the lock orders the thread's mute against an early unmute()
 
     def run() -> None:
+        with lock:
+            if muted[0]:
+                quiet_set.add(threading.get_ident())
         try:
             box["value"] = fn(*args, **kw)
         except BaseException as e:  # noqa: BLE001 - re-raised on the calling thread
             box["error"] = e
+        finally:
+            if quiet_set is not None:
+                quiet_set.discard(threading.get_ident())  # idents are reused once a thread ends
 
     th = threading.Thread(target=run, name=f"wavehub-{getattr(fn, '__name__', 'job')}", daemon=True)
     th.start()
@@ -239,6 +274,13 @@ def _background(fn, *args: Any, **kw: Any):
             raise box["error"]
         return box["value"]
 
+    def unmute() -> None:
+        with lock:
+            muted[0] = False
+            if quiet_set is not None:
+                quiet_set.discard(th.ident)
+
+    result.unmute = unmute  # type: ignore[attr-defined]
     return result
 
 
@@ -275,7 +317,7 @@ def _fetch_online(t: Target, *, force: bool, token: Any) -> tuple[Path, str]:
     The listing (sent without retries) is the reachability probe: if it cannot connect, the download thread
     (which would back off for ~23 s when nothing is cached) is abandoned and the cache answers at once. It also
     refuses a repo with unsafe paths or without the required files before anything is served from it."""
-    download = _background(_download_file, t, TENSOR_FILE, offline=False, force=force, token=token)
+    download = _background(_download_file, t, TENSOR_FILE, offline=False, force=force, token=token, quiet=True)
     try:
         files = _list_files(t, token)
     except _transport_errors() as e:
@@ -297,6 +339,7 @@ def _fetch_online(t: Target, *, force: bool, token: Any) -> tuple[Path, str]:
         except BaseException:  # noqa: BLE001 - the listing's error is the one to report
             pass
         raise
+    download.unmute()  # the Hub answered: the download's own warnings matter again
     tensor_path = download()
     return _get_small_files(t, tensor_path, lambda: sha256_file(tensor_path), card=CARD_FILE in files,
                             offline=False, force=force, token=token)
