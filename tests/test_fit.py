@@ -109,14 +109,32 @@ def test_composition_is_one_gemm_per_weight_type_whatever_the_depth(lg):
     assert counts[1] == counts[4] <= 10   # 5 weight types x (weights, biases): not per block, not per layer
 
 
-def test_fast_composition_matches_wave_model_and_its_gradients(lg):
-    from wavehub.fit import ScalerModel
+def _reference_composition(wm) -> dict[str, torch.Tensor]:
+    """The textbook composition (``kron.compose``, checked against a naive Kronecker loop in test_methods)."""
+    from wavehub.methods.kron import compose, compose_vector
+    from wavehub.methods.wave import TYPES, _patch_weight
+
+    out = {}
+    for name, wt in TYPES.items():
+        W = compose(wm.scalers[name], wm.templates[name])
+        b = compose_vector(wm.scalers[f"{name}_bias"], wm.templates[f"{name}_bias"])
+        if not wt.per_layer:
+            out[f"{wt.key}.weight"], out[f"{wt.key}.bias"] = _patch_weight(W[0], wm.cfg["aux"], wm.spec), b[0]
+            continue
+        for layer in range(W.shape[0]):
+            k = wt.key.format(l=layer)
+            out[f"{k}.weight"], out[f"{k}.bias"] = W[layer], b[layer]
+    return out
+
+
+@pytest.mark.parametrize("train_templates", [False, True])
+def test_fast_composition_matches_reference_and_its_gradients(lg, train_templates):
     from wavehub.methods.wave_module import WaveModel
 
     spec = resolve_spec(lg, 3, 192, num_classes=10)
-    ref = WaveModel.from_learngene(lg, spec, init="random", seed=2)
-    fast = ScalerModel.from_learngene(lg, spec, init="random", seed=2)
-    a, b = ref.composed(), fast.composed()
+    ref = WaveModel.from_learngene(lg, spec, init="random", seed=2, train_templates=train_templates)
+    fast = WaveModel.from_learngene(lg, spec, init="random", seed=2, train_templates=train_templates)
+    a, b = _reference_composition(ref), fast.composed()
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
@@ -125,6 +143,22 @@ def test_fast_composition_matches_wave_model_and_its_gradients(lg):
         torch.autograd.backward([out[k] for k in out], [g[k] for k in out])
     for k in ref.scalers:
         torch.testing.assert_close(fast.scalers[k].grad, ref.scalers[k].grad, rtol=1e-4, atol=1e-5)
+    for k in ref.templates:  # trainable templates (wavehub build) get the same gradient; frozen ones none
+        if train_templates:
+            torch.testing.assert_close(fast.templates[k].grad, ref.templates[k].grad, rtol=1e-4, atol=1e-4)
+        else:
+            assert fast.templates[k].grad is None
+
+
+def test_frozen_template_cache_follows_in_place_changes(lg):
+    from wavehub.methods.wave_module import WaveModel
+
+    wm = WaveModel.from_learngene(lg, resolve_spec(lg, 2, 128, num_classes=10), init="random", seed=0)
+    before = wm.composed()["blocks.0.attn.qkv.weight"].detach().clone()
+    with torch.no_grad():
+        wm.templates["qkv"].mul_(2.0)
+    after = wm.composed()["blocks.0.attn.qkv.weight"]
+    torch.testing.assert_close(after, 2 * before)
 
 
 def test_loss_decreases_and_held_out_accuracy_beats_chance(fitted):

@@ -1,6 +1,6 @@
 """Stage 2 of WAVE: fit the size-specific weight scalers on a little labelled data, templates frozen.
 
-The model being trained is a :class:`ScalerModel` (a :class:`~wavehub.methods.wave_module.WaveModel`): a stock
+The model being trained is a :class:`~wavehub.methods.wave_module.WaveModel`: a stock
 timm ViT whose templated weights are recomposed every step from ``Σ_t S_t ⊗ T_t`` with one 2-D GEMM per weight
 type for *all* layers, in the autocast dtype (bf16 where the device is fast at it). Only the scalers (and, by
 choice, norms / head / pos_embed) receive gradients, so AdamW touches a few hundred thousand numbers instead of
@@ -25,7 +25,7 @@ from .errors import DatasetNotFoundError, SpecError
 from .methods.wave_module import WaveModel
 
 __all__ = ["fit_scalers", "TRAINABLE", "DEFAULTS", "fit_loaders", "param_groups", "evaluate", "channel_index",
-           "prepare", "training_step", "num_classes_of", "ScalerModel"]
+           "prepare", "training_step", "num_classes_of"]
 
 #: What ``train=`` may name. Templates are never in it: they are shared by every size and stay frozen.
 TRAINABLE = ("scalers", "norms", "head", "pos_embed")
@@ -327,60 +327,12 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
     return model
 
 
-class ScalerModel(WaveModel):
-    """A :class:`WaveModel` whose per-step composition is as cheap as it can be.
-
-    ``kron.compose`` multiplies a transposed *view* of the scalers by the templates, so torch runs a batched
-    matmul with the templates expanded per layer, and its backward materializes a transposed copy of them for
-    every layer (measured: 4x192 target, compose forward 35 ms but backward 170 ms, most of it that copy).
-    Here each type is one 2-D GEMM ``(L·p·q, N) @ (N, w1·w2)`` on a contiguous copy of the (small) scalers, in
-    the autocast dtype, with the frozen templates cast once and cached; its backward is one GEMM against the
-    transposed templates, which BLAS reads in place; per-layer tensors are ``unbind`` views, whose backward is
-    one stack instead of L zero-filled full-size gradients. Same math as ``WaveModel.composed`` (tested)."""
-
-    def _template(self, key: str, dtype: torch.dtype) -> torch.Tensor:
-        cache = self.__dict__.setdefault("_tcache", {})
-        t = self.templates[key]
-        hit = cache.get((key, dtype))
-        if hit is None or hit[0] is not t or hit[1] != t._version:     # re-cast if a template was replaced
-            hit = (t, t._version, t.detach().to(dtype))
-            cache[(key, dtype)] = hit
-        return hit[2]
-
-    def composed(self) -> dict[str, torch.Tensor]:
-        from .methods.wave import TYPES, _patch_weight
-
-        dev = self.templates["qkv"].device.type
-        dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else self.templates["qkv"].dtype
-        out: dict[str, torch.Tensor] = {}
-        for name, wt in TYPES.items():
-            S, Sb = self.scalers[name], self.scalers[f"{name}_bias"]
-            L, n, p, q = S.shape
-            T, Tb = self._template(name, dt), self._template(f"{name}_bias", dt)
-            w1, w2 = T.shape[1:]
-            s2 = S.to(dt).permute(0, 2, 3, 1).reshape(L * p * q, n)
-            W = torch.mm(s2, T.reshape(n, w1 * w2)).view(L, p, q, w1, w2).permute(0, 1, 3, 2, 4)
-            W = W.reshape(L, p * w1, q * w2)
-            b = torch.mm(Sb.to(dt).transpose(1, 2).reshape(L * Sb.shape[2], Sb.shape[1]), Tb).reshape(L, -1)
-            if not wt.per_layer:
-                out[f"{wt.key}.weight"] = _patch_weight(W[0], self.cfg["aux"], self.spec)
-                out[f"{wt.key}.bias"] = b[0]
-                continue
-            # unbind, not W[layer]: each select's backward writes a zero-filled (L, m1, m2) gradient and autograd
-            # sums L of them (O(L²) traffic; 60% of compose time at depth 6); unbind's backward is one stack.
-            for layer, (Wl, bl) in enumerate(zip(W.unbind(0), b.unbind(0), strict=True)):
-                k = wt.key.format(l=layer)
-                out[f"{k}.weight"] = Wl
-                out[f"{k}.bias"] = bl
-        return out
-
-
 def prepare(lg, spec, dev: torch.device, *, init: str = "resample", seed: int = 0,
             train: Iterable[str] = DEFAULTS["train"], lr: float | dict[str, float] = DEFAULTS["lr"],
             weight_decay: float = DEFAULTS["weight_decay"], **timm_kwargs: Any):
     """The scaler model, its AdamW, the trained tensors and their count (shared with benchmarks/fit_step.py)."""
     # fp32 master copies whatever the learngene's storage dtype (the bundled one is fp16); autocast does the rest
-    wm = ScalerModel.from_learngene(lg, spec, init=init, seed=seed, device=dev, dtype=torch.float32, **timm_kwargs)
+    wm = WaveModel.from_learngene(lg, spec, init=init, seed=seed, device=dev, dtype=torch.float32, **timm_kwargs)
     _drop_placeholders(wm)
     groups, n_trained = param_groups(wm, train, lr, weight_decay)
     opt = torch.optim.AdamW(groups, betas=(0.9, 0.999), **_adamw_impl(dev))
