@@ -10,7 +10,7 @@ autocast dtype; the scaler step uses fused AdamW. Time: median of interleaved re
 the peak RSS (``ru_maxrss``) of a fresh subprocess per variant, also reported as the growth over the RSS the
 process had before the model was built.
 
-    python benchmarks/fit_step.py            # ViT-S 12x384 @112 px and 4x192 @56 px, batch 64
+    python benchmarks/fit_step.py            # ViT-S 12x384 @112 px, 4x192 @56 px and @224 px, batch 64
     python benchmarks/fit_step.py --quick    # 4x192 @56 px, batch 32
 """
 
@@ -32,6 +32,7 @@ RESULTS = Path(__file__).parent / "results"
 CONFIGS = {
     "vit-s-12x384-112px": dict(depth=12, width=384, img_size=112, batch=64),
     "4x192-56px": dict(depth=4, width=192, img_size=56, batch=64),
+    "4x192-224px": dict(depth=4, width=192, img_size=224, batch=64),  # `wavehub fit`'s default input size
     "quick-4x192-56px": dict(depth=4, width=192, img_size=56, batch=32),
 }
 LEARNGENE = "dinov2s-learngene"
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dev = resolve_device(a.device)
     torch.manual_seed(0)
-    configs = ["quick-4x192-56px"] if a.quick else ["vit-s-12x384-112px", "4x192-56px"]
+    configs = ["quick-4x192-56px"] if a.quick else ["vit-s-12x384-112px", "4x192-56px", "4x192-224px"]
     repeats = a.repeats or (5 if a.quick else 9)
     rows = []
     for c in configs:
