@@ -106,6 +106,19 @@ def test_dtype_and_device_honoured():
     assert model(X.bfloat16()).dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_on_cpu_is_the_fp32_model_rounded_once(dtype):
+    """CPUs compose in fp32 and round on the final copy: no slow fp16 GEMM, no input rounding, and the same
+    weights whatever the CPU's bf16 support."""
+    lg = tiny_wave()
+    spec = resolve_spec(lg, 3, 192, num_classes=2)          # resampled depth and width
+    ref = build_model(lg, spec, device="cpu").state_dict()
+    low = build_model(lg, spec, device="cpu", dtype=dtype).state_dict()
+    assert ref.keys() == low.keys()
+    for k in ref:
+        assert low[k].dtype == dtype and torch.equal(low[k], ref[k].to(dtype)), k
+
+
 def test_random_scaler_init_differs():
     lg = tiny_wave()
     spec = resolve_spec(lg, 2, 128, num_classes=2)

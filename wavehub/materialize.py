@@ -48,14 +48,16 @@ def check_spec(lg: Learngene, spec: ViTSpec) -> None:
 def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator,
              depth_rule: str | None = None) -> dict[str, torch.Tensor]:
     if lg.method == "wave":
+        from .device import matmul_dtype
         from .methods import wave
 
+        mm = matmul_dtype(dtype, device)  # resample and compose in fp32 on a CPU; round once, at the end
         if scalers is None:
             scalers = wave.target_scalers(lg.tensors, lg.config, spec, init=init, generator=generator,
-                                          device=device, dtype=dtype, depth_rule=depth_rule)
+                                          device=device, dtype=mm, depth_rule=depth_rule)
         sd = wave.compose_weights(lg.tensors, scalers, lg.config, spec, device=device, dtype=dtype)
-        sd.update(wave.target_extras(lg.tensors, lg.config, spec, device=device, dtype=dtype,
-                                     depth_rule=depth_rule))
+        extras = wave.target_extras(lg.tensors, lg.config, spec, device=device, dtype=mm, depth_rule=depth_rule)
+        sd.update({k: v.to(dtype) for k, v in extras.items()})
         return sd
     if lg.method == "tleg":
         from .methods import tleg

@@ -27,7 +27,8 @@ def compose(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int = 1 << 18) -> list[torch.Tensor]:
+def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int = 1 << 18,
+                   out_dtype: torch.dtype | None = None) -> list[torch.Tensor]:
     """Like :func:`compose` for ``scalers (L, N, p, q)``, but one separately allocated matrix per layer.
 
     Materialization is memory-bound: a whole-layer GEMM followed by a permuting copy writes every weight twice.
@@ -38,23 +39,27 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     Widening repeats scaler blocks (the uniform width rule), and a repeated scaler row or column gives a
     repeated block row or column of W. Those are composed once and copied, so a ViT-B from a ViT-S learngene
     costs the GEMMs of a ViT-S plus the writes of a ViT-B. The result is identical either way.
+
+    ``out_dtype`` (default: the templates') is the dtype of the result; the GEMMs run in the templates' dtype
+    and the permuting copy casts, so a low-precision result costs no extra pass.
     """
     L, n, p, q = scalers.shape
     _, w1, w2 = templates.shape
     t = templates.reshape(n, w1 * w2)
+    od = out_dtype or t.dtype
     rsel, rinv = _repeats(scalers, 2)
     csel, cinv = _repeats(scalers, 3)
     if rsel is None and csel is None:
         s = scalers.permute(0, 2, 3, 1).contiguous()              # (L, p, q, N)
-        return [_compose_blocked(s[layer], t, w1, w2, scratch) for layer in range(L)]
+        return [_compose_blocked(s[layer], t, w1, w2, scratch, od) for layer in range(L)]
     su = scalers if rsel is None else scalers.index_select(2, rsel)
     su = su if csel is None else su.index_select(3, csel)
     su = su.permute(0, 2, 3, 1).contiguous()                      # (L, p_u, q_u, N)
     out = []
     for layer in range(L):
         pu, qu = su.shape[1], su.shape[2]
-        wu = _compose_blocked(su[layer], t, w1, w2, scratch).view(pu, w1, qu, w2)
-        w = torch.empty(p * w1, q * w2, dtype=t.dtype, device=t.device)
+        wu = _compose_blocked(su[layer], t, w1, w2, scratch, od).view(pu, w1, qu, w2)
+        w = torch.empty(p * w1, q * w2, dtype=od, device=t.device)
         wv = w.view(p, w1, q, w2)
         if cinv is None:                       # whole block rows repeat: one gather of contiguous rows
             torch.index_select(wu, 0, rinv, out=wv)
@@ -66,11 +71,12 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     return out
 
 
-def _compose_blocked(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int) -> torch.Tensor:
+def _compose_blocked(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int,
+                     out_dtype: torch.dtype | None = None) -> torch.Tensor:
     """One layer: ``s (p, q, N)``, ``t (N, w1*w2)`` -> ``(p*w1, q*w2)`` through a cache-sized GEMM scratch."""
     p, q, n = s.shape
     rows = max(1, scratch // (q * w1 * w2))                       # block rows per GEMM
-    w = torch.empty(p * w1, q * w2, dtype=t.dtype, device=t.device)
+    w = torch.empty(p * w1, q * w2, dtype=out_dtype or t.dtype, device=t.device)
     wv = w.view(p, w1, q, w2)
     for i in range(0, p, rows):
         j = min(p, i + rows)

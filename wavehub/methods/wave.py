@@ -205,13 +205,20 @@ def resample_pos_embed(pos: torch.Tensor, aux: dict, spec: ViTSpec) -> torch.Ten
 
 def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor], cfg: dict,
                     spec: ViTSpec, *, device=None, dtype=None) -> dict[str, torch.Tensor]:
-    """Compose every templated weight and bias of the target into timm keys (one GEMM per type)."""
+    """Compose every templated weight and bias of the target into timm keys (one GEMM per type), in ``dtype``.
+
+    The GEMMs run in :func:`~wavehub.device.matmul_dtype` (fp32 for fp16 on a CPU, which has no fast fp16
+    GEMM); the copy that lays out each weight casts to ``dtype``."""
+    from ..device import matmul_dtype
+
+    out_dtype = dtype or tensors[f"templates.{next(iter(TYPES))}"].dtype
+    mm = matmul_dtype(out_dtype, device)
     out: dict[str, torch.Tensor] = {}
     for name, wt in TYPES.items():
-        t = tensors[f"templates.{name}"].to(device=device, dtype=dtype)
-        tb = tensors[f"templates.{name}.bias"].to(device=device, dtype=dtype)
-        Ws = compose_layers(scalers[name].to(t.dtype), t)          # one GEMM, one copy per layer
-        b = compose_vector(scalers[name + ".bias"].to(t.dtype), tb)
+        t = tensors[f"templates.{name}"].to(device=device, dtype=mm)
+        tb = tensors[f"templates.{name}.bias"].to(device=device, dtype=mm)
+        Ws = compose_layers(scalers[name].to(mm), t, out_dtype=out_dtype)   # one GEMM, one copy per layer
+        b = compose_vector(scalers[name + ".bias"].to(mm), tb).to(out_dtype)
         if not wt.per_layer:
             out[f"{wt.key}.weight"] = _patch_weight(Ws[0], cfg["aux"], spec)
             out[f"{wt.key}.bias"] = b[0].clone()
