@@ -8,8 +8,8 @@ content hashes, so wavehub does: against the zoo card, the LFS blob name and the
 A pull costs one tree listing more than the bare client, sent while the tensor file downloads (it refuses
 unsafe paths and, sent without retries, doubles as the reachability probe: an unreachable Hub falls back to the
 cache at once instead of the client's ~23 s back-off), plus one sha256 of the tensor file, overlapped with the
-small downloads. A zoo name at its
-pinned revision (or a commit sha) that is intact in the cache costs no request at all.
+small downloads. A zoo name at its pinned revision (or a commit sha) that is intact in the cache costs no
+request at all.
 """
 
 from __future__ import annotations
@@ -284,11 +284,11 @@ def _background(fn, *args: Any, quiet: bool = False, **kw: Any):
     return result
 
 
-def _get_small_files(t: Target, tensor_path: Path, digest, *, card: bool, offline: bool, force: bool,
+def _get_small_files(t: Target, tensor_path: Path, *, card: bool, offline: bool, force: bool,
                      token: Any) -> tuple[Path, str]:
-    """config.json and the card, while ``digest()`` (the tensor file's sha256) finishes on a thread."""
+    """config.json and the card, while the tensor file is hashed on a thread (hashlib drops the GIL)."""
     kw = dict(offline=offline, force=force, token=token)
-    hashed = _background(digest)
+    hashed = _background(sha256_file, tensor_path)
     try:
         config_path = _download_file(t, CONFIG_FILE, **kw)
         if card:
@@ -307,8 +307,7 @@ def _get_files(t: Target, *, card: bool, offline: bool, force: bool, token: Any)
     """Fetch the tensor file, then hash it on a thread while the small files download. (Downloading all three
     at once was slower on a loaded 2-core machine: the threads fight over the GIL during the big transfer.)"""
     tensor_path = _download_file(t, TENSOR_FILE, offline=offline, force=force, token=token)
-    return _get_small_files(t, tensor_path, lambda: sha256_file(tensor_path), card=card, offline=offline,
-                            force=force, token=token)
+    return _get_small_files(t, tensor_path, card=card, offline=offline, force=force, token=token)
 
 
 def _fetch_online(t: Target, *, force: bool, token: Any) -> tuple[Path, str]:
@@ -341,8 +340,7 @@ def _fetch_online(t: Target, *, force: bool, token: Any) -> tuple[Path, str]:
         raise
     download.unmute()  # the Hub answered: the download's own warnings matter again
     tensor_path = download()
-    return _get_small_files(t, tensor_path, lambda: sha256_file(tensor_path), card=CARD_FILE in files,
-                            offline=False, force=force, token=token)
+    return _get_small_files(t, tensor_path, card=CARD_FILE in files, offline=False, force=force, token=token)
 
 
 def _fetch(t: Target, *, offline: bool, force: bool, token: Any) -> tuple[Path, str]:

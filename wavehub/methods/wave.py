@@ -207,8 +207,8 @@ def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.T
                     spec: ViTSpec, *, device=None, dtype=None) -> dict[str, torch.Tensor]:
     """Compose every templated weight and bias of the target into timm keys (one GEMM per type), in ``dtype``.
 
-    The GEMMs run in :func:`~wavehub.device.matmul_dtype` (fp32 for fp16 on a CPU, which has no fast fp16
-    GEMM); the copy that lays out each weight casts to ``dtype``."""
+    The GEMMs run in :func:`~wavehub.device.matmul_dtype` (fp32 for any low-precision result on a CPU); the
+    copy that lays out each weight casts to ``dtype``, so the result is rounded once."""
     from ..device import matmul_dtype
 
     out_dtype = dtype or tensors[f"templates.{next(iter(TYPES))}"].dtype

@@ -2,8 +2,9 @@
 
 Used by stage 2 (fit: templates frozen, scalers trained) and stage 1 (build: both trained). Each forward
 composes every weight type of *all* layers with one 2-D GEMM per type (not per block, not per layer), in the
-autocast dtype, and runs the timm ViT through ``torch.func.functional_call`` with those tensors substituted. ``to_timm()`` returns a plain
-``VisionTransformer`` with the weights composed once, so no wavehub module outlives training.
+autocast dtype, and runs the timm ViT through ``torch.func.functional_call`` with those tensors substituted.
+``to_timm()`` returns a plain ``VisionTransformer`` with the weights composed once, so no wavehub module
+outlives training.
 """
 
 from __future__ import annotations
