@@ -27,6 +27,46 @@ def test_compose_equals_naive_kron(n, p, q, w1, w2):
     assert layers[0].data_ptr() != layers[1].data_ptr()
 
 
+@pytest.mark.parametrize("rows,cols", [([0, 0, 1, 1, 2], [0, 1, 1]), ([0, 1, 0], [0, 0, 1]), ([0, 1, 2], [1, 0, 1]),
+                                       ([0, 0, 0], [0, 0])])
+@pytest.mark.parametrize("scratch", [1, 1 << 18])
+def test_compose_layers_with_repeated_blocks_equals_compose(rows, cols, scratch):
+    """Widened targets repeat scaler rows/columns: only distinct blocks are composed, then written to every
+    place they repeat (sorted repeats straight from the GEMM scratch, unsorted ones through a gather)."""
+    g = torch.Generator().manual_seed(len(rows) * 10 + len(cols))
+    base = torch.randn(2, 4, max(rows) + 1, max(cols) + 1, generator=g)
+    S = base[:, :, rows][:, :, :, cols]
+    T = torch.randn(4, 3, 5, generator=g)
+    for od in (None, torch.bfloat16):
+        layers = kron.compose_layers(S, T, scratch=scratch, out_dtype=od)
+        for layer in range(2):
+            ref = kron.compose(S[layer], T).to(od or T.dtype)
+            tol = 1e-5 if od is None else 1e-2
+            assert layers[layer].dtype == ref.dtype
+            assert torch.allclose(layers[layer].float(), ref.float(), atol=tol, rtol=tol)
+            blk = layers[layer].view(len(rows), 3, len(cols), 5)        # repeats are exact copies
+            assert all(torch.equal(blk[i], blk[rows.index(rows[i])]) for i in range(len(rows)))
+            assert all(torch.equal(blk[:, :, j], blk[:, :, cols.index(cols[j])]) for j in range(len(cols)))
+
+
+def test_fresh_weights_are_ordinary_tensors(tmp_path):
+    """Big composed weights live on huge-page mappings (wavehub.memory); they must behave as any tensor."""
+    from safetensors.torch import load_file, save_file
+
+    from wavehub import memory
+
+    big = memory.empty((1024, 1024), dtype=torch.float32)          # 4 MiB
+    small = memory.empty((3, 4), dtype=torch.float16)
+    assert big.shape == (1024, 1024) and big.is_contiguous() and small.dtype == torch.float16
+    big.copy_(torch.arange(1024 * 1024, dtype=torch.float32).view(1024, 1024))
+    if memory._OK:
+        assert big.data_ptr() % (2 << 20) == 0
+        assert big.untyped_storage().nbytes() == big.numel() * 4    # no hidden padding is saved
+    save_file({"w": big}, tmp_path / "w.safetensors")
+    assert torch.equal(load_file(tmp_path / "w.safetensors")["w"], big)
+    assert torch.equal(big.clone().share_memory_(), big) and torch.equal(big.share_memory_()[7], big[7].clone())
+
+
 def test_compose_vector_matches_kron():
     S, b = torch.randn(3, 4), torch.randn(3, 5)
     ref = sum(torch.kron(S[t], b[t]) for t in range(3))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from .. import memory
+
 __all__ = ["compose", "compose_layers", "compose_vector", "blocks", "unblocks", "nkp_svd", "kron_reference"]
 
 
@@ -33,12 +35,13 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
 
     Materialization is memory-bound: a whole-layer GEMM followed by a permuting copy writes every weight twice.
     Here the GEMM runs over a few block rows at a time into a cache-sized scratch (``scratch`` floats), and the
-    permuting copy from cache is each weight's only write to memory. Layers get independent storage, so the
-    result can be assigned as parameters and saved with safetensors.
+    permuting copy from cache is each weight's only write to memory. Layers get independent storage (on huge
+    pages, :mod:`wavehub.memory`), so the result can be assigned as parameters and saved with safetensors.
 
     Widening repeats scaler blocks (the uniform width rule), and a repeated scaler row or column gives a
-    repeated block row or column of W. Those are composed once and copied, so a ViT-B from a ViT-S learngene
-    costs the GEMMs of a ViT-S plus the writes of a ViT-B. The result is identical either way.
+    repeated block row or column of W. Only distinct blocks go through the GEMM; the copy out of the scratch
+    writes each of them to every place it repeats, so a ViT-B from a ViT-S learngene costs the GEMMs of a ViT-S
+    plus the writes of a ViT-B, with no intermediate pass. The result is identical either way.
 
     ``out_dtype`` (default: the templates') is the dtype of the result; the GEMMs run in the templates' dtype
     and the permuting copy casts, so a low-precision result costs no extra pass.
@@ -49,39 +52,52 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     od = out_dtype or t.dtype
     rsel, rinv = _repeats(scalers, 2)
     csel, cinv = _repeats(scalers, 3)
-    if rsel is None and csel is None:
-        s = scalers.permute(0, 2, 3, 1).contiguous()              # (L, p, q, N)
-        return [_compose_blocked(s[layer], t, w1, w2, scratch, od) for layer in range(L)]
     su = scalers if rsel is None else scalers.index_select(2, rsel)
     su = su if csel is None else su.index_select(3, csel)
     su = su.permute(0, 2, 3, 1).contiguous()                      # (L, p_u, q_u, N)
-    out = []
-    for layer in range(L):
-        pu, qu = su.shape[1], su.shape[2]
-        wu = _compose_blocked(su[layer], t, w1, w2, scratch, od).view(pu, w1, qu, w2)
-        w = torch.empty(p * w1, q * w2, dtype=od, device=t.device)
-        wv = w.view(p, w1, q, w2)
-        if cinv is None:                       # whole block rows repeat: one gather of contiguous rows
-            torch.index_select(wu, 0, rinv, out=wv)
-        elif rinv is None:
-            torch.index_select(wu, 2, cinv, out=wv)
-        else:                                  # columns on the small distinct-row matrix, then rows
-            torch.index_select(wu.index_select(2, cinv), 0, rinv, out=wv)
-        out.append(w)
-    return out
+    return [_compose_blocked(su[layer], t, w1, w2, scratch, od, rinv, cinv) for layer in range(L)]
 
 
 def _compose_blocked(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int,
-                     out_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """One layer: ``s (p, q, N)``, ``t (N, w1*w2)`` -> ``(p*w1, q*w2)`` through a cache-sized GEMM scratch."""
-    p, q, n = s.shape
-    rows = max(1, scratch // (q * w1 * w2))                       # block rows per GEMM
-    w = torch.empty(p * w1, q * w2, dtype=out_dtype or t.dtype, device=t.device)
+                     out_dtype: torch.dtype | None = None, rinv: torch.Tensor | None = None,
+                     cinv: torch.Tensor | None = None) -> torch.Tensor:
+    """One layer: distinct blocks ``s (p_u, q_u, N)``, ``t (N, w1*w2)`` -> ``(p*w1, q*w2)`` through a
+    cache-sized GEMM scratch. ``rinv``/``cinv``: for every block row/column of the result, the distinct one it
+    repeats (None: all distinct)."""
+    pu, qu, n = s.shape
+    p = pu if rinv is None else rinv.numel()
+    q = qu if cinv is None else cinv.numel()
+    if rinv is not None and not bool((rinv[1:] >= rinv[:-1]).all()):
+        # repeats out of order (no rule makes these today): compose the distinct rows, then gather them
+        wu = _compose_blocked(s, t, w1, w2, scratch, out_dtype, None, cinv).view(pu, w1, q, w2)
+        w = memory.empty((p * w1, q * w2), dtype=wu.dtype, device=wu.device)
+        torch.index_select(wu, 0, rinv, out=w.view(p, w1, q, w2))
+        return w
+    # first destination row of every distinct row (rinv is sorted): destinations of rows i..j-1 are contiguous
+    bound = None if rinv is None else torch.searchsorted(rinv, torch.arange(pu + 1, device=rinv.device)).tolist()
+    rows = max(1, scratch // (qu * w1 * w2))                      # distinct block rows per GEMM
+    w = memory.empty((p * w1, q * w2), dtype=out_dtype or t.dtype, device=t.device)
     wv = w.view(p, w1, q, w2)
-    for i in range(0, p, rows):
-        j = min(p, i + rows)
-        tmp = torch.mm(s[i:j].reshape(-1, n), t).view(j - i, q, w1, w2)
-        wv[i:j].copy_(tmp.permute(0, 2, 1, 3))
+    for i in range(0, pu, rows):
+        j = min(pu, i + rows)
+        tmp = torch.mm(s[i:j].reshape(-1, n), t).view(j - i, qu, w1, w2).permute(0, 2, 1, 3)
+        if tmp.dtype != w.dtype and (rinv is not None or cinv is not None):
+            tmp = tmp.to(w.dtype)                                 # in cache: index_select does not cast
+        if rinv is None:
+            dst = wv[i:j]
+        else:
+            d0, d1 = bound[i], bound[j]
+            if cinv is None and d1 - d0 == j - i:
+                dst = wv[d0:d1]
+            else:                                                 # expand in cache, then one write per row
+                if cinv is not None:
+                    tmp = tmp.index_select(2, cinv)
+                torch.index_select(tmp, 0, rinv[d0:d1] - i, out=wv[d0:d1])
+                continue
+        if cinv is None:
+            dst.copy_(tmp)
+        else:
+            torch.index_select(tmp, 2, cinv, out=dst)
     return w
 
 
