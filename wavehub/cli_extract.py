@@ -1,4 +1,4 @@
-"""``wavehub extract``: a data-free learngene from an ancestry (how the bundled default is made)."""
+"""``wavehub extract``: a learngene from an ancestry without training (how the bundled default is made)."""
 
 from __future__ import annotations
 
@@ -25,12 +25,17 @@ def extract(
     img_size: int = typer.Option(224, help="Aux image size (pos_embed grid is resampled to it)."),
     storage_dtype: str = typer.Option("float16", help="float32 | float16 | bfloat16"),
     name: str = typer.Option(None, help="Learngene name recorded in config.json."),
+    calibrate: str = typer.Option(None, help="WAVE: weigh qkv/fc1 input channels by their RMS on unlabeled crops "
+                                  "of 'natural' (photos shipped by scikit-image) or a dataset's train split."),
+    calib_images: int = typer.Option(256, help="Calibration crops (with --calibrate)."),
+    calib_img_size: int = typer.Option(112, help="Calibration crop size in px (with --calibrate)."),
 ) -> None:
-    """Extract a learngene from an ancestry ViT without data (NKP-SVD for WAVE, least squares for TLEG)."""
+    """Extract a learngene from an ancestry ViT without training (NKP-SVD for WAVE, least squares for TLEG)."""
     from .extract import build_and_save
 
     path = build_and_save(out, ancestry=ancestry, method=method, template_size=template_size, templates=templates,
-                          img_size=img_size, storage_dtype=storage_dtype, name=name)
+                          img_size=img_size, storage_dtype=storage_dtype, name=name, calibrate=calibrate,
+                          calib_images=calib_images, calib_img_size=calib_img_size)
     import json
 
     cfg = json.loads((path / "config.json").read_text())

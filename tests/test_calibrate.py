@@ -1,0 +1,97 @@
+"""Calibrated WAVE extraction: the re-parameterization is exact, the statistic is real, the SVD gets better."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from _tiny import TINY_ARCH, tiny_timm_vit
+
+import wavehub
+from wavehub.ancestry import _from_timm_model
+from wavehub.calibrate import fold_norms, input_rms
+from wavehub.errors import SpecError
+from wavehub.extract import extract_learngene
+
+
+def _outlier_vit():
+    """A tiny ViT whose residual stream has a few 30x channels, as DINOv2's does."""
+    m = tiny_timm_vit(3)
+    with torch.no_grad():
+        m.pos_embed[..., :4] += 30.0
+    return m
+
+
+@pytest.fixture(scope="module")
+def ancestry(tmp_path_factory):
+    from wavehub.export import save_timm
+
+    return "local-dir:" + str(save_timm(_outlier_vit(), tmp_path_factory.mktemp("anc") / "tiny"))
+
+
+def test_fold_norms_preserves_the_function():
+    from timm.models.vision_transformer import VisionTransformer
+
+    vit = tiny_timm_vit(1)
+    sd = {k: v.detach().clone() for k, v in vit.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    rms = {f"blocks.{i}.{n}": torch.rand(TINY_ARCH["width"], generator=g) * 5 + 0.1
+           for i in range(TINY_ARCH["depth"]) for n in ("norm1", "norm2")}
+    x = torch.randn(2, 3, 32, 32, generator=g)
+    ref = vit(x)
+    for r in (None, rms):
+        folded = fold_norms(sd, TINY_ARCH["depth"], r)
+        assert not torch.equal(folded["blocks.0.attn.qkv.weight"], sd["blocks.0.attn.qkv.weight"])
+        m = VisionTransformer(img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, num_classes=0).eval()
+        m.load_state_dict(folded)
+        assert torch.allclose(m(x), ref, atol=1e-5)
+        assert torch.equal(sd["blocks.0.attn.qkv.weight"], vit.state_dict()["blocks.0.attn.qkv.weight"])  # no aliasing
+
+
+def test_input_rms_is_the_normalized_input_rms():
+    m = _outlier_vit()
+    anc = _from_timm_model(m, "tiny")
+    rms = input_rms(anc, "natural", images=8, img_size=32, batch=3)
+    assert set(rms) == {f"blocks.{i}.{n}" for i in range(2) for n in ("norm1", "norm2")}
+    # recompute block 0's norm1 input directly on the same crops
+    from wavehub.distill_data import make_stream
+
+    st = make_stream("natural", img_size=32, mean=anc.mean, std=anc.std, seed=0)
+    x = torch.stack([st.sample(0, i)[0] for i in range(8)])
+    with torch.no_grad():
+        h = m._pos_embed(m.patch_embed(x))
+        want = F.layer_norm(h, h.shape[-1:]).pow(2).mean(dim=(0, 1)).sqrt()
+    assert torch.allclose(rms["blocks.0.norm1"], want, rtol=1e-4)
+    assert float(rms["blocks.0.norm1"][:4].min()) > 3 * float(rms["blocks.0.norm1"][4:].median())  # outliers seen
+
+
+def test_calibrated_extraction_is_exact_at_full_rank_and_closer_at_low_rank(ancestry):
+    from wavehub.ancestry import load_ancestry
+    from wavehub.distill_data import make_stream
+
+    anc = load_ancestry(ancestry)
+    teacher = anc.model(img_size=32)
+    st = make_stream("natural", img_size=32, mean=anc.mean, std=anc.std, seed=1)   # not the calibration crops
+    x = torch.stack([st.sample(0, i)[0] for i in range(16)])
+    with torch.no_grad():
+        ref = teacher.forward_features(x)
+    full = extract_learngene(ancestry, templates=64, img_size=32, storage_dtype="float32", calibrate="natural",
+                             calib_images=16, calib_img_size=32)
+    assert full.config["recipe"]["calibration"]["images"] == 16
+    assert "--calibrate natural --calib-images 16 --calib-img-size 32" in full.config["recipe"]["command"]
+    with torch.no_grad():
+        out = wavehub.create_model(full, num_classes=0).forward_features(x)
+    assert (out - ref).abs().max() < 1e-3                     # exact re-parameterization (64 = full rank here)
+    errs = {}
+    for cal in (None, "natural"):
+        lg = extract_learngene(ancestry, templates=6, img_size=32, storage_dtype="float32", calibrate=cal,
+                               calib_images=16, calib_img_size=32)
+        with torch.no_grad():
+            out = wavehub.create_model(lg, num_classes=0).forward_features(x)
+        errs[cal] = float((out - ref).norm() / ref.norm())
+    assert errs["natural"] < errs[None]
+
+
+def test_calibration_is_wave_only(ancestry):
+    with pytest.raises(SpecError, match="WAVE"):
+        extract_learngene(ancestry, method="tleg", img_size=32, calibrate="natural")
