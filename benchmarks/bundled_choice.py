@@ -25,11 +25,11 @@ HERE = Path(__file__).resolve().parent
 SKEWED = "qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6"
 # label -> (templates, calibration data or None for the data-free extraction); the first two are --quick
 CANDIDATES = {
-    "calibrated, N=64 (bundled)": ("64", "natural"),
+    "plain, skewed (qkv 192, proj 64, fc1 192, fc2 160; bundled)": (SKEWED, None),
+    "calibrated, N=64": ("64", "natural"),
     "plain, N=64": ("64", None),
     "plain, N=16": ("16", None),
     "plain, N=160": ("160", None),
-    "plain, skewed (qkv 192, proj 64, fc1 192, fc2 160; bundled v1.0)": (SKEWED, None),
     "calibrated, N=16": ("16", "natural"),
     "calibrated, N=32": ("32", "natural"),
     "calibrated, skewed (qkv 192, proj 64, fc1 192, fc2 160)": (SKEWED, "natural"),

@@ -11,9 +11,11 @@ re-parameterize every block exactly (the aux model's function does not change):
   (``W·diag(γ·r)``), and the LayerNorm weight becomes ``1/r`` so the product is unchanged. The SVD then
   minimizes the output error for inputs of the measured per-channel scale.
 
-Measured (FMNIST frozen-feature probe of the aux-size model, 112 px; ``benchmarks/README.md`` §6): N = 64
-templates per type give 70.3 % plain, 71.6 % folded, 73.2 % calibrated — the plain extraction needed N ≈ 190
-for 73.7 %. Composition costs N MACs per weight, so the same quality costs a third of the time.
+Measured (``benchmarks/README.md`` §5): at the aux size (depth 12, width 384, 112 px FMNIST probe), 64
+templates per type give 70.3 % plain, 73.2 % calibrated, as much as the plain extraction's ≈ 190 (73.7 %).
+But depth/width-resampled targets at 42 px probe *worse* than from the plain ≈ 190 learngene (12x256: 53 vs
+67 % under bf16 autocast; their pre-logit features vary 4x less across images), so the bundled default stays
+plain. Calibration is an option of ``wavehub extract``, not the default.
 """
 
 from __future__ import annotations
