@@ -34,10 +34,11 @@ def empty(shape: tuple[int, ...] | list[int], *, dtype: torch.dtype = torch.floa
     try:
         # room to start on a 2 MiB boundary; the unused head stays virtual (never touched)
         m = mmap.mmap(-1, nbytes + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        m.madvise(mmap.MADV_HUGEPAGE)
         probe = torch.frombuffer(m, dtype=torch.uint8, count=1)
         offset = (-probe.data_ptr()) % _HUGE
         del probe
+        # huge pages for the whole 2 MiB chunks only: a huge tail page would hold up to 2 MiB of nothing
+        m.madvise(mmap.MADV_HUGEPAGE, offset, nbytes - nbytes % _HUGE)
         return torch.frombuffer(m, dtype=dtype, offset=offset, count=numel).view(shape)
     except (OSError, ValueError, RuntimeError):   # no address space, madvise refused: the ordinary allocator
         return torch.empty(shape, dtype=dtype, device=dev)
