@@ -95,3 +95,12 @@ def test_calibrated_extraction_is_exact_at_full_rank_and_closer_at_low_rank(ance
 def test_calibration_is_wave_only(ancestry):
     with pytest.raises(SpecError, match="WAVE"):
         extract_learngene(ancestry, method="tleg", img_size=32, calibrate="natural")
+
+
+def test_missing_calibration_data_names_the_flag(ancestry):
+    from wavehub.errors import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError) as e:
+        extract_learngene(ancestry, templates=4, img_size=32, calibrate="/nonexistent/folder", calib_images=2,
+                          calib_img_size=32)
+    assert "--calibrate" in e.value.remedy and "calibration data" in e.value.message

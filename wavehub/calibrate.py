@@ -38,10 +38,15 @@ def input_rms(anc, data: str = "natural", *, images: int = 256, img_size: int = 
     (``natural`` = the sample photographs scikit-image ships: none from any evaluated dataset), keyed
     ``blocks.{i}.norm1``. Deterministic for a seed."""
     from .distill_data import make_stream
+    from .errors import DatasetNotFoundError
 
+    try:
+        stream = make_stream(data, img_size=img_size, mean=anc.mean, std=anc.std, seed=seed,
+                             in_chans=anc.model_args.get("in_chans", 3))
+    except DatasetNotFoundError as e:   # the build-time remedy names --data; here the flag is --calibrate
+        raise DatasetNotFoundError(f"calibration data {data!r}: {e.message}",
+                                   "pip install 'wavehub[build]' (or pass --calibrate fashion-mnist)") from None
     model = anc.model(img_size=img_size).float().eval()
-    stream = make_stream(data, img_size=img_size, mean=anc.mean, std=anc.std, seed=seed,
-                         in_chans=anc.model_args.get("in_chans", 3))
     sums: dict[str, torch.Tensor] = {}
     count = [0]
 
