@@ -25,14 +25,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FOLDED", "input_rms", "fold_norms", "describe"]
+__all__ = ["FOLDED", "IMAGES", "IMG_SIZE", "input_rms", "fold_norms", "describe"]
 
 # (norm, the linear layer it feeds) in every block
 FOLDED = (("norm1", "attn.qkv"), ("norm2", "mlp.fc1"))
+IMAGES, IMG_SIZE = 256, 112   # default calibration crops and their size (px)
 
 
 @torch.no_grad()
-def input_rms(anc, data: str = "natural", *, images: int = 256, img_size: int = 112, seed: int = 0,
+def input_rms(anc, data: str = "natural", *, images: int = IMAGES, img_size: int = IMG_SIZE, seed: int = 0,
               batch: int = 32) -> dict[str, torch.Tensor]:
     """Per-channel RMS of every block's LayerNorm output *before* its affine, on ``images`` crops of ``data``
     (``natural`` = the sample photographs scikit-image ships: none from any evaluated dataset), keyed
@@ -47,16 +48,13 @@ def input_rms(anc, data: str = "natural", *, images: int = 256, img_size: int = 
         raise DatasetNotFoundError(f"calibration data {data!r}: {e.message}",
                                    "pip install 'wavehub[build]' (or pass --calibrate fashion-mnist)") from None
     model = anc.model(img_size=img_size).float().eval()
-    sums: dict[str, torch.Tensor] = {}
-    count = [0]
+    sums: dict[str, tuple[torch.Tensor, int]] = {}   # key -> (sum of squares per channel, tokens seen)
 
     def hook(key: str):
         def f(_mod, inp):
             h = inp[0].float()
-            x = F.layer_norm(h, h.shape[-1:])
-            sums[key] = sums.get(key, 0) + x.pow(2).sum(dim=(0, 1))
-            if key == "blocks.0.norm1":
-                count[0] += h.shape[0] * h.shape[1]
+            sq, n = sums.get(key, (0, 0))
+            sums[key] = (sq + F.layer_norm(h, h.shape[-1:]).pow(2).sum(dim=(0, 1)), n + h.shape[0] * h.shape[1])
         return f
 
     handles = [getattr(b, n).register_forward_pre_hook(hook(f"blocks.{i}.{n}"))
@@ -68,7 +66,7 @@ def input_rms(anc, data: str = "natural", *, images: int = 256, img_size: int = 
     finally:
         for h in handles:
             h.remove()
-    return {k: (v / count[0]).sqrt().clamp_min(1e-6) for k, v in sums.items()}
+    return {k: (sq / n).sqrt().clamp_min(1e-6) for k, (sq, n) in sums.items()}
 
 
 def fold_norms(sd: dict[str, torch.Tensor], depth: int,

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .artifact import Learngene, save_learngene
+from .calibrate import IMAGES, IMG_SIZE
 from .errors import AncestryError, SpecError
 
 __all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
@@ -94,7 +95,8 @@ def _ancestry_state(anc, arch: dict) -> dict[str, torch.Tensor]:
 def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int = 64,
                       templates: int | str | dict = 16, bias_templates: int | None = None, img_size: int | None = 224,
                       storage_dtype: str = "float16", name: str | None = None, repo_id: str | None = None,
-                      calibrate: str | None = None, calib_images: int = 256, calib_img_size: int = 112) -> Learngene:
+                      calibrate: str | None = None, calib_images: int = IMAGES, calib_img_size: int = IMG_SIZE
+                      ) -> Learngene:
     """A learngene without training: NKP-SVD templates (WAVE), a least-squares line (TLEG) or the teacher (WS).
 
     ``calibrate`` (WAVE only): ``"natural"`` or a dataset's train split. The SVD then weighs each input channel
@@ -154,7 +156,7 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
 
 def rebuild_command(ancestry: str, method: str, template_size: int, templates: int | str | dict,
                     img_size: int | None, storage_dtype: str, name: str | None, calibrate: str | None = None,
-                    calib_images: int = 256, calib_img_size: int = 112) -> str:
+                    calib_images: int = IMAGES, calib_img_size: int = IMG_SIZE) -> str:
     """The ``wavehub extract`` command that reproduces a learngene (recorded in its config and card)."""
     if isinstance(templates, dict):
         templates = ",".join(f"{k}={v}" for k, v in templates.items())
@@ -167,9 +169,9 @@ def rebuild_command(ancestry: str, method: str, template_size: int, templates: i
         parts.append(f"--storage-dtype {storage_dtype}")
     if calibrate:
         parts.append(f"--calibrate {calibrate}")
-        if calib_images != 256:
+        if calib_images != IMAGES:
             parts.append(f"--calib-images {calib_images}")
-        if calib_img_size != 112:
+        if calib_img_size != IMG_SIZE:
             parts.append(f"--calib-img-size {calib_img_size}")
     if name:
         parts.append(f"--name {name}")

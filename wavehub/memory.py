@@ -28,7 +28,7 @@ def empty(shape: tuple[int, ...] | list[int], *, dtype: torch.dtype = torch.floa
     of a mapping advised ``MADV_HUGEPAGE``."""
     dev = torch.device(device) if device is not None else torch.device("cpu")
     numel = math.prod(shape)
-    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    nbytes = numel * dtype.itemsize
     if not _OK or dev.type != "cpu" or nbytes < _HUGE:
         return torch.empty(shape, dtype=dtype, device=dev)
     try:

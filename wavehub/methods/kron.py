@@ -81,23 +81,13 @@ def _compose_blocked(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch
     for i in range(0, pu, rows):
         j = min(pu, i + rows)
         tmp = torch.mm(s[i:j].reshape(-1, n), t).view(j - i, qu, w1, w2).permute(0, 2, 1, 3)
-        if tmp.dtype != w.dtype and (rinv is not None or cinv is not None):
-            tmp = tmp.to(w.dtype)                                 # in cache: index_select does not cast
-        if rinv is None:
-            dst = wv[i:j]
-        else:
-            d0, d1 = bound[i], bound[j]
-            if cinv is None and d1 - d0 == j - i:
-                dst = wv[d0:d1]
-            else:                                                 # expand in cache, then one write per row
-                if cinv is not None:
-                    tmp = tmp.index_select(2, cinv)
-                torch.index_select(tmp, 0, rinv[d0:d1] - i, out=wv[d0:d1])
-                continue
-        if cinv is None:
-            dst.copy_(tmp)
-        else:
-            torch.index_select(tmp, 2, cinv, out=dst)
+        if cinv is not None:
+            tmp = tmp.index_select(2, cinv)                       # repeated columns, expanded in cache
+        d0, d1 = (i, j) if rinv is None else (bound[i], bound[j])
+        if d1 - d0 == j - i:                                      # no repeated rows here: one write (and cast)
+            wv[d0:d1].copy_(tmp)
+        else:                                                     # one write per destination row
+            torch.index_select(tmp.to(w.dtype), 0, rinv[d0:d1] - i, out=wv[d0:d1])
     return w
 
 
