@@ -205,3 +205,18 @@ def _make_fuzz_src(tmp_path_factory):
     save_learngene(tiny_wave(templates=1), d)
     _FUZZ_SRC["d"] = ((d / TENSOR_FILE).read_bytes(), (d / CONFIG_FILE).read_bytes())
     return _FUZZ_SRC["d"]
+
+
+def test_saved_bytes_are_reproducible(tmp_path):
+    """The same learngene saved again gives the same bytes (safetensors' metadata order is random per call)."""
+    from _tiny import tiny_wave
+
+    from wavehub.artifact import load_learngene, save_learngene, sha256_file
+
+    lg = tiny_wave()
+    shas = {sha256_file(save_learngene(lg, tmp_path / f"s{i}") / "learngene.safetensors") for i in range(8)}
+    assert len(shas) == 1
+    raw = (tmp_path / "s0" / "learngene.safetensors").read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    assert raw[8:8 + n].startswith(b'{"__metadata__":{"format_version":"1","format":"wavehub.learngene"')
+    assert set(load_learngene(tmp_path / "s0").tensors) == set(lg.tensors)

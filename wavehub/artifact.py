@@ -301,7 +301,9 @@ def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | Non
 
     out = Path(out_dir)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in lg.tensors.items()}
-    data = st_save(tensors, metadata={"format": FORMAT, "format_version": FORMAT_VERSION, "method": lg.method})
+    # key order of the learngenes already published (the bundled one), so their sha256 reproduces
+    meta = {"format_version": FORMAT_VERSION, "format": FORMAT, "method": lg.method}
+    data = _with_metadata_order(st_save(tensors, metadata=meta), meta)
     config = dict(lg.config)
     config.update(format=FORMAT, format_version=FORMAT_VERSION, method=lg.method, sha256=sha256_bytes(data),
                   tensor_file=TENSOR_FILE, wavehub_version=__version__)
@@ -315,6 +317,19 @@ def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | Non
     atomic_write_bytes(out / CARD_FILE, text.encode("utf-8"))
     lg.config = config
     return out
+
+
+def _with_metadata_order(data: bytes, meta: dict[str, str]) -> bytes:
+    """safetensors writes ``__metadata__`` from a hash map, in a different key order on every call, so the same
+    tensors gave a different file and sha256 (the learngene's pin) 5 times in 6. Rewrite it in ``meta``'s order:
+    same keys and values, same header length, the tensor entries untouched."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"] = dict(meta)
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(raw) > n:  # cannot happen for the same keys and values; never write a header safetensors can't read
+        return data
+    return data[:8] + raw.ljust(n) + data[8 + n:]
 
 
 def render_card(config: dict) -> str:
