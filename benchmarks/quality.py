@@ -101,7 +101,7 @@ class Recipe:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {},
-    "quick": dict(n_train=1000, n_test=500, final_test=0, steps=24, fit_steps=12, probe_train=1000,
+    "quick": dict(n_train=1000, n_test=500, final_test=1000, steps=24, fit_steps=12, probe_train=1000,
                   probe_test=500),
     "tiny": dict(n_train=512, n_test=200, final_test=400, steps=24, fit_steps=12, eval_fracs=(0.5, 1.0),
                  probe_train=300, probe_test=200),
