@@ -89,9 +89,18 @@ def state_dict_for(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, ini
     dtype = dtype or torch.float32
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        sd = _compose(lg, spec, device, dtype, init, scalers, g, depth_rule)
+        sd = _owned(_compose(lg, spec, device, dtype, init, scalers, g, depth_rule), lg.tensors)
         sd.update(init_head(spec, device=device, dtype=dtype, seed=seed))
     return sd
+
+
+def _owned(sd: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Copy every tensor that is still the learngene's own memory (a Weight Selection at the teacher's width
+    selects nothing; a TLEG shared tensor or an extra already in the target dtype is passed through): training
+    the model would otherwise edit the loaded learngene in place, and every later model built from it would
+    start from those trained weights."""
+    src = {t.untyped_storage().data_ptr() for t in tensors.values()}
+    return {k: v.clone() if v.untyped_storage().data_ptr() in src else v for k, v in sd.items()}
 
 
 def stock_architecture(spec: ViTSpec) -> str:

@@ -79,15 +79,7 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpe
             out["cls_token"] = cls.index_select(2, uniform_indices(src["D"], dst["D"], cls.device)).contiguous()
         else:
             out["cls_token"] = torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32)
-    return _unshared(out, tensors)
-
-
-def _unshared(out: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Copy every output that is still the learngene's own memory (a dimension kept whole selects nothing, so at
-    the teacher's width the "selection" is the teacher tensor itself): training the model would otherwise edit
-    the loaded learngene in place, and every later model built from it would start from those trained weights."""
-    src = {t.untyped_storage().data_ptr() for t in tensors.values()}
-    return {k: v.clone() if v.untyped_storage().data_ptr() in src else v for k, v in out.items()}
+    return out
 
 
 def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:

@@ -51,16 +51,16 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpe
         inc = tensors[f"tleg.ilayer.{p}"].to(device=device, dtype=dtype)
         for layer in range(spec.depth):
             out[f"blocks.{layer}.{p}"] = torch.add(base, inc, alpha=float(coef[layer]))
-    out["patch_embed.proj.weight"] = tensors["shared.patch_embed.proj.weight"].to(device=device, dtype=dtype).clone()
-    out["patch_embed.proj.bias"] = tensors["shared.patch_embed.proj.bias"].to(device=device, dtype=dtype).clone()
+    out["patch_embed.proj.weight"] = tensors["shared.patch_embed.proj.weight"].to(device=device, dtype=dtype)
+    out["patch_embed.proj.bias"] = tensors["shared.patch_embed.proj.bias"].to(device=device, dtype=dtype)
     final = "norm" if spec.global_pool == "token" else "fc_norm"
     for p in ("weight", "bias"):
-        out[f"{final}.{p}"] = tensors[f"shared.norm.{p}"].to(device=device, dtype=dtype).clone()
+        out[f"{final}.{p}"] = tensors[f"shared.norm.{p}"].to(device=device, dtype=dtype)
     out["pos_embed"] = resample_pos_embed(tensors["shared.pos_embed"].to(device=device, dtype=dtype),
                                           cfg["aux"], spec)
     if spec.class_token:
         cls = tensors.get("shared.cls_token")
-        out["cls_token"] = (cls.to(device=device, dtype=dtype).clone() if cls is not None else
+        out["cls_token"] = (cls.to(device=device, dtype=dtype) if cls is not None else
                             torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32))
     return out
 
