@@ -32,6 +32,7 @@ import torch
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = {
     "vit-s-12x384-112px": dict(depth=12, width=384, img_size=112, batch=64),
+    "vit-s-12x384-112px-b16": dict(depth=12, width=384, img_size=112, batch=16),  # the optimizer's share x4
     "4x192-56px": dict(depth=4, width=192, img_size=56, batch=64),
     "4x192-224px": dict(depth=4, width=192, img_size=224, batch=64),  # `wavehub fit`'s default input size
     "quick-4x192-56px": dict(depth=4, width=192, img_size=56, batch=32),
@@ -191,9 +192,68 @@ def time_config(config: str, device: torch.device, repeats: int, warmup: int = 2
         "cpu_min_s": cmin, "cpu_min_ratio_vs_timm": cmin["scaler"] / cmin["full-timm"],
         "cpu_min_ratio": cmin["scaler"] / cmin["full"],
         "compose_s": statistics.median(comp),
+        "paired_vs_timm": paired_ratio(cpu["scaler"], cpu["full-timm"]),
+        "paired_vs_fused": paired_ratio(cpu["scaler"], cpu["full"]),
         "scaler_step_all_s": times["scaler"], "full_step_all_s": times["full"],
         "trained_params_scaler": variants["scaler"][5], "trained_params_full": variants["full"][5],
     }
+
+
+def paired_ratio(a: list[float], b: list[float], level: float = 0.95) -> dict:
+    """Median of the per-repeat ratios a[i] / b[i] (interleaved repeats share the machine's state, so pairing
+    cancels slow drifts) with a distribution-free confidence interval for that median: the order statistics
+    whose ranks a Binomial(n, 1/2) puts ``level`` between (no normality assumed)."""
+    from math import comb
+
+    r = sorted(x / y for x, y in zip(a, b, strict=True))
+    n = len(r)
+    cdf, k = 0.0, 0
+    while k < n:   # largest k with P(Binomial(n, 1/2) <= k - 1) <= (1 - level) / 2
+        nxt = cdf + comb(n, k) / 2**n
+        if nxt > (1 - level) / 2:
+            break
+        cdf, k = nxt, k + 1
+    lo, hi = (r[k - 1], r[n - k]) if k >= 1 else (r[0], r[-1])
+    return {"median": statistics.median(r), "ci_low": lo, "ci_high": hi, "level": level if k >= 1 else None,
+            "n": n, "below_1": sum(x < 1.0 for x in r)}
+
+
+def profile_compose(config: str, steps: int = 5) -> dict:
+    """Where the scaler step's composition time goes: ``torch.profiler`` over ``steps`` forward + backward passes
+    of ``WaveModel.composed()`` alone (under autocast, gradient of ones), ms per step by op."""
+    from torch.profiler import profile
+
+    import wavehub.api as api
+    from wavehub.device import autocast_dtype
+    from wavehub.fit import DEFAULTS, prepare
+    from wavehub.materialize import resolve_spec
+
+    cfg = CONFIGS[config]
+    dev = torch.device("cpu")
+    amp = autocast_dtype(dev, PRECISION[0])
+    lg = api.load_learngene(LEARNGENE[0], progress=False)
+    spec = resolve_spec(lg, cfg["depth"], cfg["width"], num_classes=10, img_size=cfg["img_size"])
+    wm = prepare(lg, spec, dev, train=DEFAULTS["train"])[0]
+
+    def once() -> None:
+        with torch.autocast("cpu", dtype=amp) if amp else torch.enable_grad():
+            c = wm.composed()
+        torch.autograd.backward(list(c.values()), [torch.ones_like(v) for v in c.values()])
+
+    for _ in range(2):
+        once()
+    with profile() as prof:
+        for _ in range(steps):
+            once()
+    ops = {e.key: e.self_cpu_time_total / 1e3 / steps for e in prof.key_averages()}
+    return {"config": config, "learngene": LEARNGENE[0], "autocast": str(amp),
+            "gemm_ms": ops.get("aten::mm", 0.0), "copy_ms": ops.get("aten::copy_", 0.0),
+            "stack_ms": ops.get("aten::cat", 0.0) + ops.get("aten::stack", 0.0),
+            "ones_fill_ms": ops.get("aten::fill_", 0.0), "total_ms": sum(ops.values())}
+
+
+def _paired(p: dict) -> str:
+    return f"{p['median']:.3f}x [{p['ci_low']:.3f}, {p['ci_high']:.3f}], {p['below_1']}/{p['n']}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learngene", nargs="+", default=["dinov2s-learngene", "extract:16"],
                     help="zoo names, folders, or extract:N (a data-free N-template extraction made on the fly); "
                          "the scaler step composes N multiply-adds per weight each way")
+    ap.add_argument("--profile-compose", action="store_true",
+                    help="only profile the composition's forward + backward (first learngene, ViT-S config)")
     ap.add_argument("--child", nargs=4, metavar=("CONFIG", "VARIANT", "DEVICE", "STEPS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.threads:
@@ -215,12 +277,20 @@ def main(argv: list[str] | None = None) -> int:
         LEARNGENE[0] = a.learngene[0]
         print(json.dumps(child(a.child[0], a.child[1], a.child[2], int(a.child[3]))))
         return 0
+    if a.profile_compose:
+        from materialize import resolve_learngene
+
+        with tempfile.TemporaryDirectory() as tmp:
+            LEARNGENE[0] = resolve_learngene(a.learngene[0], Path(tmp))[0]
+            print(json.dumps(profile_compose("vit-s-12x384-112px"), indent=1))
+        return 0
     from wavehub.device import resolve_device
 
     dev = resolve_device(a.device)
     torch.manual_seed(0)
-    configs = ["quick-4x192-56px"] if a.quick else ["vit-s-12x384-112px", "4x192-56px", "4x192-224px"]
-    repeats = a.repeats or (5 if a.quick else 9)
+    configs = (["quick-4x192-56px"] if a.quick
+               else ["vit-s-12x384-112px", "vit-s-12x384-112px-b16", "4x192-56px", "4x192-224px"])
+    repeats = a.repeats or (5 if a.quick else 31)
     from materialize import resolve_learngene  # benchmarks/ is on sys.path when run as a script
 
     rows = []
@@ -239,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     key = "cuda_peak_mb" if dev.type == "cuda" else "rss_peak_mb"
     lines = ["| learngene | model | batch | autocast | trained params (scaler / full) | CPU ms: scaler / ordinary full "
              "(timm optimizer) / fused full (medians) | **ratio vs ordinary** (CPU median, CPU min, wall) "
-             "| ratio vs fused (CPU median, CPU min, wall) "
+             "| ratio vs fused (CPU median, CPU min, wall) | paired CPU ratio vs ordinary: median [95 % CI], "
+             "repeats below 1 "
              "| compose fwd | peak RSS scaler | peak RSS full | training growth scaler / full |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ms, mf = r["memory_scaler"], r["memory_full"]
         growth = (f"{ms['train_growth_mb']:.0f} / {mf['train_growth_mb']:.0f} MB" if "train_growth_mb" in ms else "-")
@@ -252,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['scaler_step_cpu_s'] * 1e3:.0f} / {r['timm_step_cpu_s'] * 1e3:.0f} / {r['full_step_cpu_s'] * 1e3:.0f} "
             f"| **{r['cpu_ratio_vs_timm']:.3f}x**, {r['cpu_min_ratio_vs_timm']:.3f}x, {r['ratio_vs_timm']:.3f}x "
             f"| {r['cpu_ratio']:.3f}x, {r['cpu_min_ratio']:.3f}x, {r['ratio']:.3f}x "
+            f"| {_paired(r['paired_vs_timm'])} "
             f"| {r['compose_s'] * 1e3:.1f} ms "
             f"| {ms[key]:.0f} MB | {mf[key]:.0f} MB | {growth} |")
     table = "\n".join(lines)
