@@ -28,11 +28,13 @@ def test_compose_equals_naive_kron(n, p, q, w1, w2):
 
 
 @pytest.mark.parametrize("rows,cols", [([0, 0, 1, 1, 2], [0, 1, 1]), ([0, 1, 0], [0, 0, 1]), ([0, 1, 2], [1, 0, 1]),
-                                       ([0, 0, 0], [0, 0])])
-@pytest.mark.parametrize("scratch", [1, 1 << 18])
+                                       ([0, 0, 0], [0, 0]), ([0, 0, 1, 1], [0, 0, 1, 1, 2, 2]), ([0, 1, 2], [0, 1])])
+@pytest.mark.parametrize("scratch", [1, 100, 1 << 18])
 def test_compose_layers_with_repeated_blocks_equals_compose(rows, cols, scratch):
     """Widened targets repeat scaler rows/columns: only distinct blocks are composed, then written to every
-    place they repeat (sorted repeats straight from the GEMM scratch, unsorted ones through a gather)."""
+    place they repeat (uniform repeats by a broadcasting copy of template-row slices, other sorted repeats
+    straight from the GEMM scratch, unsorted ones through a gather). Scratch sizes from one template row per
+    GEMM to the whole layer."""
     g = torch.Generator().manual_seed(len(rows) * 10 + len(cols))
     base = torch.randn(2, 4, max(rows) + 1, max(cols) + 1, generator=g)
     S = base[:, :, rows][:, :, :, cols]

@@ -63,13 +63,48 @@ def _compose_blocked(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch
                      cinv: torch.Tensor | None = None) -> torch.Tensor:
     """One layer: distinct blocks ``s (p_u, q_u, N)``, ``t (N, w1*w2)`` -> ``(p*w1, q*w2)`` through a
     cache-sized GEMM scratch. ``rinv``/``cinv``: for every block row/column of the result, the distinct one it
-    repeats (None: all distinct)."""
+    repeats (None: all distinct).
+
+    When every distinct row (column) repeats the same number of times in place (no repeats, or the uniform
+    width rule), each GEMM covers *all* blocks of the layer and a slice of template rows, and one broadcasting
+    copy writes that slice to every repeat. That GEMM shape runs at 88–97 GFLOP/s on the CPU measured here
+    against 80 for a few whole block rows; the whole state dict of a ViT-S / ViT-B is 5 % faster."""
+    pu, qu, n = s.shape
+    rr, rc = _uniform_repeats(rinv, pu), _uniform_repeats(cinv, qu)
+    if rr and rc:
+        w = memory.empty((pu * rr * w1, qu * rc * w2), dtype=out_dtype or t.dtype, device=t.device)
+        dst = w.view(pu, rr, w1, qu, rc, w2)
+        s2 = s.reshape(pu * qu, n)
+        ca = max(1, min(w1, scratch // (pu * qu * w2)))          # template rows per GEMM
+        for a0 in range(0, w1, ca):
+            a1 = min(w1, a0 + ca)
+            tmp = torch.mm(s2, t[:, a0 * w2:a1 * w2]).view(pu, qu, a1 - a0, w2).permute(0, 2, 1, 3)
+            dst[:, :, a0:a1].copy_(tmp[:, None, :, :, None].expand(pu, rr, a1 - a0, qu, rc, w2))
+        return w
+    return _compose_rows(s, t, w1, w2, scratch, out_dtype, rinv, cinv)
+
+
+def _uniform_repeats(inv: torch.Tensor | None, distinct: int) -> int | None:
+    """r when every distinct slice repeats r times in place (``inv = [0]*r + [1]*r + ...``; 1 for None)."""
+    if inv is None:
+        return 1
+    r, rem = divmod(inv.numel(), distinct)
+    if rem or not torch.equal(inv, torch.arange(distinct, device=inv.device).repeat_interleave(r)):
+        return None
+    return r
+
+
+def _compose_rows(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int,
+                  out_dtype: torch.dtype | None = None, rinv: torch.Tensor | None = None,
+                  cinv: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`_compose_blocked` for any repeats: a few whole block rows per GEMM, repeated columns expanded in
+    cache, repeated rows written one destination row at a time (or gathered, when out of order)."""
     pu, qu, n = s.shape
     p = pu if rinv is None else rinv.numel()
     q = qu if cinv is None else cinv.numel()
     if rinv is not None and not bool((rinv[1:] >= rinv[:-1]).all()):
         # repeats out of order (no rule makes these today): compose the distinct rows, then gather them
-        wu = _compose_blocked(s, t, w1, w2, scratch, out_dtype, None, cinv).view(pu, w1, q, w2)
+        wu = _compose_rows(s, t, w1, w2, scratch, out_dtype, None, cinv).view(pu, w1, q, w2)
         w = memory.empty((p * w1, q * w2), dtype=wu.dtype, device=wu.device)
         torch.index_select(wu, 0, rinv, out=w.view(p, w1, q, w2))
         return w
