@@ -253,7 +253,8 @@ def profile_compose(config: str, steps: int = 5) -> dict:
 
 
 def _paired(p: dict) -> str:
-    return f"{p['median']:.3f}x [{p['ci_low']:.3f}, {p['ci_high']:.3f}], {p['below_1']}/{p['n']}"
+    span = "" if p["level"] else " (min-max: too few repeats for 95 %)"
+    return f"{p['median']:.3f}x [{p['ci_low']:.3f}, {p['ci_high']:.3f}]{span}, {p['below_1']}/{p['n']}"
 
 
 def main(argv: list[str] | None = None) -> int:

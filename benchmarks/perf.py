@@ -52,8 +52,9 @@ def _rows(name: str, data: dict) -> list[tuple[str, str, str]]:
             cfg = r["config"] + (f", {r['learngene']}" if "learngene" in r else "")
             if "paired_vs_timm" in r:
                 p = r["paired_vs_timm"]
+                span = "95 % CI" if p.get("level") else "min-max"
                 rows.append((f"scaler step / ordinary full step (timm optimizer), {cfg}, CPU, median of "
-                             f"{p['n']} paired repeats [95 % CI]",
+                             f"{p['n']} paired repeats [{span}]",
                              f"{p['median']:.3f}x [{p['ci_low']:.3f}, {p['ci_high']:.3f}]", "<= 1.0x"))
             elif "cpu_ratio_vs_timm" in r:
                 rows.append((f"scaler step / ordinary full step (timm optimizer), {cfg}, CPU",
