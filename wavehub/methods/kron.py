@@ -34,8 +34,8 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     """Like :func:`compose` for ``scalers (L, N, p, q)``, but one separately allocated matrix per layer.
 
     Materialization is memory-bound: a whole-layer GEMM followed by a permuting copy writes every weight twice.
-    Here the GEMM runs over a few block rows at a time into a cache-sized scratch (``scratch`` floats), and the
-    permuting copy from cache is each weight's only write to memory. Layers get independent storage (on huge
+    Here each GEMM fills a cache-sized scratch (``scratch`` floats), and the permuting copy from cache is each
+    weight's only write to memory. Layers get independent storage (on huge
     pages, :mod:`wavehub.memory`), so the result can be assigned as parameters and saved with safetensors.
 
     Widening repeats scaler blocks (the uniform width rule), and a repeated scaler row or column gives a
@@ -55,33 +55,31 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     su = scalers if rsel is None else scalers.index_select(2, rsel)
     su = su if csel is None else su.index_select(3, csel)
     su = su.permute(0, 2, 3, 1).contiguous()                      # (L, p_u, q_u, N)
-    return [_compose_blocked(su[layer], t, w1, w2, scratch, od, rinv, cinv) for layer in range(L)]
-
-
-def _compose_blocked(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int,
-                     out_dtype: torch.dtype | None = None, rinv: torch.Tensor | None = None,
-                     cinv: torch.Tensor | None = None) -> torch.Tensor:
-    """One layer: distinct blocks ``s (p_u, q_u, N)``, ``t (N, w1*w2)`` -> ``(p*w1, q*w2)`` through a
-    cache-sized GEMM scratch. ``rinv``/``cinv``: for every block row/column of the result, the distinct one it
-    repeats (None: all distinct).
-
-    When every distinct row (column) repeats the same number of times in place (no repeats, or the uniform
-    width rule), each GEMM covers *all* blocks of the layer and a slice of template rows, and one broadcasting
-    copy writes that slice to every repeat. That GEMM shape runs at 88–97 GFLOP/s on the CPU measured here
-    against 80 for a few whole block rows; the whole state dict of a ViT-S / ViT-B is 5 % faster."""
-    pu, qu, n = s.shape
-    rr, rc = _uniform_repeats(rinv, pu), _uniform_repeats(cinv, qu)
+    rr, rc = _uniform_repeats(rinv, su.shape[1]), _uniform_repeats(cinv, su.shape[2])   # same in every layer
     if rr and rc:
-        w = memory.empty((pu * rr * w1, qu * rc * w2), dtype=out_dtype or t.dtype, device=t.device)
-        dst = w.view(pu, rr, w1, qu, rc, w2)
-        s2 = s.reshape(pu * qu, n)
-        ca = max(1, min(w1, scratch // (pu * qu * w2)))          # template rows per GEMM
-        for a0 in range(0, w1, ca):
-            a1 = min(w1, a0 + ca)
-            tmp = torch.mm(s2, t[:, a0 * w2:a1 * w2]).view(pu, qu, a1 - a0, w2).permute(0, 2, 1, 3)
-            dst[:, :, a0:a1].copy_(tmp[:, None, :, :, None].expand(pu, rr, a1 - a0, qu, rc, w2))
-        return w
-    return _compose_rows(s, t, w1, w2, scratch, out_dtype, rinv, cinv)
+        return [_compose_uniform(su[layer], t, w1, w2, scratch, od, rr, rc) for layer in range(L)]
+    return [_compose_rows(su[layer], t, w1, w2, scratch, od, rinv, cinv) for layer in range(L)]
+
+
+def _compose_uniform(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int, out_dtype: torch.dtype,
+                     rr: int, rc: int) -> torch.Tensor:
+    """One layer: distinct blocks ``s (p_u, q_u, N)``, ``t (N, w1*w2)`` -> ``(p_u*rr*w1, q_u*rc*w2)``, where
+    every distinct block row (column) repeats ``rr`` (``rc``) times in place: no repeats, or the uniform width
+    rule.
+
+    Each GEMM covers *all* blocks of the layer and a slice of template rows, and one broadcasting copy writes
+    that slice to every repeat. That GEMM shape runs at 88–97 GFLOP/s on the CPU measured here against 80 for
+    a few whole block rows (:func:`_compose_rows`); the whole state dict of a ViT-S / ViT-B is 5 % faster."""
+    pu, qu, n = s.shape
+    w = memory.empty((pu * rr * w1, qu * rc * w2), dtype=out_dtype, device=t.device)
+    dst = w.view(pu, rr, w1, qu, rc, w2)
+    s2 = s.reshape(pu * qu, n)
+    ca = max(1, min(w1, scratch // (pu * qu * w2)))              # template rows per GEMM
+    for a0 in range(0, w1, ca):
+        a1 = min(w1, a0 + ca)
+        tmp = torch.mm(s2, t[:, a0 * w2:a1 * w2]).view(pu, qu, a1 - a0, w2).permute(0, 2, 1, 3)
+        dst[:, :, a0:a1].copy_(tmp[:, None, :, :, None].expand(pu, rr, a1 - a0, qu, rc, w2))
+    return w
 
 
 def _uniform_repeats(inv: torch.Tensor | None, distinct: int) -> int | None:
@@ -97,8 +95,9 @@ def _uniform_repeats(inv: torch.Tensor | None, distinct: int) -> int | None:
 def _compose_rows(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int,
                   out_dtype: torch.dtype | None = None, rinv: torch.Tensor | None = None,
                   cinv: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`_compose_blocked` for any repeats: a few whole block rows per GEMM, repeated columns expanded in
-    cache, repeated rows written one destination row at a time (or gathered, when out of order)."""
+    """One layer for any repeats (``rinv``/``cinv``: for every block row/column of the result, the distinct one
+    it repeats; None: all distinct): a few whole block rows per GEMM, repeated columns expanded in cache,
+    repeated rows written one destination row at a time (or gathered, when out of order)."""
     pu, qu, n = s.shape
     p = pu if rinv is None else rinv.numel()
     q = qu if cinv is None else cinv.numel()
