@@ -223,17 +223,11 @@ def profile_compose(config: str, steps: int = 5) -> dict:
     of ``WaveModel.composed()`` alone (under autocast, gradient of ones), ms per step by op."""
     from torch.profiler import profile
 
-    import wavehub.api as api
     from wavehub.device import autocast_dtype
-    from wavehub.fit import DEFAULTS, prepare
-    from wavehub.materialize import resolve_spec
 
-    cfg = CONFIGS[config]
     dev = torch.device("cpu")
     amp = autocast_dtype(dev, PRECISION[0])
-    lg = api.load_learngene(LEARNGENE[0], progress=False)
-    spec = resolve_spec(lg, cfg["depth"], cfg["width"], num_classes=10, img_size=cfg["img_size"])
-    wm = prepare(lg, spec, dev, train=DEFAULTS["train"])[0]
+    wm = _setup(CONFIGS[config], "scaler", dev)[0]
 
     def once() -> None:
         with torch.autocast("cpu", dtype=amp) if amp else torch.enable_grad():
