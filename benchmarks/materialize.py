@@ -134,6 +134,25 @@ def resolve_learngene(spec: str, workdir: Path) -> tuple[str, str]:
     return spec, f"{lg.name} (N = {'/'.join(map(str, ns))})" if ns else lg.name
 
 
+def gemm_rates() -> dict[str, float]:
+    """fp32 GFLOP/s of the composition GEMMs of a bundled ViT-S layer (qkv: 108 blocks, N = 192, 64x64
+    templates), one thread: the row shape (a few whole block rows, ``kron._compose_rows``) vs the uniform shape
+    (all blocks x a slice of template rows, ``kron._compose_uniform``), and a best case for reference."""
+    torch.set_num_threads(1)
+    shapes = {"rows: 60 x 192 @ 192 x 4096": (60, 192, 4096), "uniform: 108 x 192 @ 192 x 2368": (108, 192, 2368),
+              "all layers: 1296 x 192 @ 192 x 192": (1296, 192, 192)}
+    out = {}
+    for label, (m, k, n) in shapes.items():
+        a, b = torch.randn(m, k), torch.randn(k, 4096)[:, :n]          # column slice of the templates, as in kron
+        torch.mm(a, b)
+        reps = max(3, int(3e9 / (m * k * n)))
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b)
+        out[label] = 2 * m * k * n * reps / (time.perf_counter() - t0) / 1e9
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--learngene", nargs="+", default=["dinov2s-learngene", "extract:16"],
@@ -142,7 +161,12 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="ViT-S target only, 3 repeats")
     ap.add_argument("--out", default=str(HERE / "results" / "materialize.json"))
     ap.add_argument("--threads", type=int, default=None, help="torch threads for every method (default: torch's)")
+    ap.add_argument("--gemm-rates", action="store_true", help="only the GFLOP/s of the composition's GEMM shapes")
     args = ap.parse_args(argv)
+    if args.gemm_rates:
+        for label, rate in gemm_rates().items():
+            print(f"{label}: {rate:.1f} GFLOP/s")
+        return 0
     torch.set_grad_enabled(False)
     if args.threads:
         torch.set_num_threads(args.threads)
