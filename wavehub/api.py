@@ -34,7 +34,8 @@ def load_learngene(name_or_path: str | os.PathLike | Learngene, *, revision: str
         st = tensor_file.stat()
     except OSError:
         raise LearngeneNotFoundError(f"no learngene at {folder}") from None
-    key = (str(tensor_file.resolve()), st.st_size, st.st_mtime_ns)
+    cfg = tensor_file.with_name("config.json")
+    key = (str(tensor_file.resolve()), st.st_size, st.st_mtime_ns, cfg.stat().st_mtime_ns if cfg.exists() else 0)
     lg = _LOADED.get(key)
     if lg is None:
         lg = _load_folder(folder, source=str(name_or_path))
@@ -49,11 +50,13 @@ def from_learngene(learngene: str | os.PathLike | Learngene, depth: int | None =
                    num_heads: int | None = None, mlp_ratio: float | None = None, patch_size: int | None = None,
                    img_size: int | None = None, in_chans: int | None = None, global_pool: str | None = None,
                    class_token: bool | None = None, fit: Any = None, fit_options: dict | None = None,
-                   progress: bool = True, **timm_kwargs: Any):
+                   bank: bool = True, progress: bool = True, **timm_kwargs: Any):
     """Materialize a stock timm ViT of ``depth`` x ``width`` from a learngene (name, path or object).
 
     With ``fit=`` (a dataset name, a Dataset or a DataLoader) the WAVE scalers are first fitted on that data
     with the templates frozen (see :func:`wavehub.fit.fit_scalers`; ``fit_options`` go there).
+    A learngene with a bank (format v2) starts the target from the entry pre-fitted for its size, or from the
+    nearest entry (``model.wavehub_info["bank"]`` says which); ``bank=False`` starts from the aux scalers.
     """
     import torch
 
@@ -73,8 +76,9 @@ def from_learngene(learngene: str | os.PathLike | Learngene, depth: int | None =
 
         opts = dict(fit_options or {})
         opts.setdefault("progress", progress)
-        return fit_scalers(lg, spec, fit, device=device, init=init, seed=seed, dtype=dtype, **opts, **timm_kwargs)
-    return build_model(lg, spec, device=dev, dtype=dtype, init=init, seed=seed, **timm_kwargs)
+        return fit_scalers(lg, spec, fit, device=device, init=init, seed=seed, dtype=dtype, bank=bank, **opts,
+                           **timm_kwargs)
+    return build_model(lg, spec, device=dev, dtype=dtype, init=init, seed=seed, bank=bank, **timm_kwargs)
 
 
 def create_model(name: str | os.PathLike | Learngene, depth: int | None = None, width: int | None = None,

@@ -31,7 +31,9 @@ __all__ = [
 ]
 
 FORMAT = "wavehub.learngene"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "1"          # the tensor file's format (unchanged by a bank)
+#: config.json versions this wavehub reads: "1", and "2" = "1" plus an optional bank (wavehub.bank)
+CONFIG_VERSIONS = ("1", "2")
 TENSOR_FILE = "learngene.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
@@ -48,6 +50,8 @@ class Learngene:
     tensors: dict[str, Any] = field(repr=False)
     card: str | None = field(default=None, repr=False)
     source: str | None = None
+    #: pre-fitted entries per size, ``{"d8-w384": {aux tensor name: tensor}}`` (format v2; see wavehub.bank)
+    bank: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -126,6 +130,10 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     return f(config)
 
 
+def method_of(config: dict) -> Any:
+    return config.get("method") if isinstance(config, dict) else None
+
+
 def _fail(msg: str) -> ArtifactFormatError:
     return ArtifactFormatError(msg)
 
@@ -144,9 +152,11 @@ def validate_config(config: Any) -> dict:
     if config.get("format") != FORMAT:
         raise _fail(f"config.json format is {config.get('format')!r}, expected {FORMAT!r}")
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in CONFIG_VERSIONS:
         raise ArtifactVersionError(f"learngene format version {version!r} is not supported (this wavehub reads "
-                                   f"version {FORMAT_VERSION!r})")
+                                   f"versions {', '.join(CONFIG_VERSIONS)})", "Upgrade wavehub: pip install -U wavehub")
+    if "bank" in config and (version == "1" or method_of(config) != "wave"):
+        raise _fail("a bank needs format_version 2 and a WAVE learngene")
     method = config.get("method")
     if method not in METHODS:
         raise _fail(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -284,13 +294,16 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
             raise IntegrityError(f"{TENSOR_FILE} in {path} does not match its recorded sha256 "
                                  f"({config['sha256'][:12]}...): the file is corrupted or was modified")
         tensors = _parse_tensors(data, config)
+        from .bank import read_bank
+
+        bank = read_bank(path if path.is_dir() else path.parent, config, verify=verify)
     except (ArtifactFormatError, IntegrityError, ArtifactVersionError):
         raise
     except Exception as e:  # noqa: BLE001 - the loader's contract: only wavehub errors escape
         raise _fail(f"learngene at {path} is malformed ({type(e).__name__}: {str(e)[:100]})") from None
     if device not in (None, "cpu"):
         tensors = {k: v.to(device) for k, v in tensors.items()}
-    return Learngene(config["method"], config, tensors, card, source or str(path))
+    return Learngene(config["method"], config, tensors, card, source or str(path), bank)
 
 
 def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | None = None) -> Path:
@@ -310,9 +323,15 @@ def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | Non
     config.setdefault("created", _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
     config.setdefault("params", {})
     config["params"]["learngene"] = sum(t.numel() for t in tensors.values())
+    records = (config.pop("bank", None) or {}).get("entries", {})   # an entry's fitting record
     validate_config(config)
     atomic_write_bytes(out / TENSOR_FILE, data)
-    atomic_write_bytes(out / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    if lg.bank:  # format v2: the bank file, then the config that vouches for both
+        from .bank import write_bank
+
+        config = write_bank(out, config, lg.bank, records)
+    else:
+        atomic_write_bytes(out / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
     text = card if card is not None else (lg.card or render_card(config))
     atomic_write_bytes(out / CARD_FILE, text.encode("utf-8"))
     lg.config = config

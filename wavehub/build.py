@@ -32,7 +32,7 @@ from .artifact import CARD_FILE, Learngene, atomic_write_bytes, render_card, sav
 from .errors import BuildError
 from .spec import ViTSpec
 
-__all__ = ["BuildConfig", "build_learngene", "TlegModel", "distill_loss", "heldout_loss", "feature_layers",
+__all__ = ["BuildConfig", "build_learngene", "TlegModel", "distill_loss", "heldout_loss", "feature_layers", "feature_loss",
            "CHECKPOINT_FILE", "LOG_FILE", "read_checkpoint"]
 
 CHECKPOINT_FILE = "build_checkpoint.safetensors"
@@ -200,7 +200,7 @@ def _run(vit: nn.Module, params: dict[str, torch.Tensor] | None, x: torch.Tensor
     return _Out(tokens, mids, logits)
 
 
-def _feat_loss(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def feature_loss(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """(1 − cosine) per token + MSE relative to each image's target energy; a per-image mean, so the mean over
     ranks of per-rank losses is the global-batch loss (needed for DDP == 1 process)."""
     a, t = a.float(), t.float()
@@ -215,10 +215,10 @@ def distill_loss(s: _Out, t: _Out, labels: torch.Tensor | None = None, *, mid_we
 
     With labels the logit terms are ``0.5·CE + 0.5·KD`` (the DeiT/WAVE α = 0.5), without them pure KD (α = 1,
     TLEG's setting)."""
-    parts: dict[str, torch.Tensor] = {"feat_final": _feat_loss(s.tokens, t.tokens)}
+    parts: dict[str, torch.Tensor] = {"feat_final": feature_loss(s.tokens, t.tokens)}
     loss = parts["feat_final"]
     if s.mids:
-        mid = torch.stack([_feat_loss(s.mids[i], t.mids[i]) for i in sorted(s.mids)]).mean()
+        mid = torch.stack([feature_loss(s.mids[i], t.mids[i]) for i in sorted(s.mids)]).mean()
         parts["feat_mid"] = mid
         loss = loss + mid_weight * mid
     if s.logits is not None and t.logits is not None:

@@ -26,7 +26,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its commands to `app` at import; import order sets the order in --help.
-    for optional in ("cli_hub", "cli_extract", "cli_fit", "cli_build", "cli_bench"):
+    for optional in ("cli_hub", "cli_extract", "cli_fit", "cli_build", "cli_bank", "cli_bench"):
         try:
             __import__(f"{__package__}.{optional}")
         except ModuleNotFoundError as e:  # module not written yet in this checkout

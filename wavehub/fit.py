@@ -25,7 +25,8 @@ from .errors import DatasetNotFoundError, SpecError
 from .methods.wave_module import WaveModel
 
 __all__ = ["fit_scalers", "TRAINABLE", "DEFAULTS", "fit_loaders", "param_groups", "evaluate", "channel_index",
-           "prepare", "training_step", "num_classes_of"]
+           "prepare", "training_step", "num_classes_of",
+           "warmup_cosine"]
 
 #: What ``train=`` may name. Templates are never in it: they are shared by every size and stay frozen.
 TRAINABLE = ("scalers", "norms", "head", "pos_embed")
@@ -163,7 +164,8 @@ def _batches(loader: DataLoader, steps: int) -> Iterator[tuple[torch.Tensor, tor
             raise DatasetNotFoundError("the training data is empty", "Pass a dataset with at least one batch.")
 
 
-def _schedule(total: int, warmup: float | int) -> torch.optim.lr_scheduler.LambdaLR | Any:
+def warmup_cosine(total: int, warmup: float | int) -> Any:
+    """The lr factor per step: linear warmup (a fraction of ``total`` or a step count), then cosine to 0."""
     w = int(round(warmup * total)) if isinstance(warmup, float) and warmup < 1 else int(warmup)
     w = max(0, min(w, total - 1))
 
@@ -222,7 +224,7 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
                 subset: float | int | None = None, augment: bool = False, eval_data: Any = "auto",
                 eval_subset: int | None = DEFAULTS["eval_subset"], distill: str | None = None,
                 distill_weight: float = DEFAULTS["distill_weight"], precision: str = "auto",
-                progress: bool = True, **timm_kwargs: Any):
+                bank: bool = True, progress: bool = True, **timm_kwargs: Any):
     """Fit a WAVE learngene's scalers for ``spec`` on ``data``; return a stock timm ``VisionTransformer``.
 
     ``data``: ``"fashion-mnist"`` | ``"mnist"`` | ``"digits"`` | an ImageFolder path (loaded with the
@@ -270,11 +272,11 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
     with torch.random.fork_rng(devices=fork):
         torch.manual_seed(seed)
         wm, opt, trained, n_trained = prepare(lg, spec, dev, init=init, seed=seed, train=train, lr=lr,
-                                              weight_decay=weight_decay, **timm_kwargs)
+                                              weight_decay=weight_decay, bank=bank, **timm_kwargs)
         before = {k: v.detach().clone() for k, v in wm.templates.items()}
         teacher = _aux_teacher(lg, spec, dev) if distill == "aux" else None
         idx = channel_index(lg.config, spec, dev) if teacher is not None else None
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(steps, warmup))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps, warmup))
         losses: list[float] = []
         seen = 0
         bar = _bar(steps, progress, desc)
@@ -329,10 +331,13 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
 
 def prepare(lg, spec, dev: torch.device, *, init: str = "resample", seed: int = 0,
             train: Iterable[str] = DEFAULTS["train"], lr: float | dict[str, float] = DEFAULTS["lr"],
-            weight_decay: float = DEFAULTS["weight_decay"], **timm_kwargs: Any):
-    """The scaler model, its AdamW, the trained tensors and their count (shared with benchmarks/fit_step.py)."""
+            weight_decay: float = DEFAULTS["weight_decay"], bank: bool = True, **timm_kwargs: Any):
+    """The scaler model, its AdamW, the trained tensors and their count (shared with benchmarks/fit_step.py).
+
+    ``bank``: start from the learngene's pre-fitted entry for this size, when it has one."""
     # fp32 master copies whatever the learngene's storage dtype (the bundled one is fp16); autocast does the rest
-    wm = WaveModel.from_learngene(lg, spec, init=init, seed=seed, device=dev, dtype=torch.float32, **timm_kwargs)
+    wm = WaveModel.from_learngene(lg, spec, init=init, seed=seed, device=dev, dtype=torch.float32, bank=bank,
+                                  **timm_kwargs)
     _drop_placeholders(wm)
     groups, n_trained = param_groups(wm, train, lr, weight_decay)
     opt = torch.optim.AdamW(groups, betas=(0.9, 0.999), **_adamw_impl(dev))
@@ -406,3 +411,6 @@ def _bar(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=f"fit scalers on {desc}", unit="step", dynamic_ncols=True, leave=True)
+
+
+_schedule = warmup_cosine  # the name benchmarks used before it was public

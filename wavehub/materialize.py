@@ -15,7 +15,7 @@ from .artifact import Learngene
 from .errors import SpecError
 from .spec import ViTSpec
 
-__all__ = ["resolve_spec", "check_spec", "state_dict_for", "build_model", "init_head", "pretrained_cfg_for",
+__all__ = ["resolve_spec", "check_spec", "state_dict_for", "wave_source", "build_model", "init_head", "pretrained_cfg_for",
            "stock_architecture"]
 
 
@@ -45,18 +45,32 @@ def check_spec(lg: Learngene, spec: ViTSpec) -> None:
     f(lg.config, spec)
 
 
+def wave_source(lg: Learngene, spec: ViTSpec, bank: bool = True, init: str = "resample"):
+    """(tensors, config, bank choice or None) a WAVE target starts from: the bank entry chosen for its size
+    (:func:`wavehub.bank.choose_entry`) seen as the aux model, or the learngene's own aux model."""
+    from .bank import choose_entry, source_for
+
+    use = bank and lg.bank and init == "resample"
+    choice = choose_entry(lg.config, spec.depth, spec.width, spec.grid) if use else None
+    if choice is None:
+        return lg.tensors, lg.config, None
+    tensors, cfg = source_for(lg.tensors, lg.config, lg.bank[choice.key], choice)
+    return tensors, cfg, choice
+
+
 def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator,
-             depth_rule: str | None = None) -> dict[str, torch.Tensor]:
+             depth_rule: str | None = None, bank: bool = True) -> dict[str, torch.Tensor]:
     if lg.method == "wave":
         from .device import matmul_dtype
         from .methods import wave
 
         mm = matmul_dtype(dtype, device)  # resample and compose in fp32 on a CPU; round once, at the end
+        tensors, cfg, _ = wave_source(lg, spec, bank, init)
         if scalers is None:
-            scalers = wave.target_scalers(lg.tensors, lg.config, spec, init=init, generator=generator,
+            scalers = wave.target_scalers(tensors, cfg, spec, init=init, generator=generator,
                                           device=device, dtype=mm, depth_rule=depth_rule)
-        sd = wave.compose_weights(lg.tensors, scalers, lg.config, spec, device=device, dtype=dtype)
-        extras = wave.target_extras(lg.tensors, lg.config, spec, device=device, dtype=mm, depth_rule=depth_rule)
+        sd = wave.compose_weights(tensors, scalers, cfg, spec, device=device, dtype=dtype)
+        extras = wave.target_extras(tensors, cfg, spec, device=device, dtype=mm, depth_rule=depth_rule)
         sd.update({k: v.to(dtype) for k, v in extras.items()})
         return sd
     if lg.method == "tleg":
@@ -81,15 +95,19 @@ def init_head(spec: ViTSpec, *, device=None, dtype=None, seed: int = 0) -> dict[
 
 def state_dict_for(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
                    scalers: dict[str, torch.Tensor] | None = None, seed: int = 0,
-                   depth_rule: str | None = None) -> dict[str, torch.Tensor]:
+                   depth_rule: str | None = None, bank: bool = True) -> dict[str, torch.Tensor]:
     """Every tensor of the target model, in timm's keys (the head freshly initialized).
 
-    ``depth_rule`` (WAVE only): how aux layers map to target layers, see ``wavehub.methods.resample``."""
+    ``depth_rule`` (WAVE only): how aux layers map to target layers, see ``wavehub.methods.resample``.
+    ``bank=False`` ignores the learngene's pre-fitted entries (format v2, :mod:`wavehub.bank`)."""
     check_spec(lg, spec)
     dtype = dtype or torch.float32
     g = torch.Generator().manual_seed(seed)
+    owned = dict(lg.tensors)
+    for key, ts in lg.bank.items():
+        owned.update({f"{key}/{k}": v for k, v in ts.items()})
     with torch.no_grad():
-        sd = _owned(_compose(lg, spec, device, dtype, init, scalers, g, depth_rule), lg.tensors)
+        sd = _owned(_compose(lg, spec, device, dtype, init, scalers, g, depth_rule, bank), owned)
         sd.update(init_head(spec, device=device, dtype=dtype, seed=seed))
     return sd
 
@@ -139,7 +157,7 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
 
 def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
                 scalers: dict[str, torch.Tensor] | None = None, seed: int = 0, depth_rule: str | None = None,
-                **timm_kwargs: Any):
+                bank: bool = True, **timm_kwargs: Any):
     """A stock ``timm.models.VisionTransformer`` with the composed weights (no wavehub modules inside).
 
     ``timm_kwargs`` (drop_path_rate, drop_rate, ...) go to the constructor; options that would add parameters
@@ -155,7 +173,7 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
         raise SpecError(f"depth_rule applies to WAVE learngenes; {lg.name!r} is a {lg.method.upper()} learngene",
                         "Drop depth_rule=...")
     sd = state_dict_for(lg, spec, device=device, dtype=dtype, init=init, scalers=scalers, seed=seed,
-                        depth_rule=depth_rule)
+                        depth_rule=depth_rule, bank=bank)
     kwargs = spec.timm_kwargs() | timm_kwargs
     try:
         with torch.device("meta"):  # every weight is overwritten below: timm's init would be wasted work
@@ -179,5 +197,9 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
     }
     if lg.method == "wave":
         model.wavehub_info["depth_rule"] = depth_rule
+        choice = wave_source(lg, spec, bank, init)[2]   # the norms and pos_embed came from it in any case
+        model.wavehub_info["bank"] = None if choice is None else {
+            "entry": choice.key, "rule": choice.rule, "pos_embed": choice.pos_embed,
+            "bank_sha256": lg.config["bank"]["sha256"]}
     return model
 

@@ -25,7 +25,7 @@ from .resample import check_depth_rule, interp_depth, section_indices, uniform_i
 
 __all__ = [
     "WeightType", "TYPES", "BLOCK_TYPES", "NORM_KEYS",
-    "wave_config", "check_spec", "target_scalers", "target_extras", "compose_weights",
+    "wave_config", "check_spec", "target_scalers", "select_width", "target_extras", "compose_weights",
     "extract", "random_learngene", "expected_shapes", "scaler_count", "DEFAULT_DEPTH_RULE", "resolve_depth_rule",
 ]
 
@@ -147,8 +147,9 @@ def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *
     return out
 
 
-def _select_vec(v: torch.Tensor, w: int, n_dst_blocks: int) -> torch.Tensor:
-    """Block-select the last axis of ``(..., D_src)`` to ``n_dst_blocks`` blocks of w channels."""
+def select_width(v: torch.Tensor, w: int, n_dst_blocks: int) -> torch.Tensor:
+    """Block-select the last axis of ``(..., D_src)`` to ``n_dst_blocks`` blocks of w channels (the residual
+    stream's channel rule, shared by norms, pos_embed and cls_token)."""
     n_src = v.shape[-1] // w
     if n_src == n_dst_blocks:
         return v
@@ -168,18 +169,18 @@ def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *,
     nb = spec.width // w
     out: dict[str, torch.Tensor] = {}
     for k in NORM_KEYS:
-        v = _select_vec(interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth, rule), w, nb)
+        v = select_width(interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth, rule), w, nb)
         for layer in range(spec.depth):
             out[f"blocks.{layer}.{k}"] = v[layer].clone()
     final = "norm" if spec.global_pool == "token" else "fc_norm"
     for p in ("weight", "bias"):
-        out[f"{final}.{p}"] = _select_vec(tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb).clone()
+        out[f"{final}.{p}"] = select_width(tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb).clone()
     aux = cfg["aux"]
-    pos = _select_vec(tensors["aux.pos_embed"].to(device=device, dtype=dtype), w, nb)
+    pos = select_width(tensors["aux.pos_embed"].to(device=device, dtype=dtype), w, nb)
     out["pos_embed"] = resample_pos_embed(pos, aux, spec)
     if spec.class_token:
         if "aux.cls_token" in tensors:
-            out["cls_token"] = _select_vec(tensors["aux.cls_token"].to(device=device, dtype=dtype), w, nb).clone()
+            out["cls_token"] = select_width(tensors["aux.cls_token"].to(device=device, dtype=dtype), w, nb).clone()
         else:
             out["cls_token"] = torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32)
     return out

@@ -99,17 +99,18 @@ class WaveModel(nn.Module):
     @classmethod
     def from_learngene(cls, lg, spec: ViTSpec, *, init: str = "resample", train_templates: bool = False,
                        seed: int = 0, device=None, dtype=None, depth_rule: str | None = None,
-                       **timm_kwargs) -> WaveModel:
-        """Start from a WAVE learngene: scalers initialized for ``spec`` (resampled aux scalers by default,
-        over depth by ``depth_rule``)."""
-        from ..materialize import build_model
+                       bank: bool = True, **timm_kwargs) -> WaveModel:
+        """Start from a WAVE learngene: scalers initialized for ``spec`` (the bank entry for that size when
+        the learngene has one and ``bank``, else resampled aux scalers, over depth by ``depth_rule``)."""
+        from ..materialize import build_model, wave_source
         from .wave import target_scalers
 
         g = torch.Generator().manual_seed(seed)
-        scalers = target_scalers(lg.tensors, lg.config, spec, init=init, generator=g, device=device, dtype=dtype,
+        src, cfg, _ = wave_source(lg, spec, bank, init)
+        scalers = target_scalers(src, cfg, spec, init=init, generator=g, device=device, dtype=dtype,
                                  depth_rule=depth_rule)
         vit = build_model(lg, spec, device=device, dtype=dtype, scalers=scalers, seed=seed, depth_rule=depth_rule,
-                          **timm_kwargs)
+                          bank=bank, **timm_kwargs)
         vit._wavehub_timm_kwargs = dict(timm_kwargs)
         templates = {k[len("templates."):]: v.to(device=device, dtype=dtype or torch.float32)
                      for k, v in lg.tensors.items() if k.startswith("templates.")}
