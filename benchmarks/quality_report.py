@@ -13,9 +13,9 @@ from typing import Any
 
 __all__ = ["write_all", "summarize", "markdown", "write_csv", "plot_curves", "plot_vs_size", "LABELS"]
 
-LABELS = {"random": "random (timm)", "select": "Weight Selection", "tleg": "TLEG", "wave": "WAVE extracted",
-          "wave-distilled": "WAVE distilled", "wave-fit": "WAVE + fitted scalers"}
-WAVE = ("wave", "wave-distilled", "wave-fit")
+LABELS = {"random": "random (timm)", "select": "Weight Selection", "tleg": "TLEG", "wave": "WAVE, no bank",
+          "wave-bank": "WAVE default (bank)", "wave-distilled": "WAVE distilled", "wave-fit": "WAVE + fitted scalers"}
+WAVE = ("wave", "wave-bank", "wave-distilled", "wave-fit")
 BASELINES = ("random", "select", "tleg")
 
 
@@ -238,7 +238,7 @@ def write_csv(runs, path: Path) -> None:
     os.replace(tmp, path)
 
 
-_COLORS = {"random": "#777777", "select": "#1f77b4", "tleg": "#2ca02c", "wave": "#ff7f0e",
+_COLORS = {"random": "#777777", "select": "#1f77b4", "tleg": "#2ca02c", "wave": "#ff7f0e", "wave-bank": "#8c564b",
            "wave-distilled": "#d62728", "wave-fit": "#9467bd"}
 
 

@@ -31,7 +31,7 @@ __all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "ent
            "entry_names", "entry_sha256", "read_bank", "write_bank", "choose_entry", "source_for", "entries"]
 
 BANK_FILE = "bank.safetensors"
-BANK_FORMAT = "wavehub.bank"
+BANK_FORMAT = "wavehub.bank/1"
 
 
 def entry_key(depth: int, width: int) -> str:
@@ -179,7 +179,7 @@ def write_bank(folder: str | Path, config: dict, bank: dict[str, dict[str, Any]]
     folder = Path(folder)
     flat = {f"{key}/{name}": t.detach().cpu().contiguous() for key, ts in sorted(bank.items())
             for name, t in sorted(ts.items())}
-    data = st_save(flat, metadata={"format": BANK_FORMAT, "format_version": "1"})
+    data = st_save(flat, metadata={"format": BANK_FORMAT})   # one key: safetensors orders metadata at random
     ents = {}
     for key in sorted(bank):
         rec = dict(records[key])
@@ -204,13 +204,15 @@ class Choice:
 
 def choose_entry(config: dict, depth: int, width: int, grid: int | None = None) -> Choice | None:
     """The entry for a target: the exact size, else the nearest entry at least as wide (width is only ever
-    selected down, never repeated), nearest in width first and then in depth; None when no entry is as wide.
+    selected down, never repeated), nearest in width first and then in depth; None (the aux scalers) when no
+    entry is as wide, and at the aux model's own size unless the bank holds that size.
 
     Sizes are compared on a log scale (a 6-layer entry is nearer to 8 layers than a 16-layer one is to 12)."""
     ents = entries(config)
-    if not ents:
-        return None
     key = entry_key(depth, width)
+    aux = config.get("aux") or {}
+    if not ents or (key not in ents and (aux.get("depth"), aux.get("width")) == (depth, width)):
+        return None                                  # the aux model is the learngene's own entry for its size
     if key in ents:
         e, rule = ents[key], "exact"
     else:

