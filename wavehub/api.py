@@ -50,7 +50,7 @@ def from_learngene(learngene: str | os.PathLike | Learngene, depth: int | None =
                    num_heads: int | None = None, mlp_ratio: float | None = None, patch_size: int | None = None,
                    img_size: int | None = None, in_chans: int | None = None, global_pool: str | None = None,
                    class_token: bool | None = None, fit: Any = None, fit_options: dict | None = None,
-                   bank: bool = True, progress: bool = True, **timm_kwargs: Any):
+                   bank: bool | str = True, progress: bool = True, **timm_kwargs: Any):
     """Materialize a stock timm ViT of ``depth`` x ``width`` from a learngene (name, path or object).
 
     With ``fit=`` (a dataset name, a Dataset or a DataLoader) the WAVE scalers are first fitted on that data

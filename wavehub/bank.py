@@ -28,7 +28,7 @@ from typing import Any
 from .errors import ArtifactFormatError, IntegrityError
 
 __all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "entry_arch", "entry_config",
-           "entry_names", "entry_sha256", "read_bank", "write_bank", "choose_entry", "source_for", "entries"]
+           "entry_names", "entry_sha256", "read_bank", "write_bank", "choose_entry", "force_entry", "source_for", "entries"]
 
 BANK_FILE = "bank.safetensors"
 BANK_FORMAT = "wavehub.bank/1"
@@ -198,7 +198,7 @@ class Choice:
     """Which entry a target starts from, and by which rule (recorded in the model's ``wavehub_info``)."""
 
     key: str
-    rule: str          # "exact" | "nearest"
+    rule: str          # "exact" | "nearest" | "forced"
     pos_embed: str     # "entry" (fitted at this grid) | "aux" (the entry was fitted at another resolution)
 
 
@@ -224,6 +224,21 @@ def choose_entry(config: dict, depth: int, width: int, grid: int | None = None) 
         rule = "nearest"
     same_grid = grid is None or e["img_size"] // config["aux"]["patch_size"] == grid
     return Choice(key, rule, "entry" if same_grid else "aux")
+
+
+def force_entry(config: dict, key: str, width: int, grid: int | None = None) -> Choice:
+    """``bank="d8-w384"``: start from that entry whatever the size (for measuring the rule, or by choice)."""
+    from .errors import SpecError
+
+    ents = entries(config)
+    if key not in ents:
+        raise SpecError(f"the bank has no entry {key!r}",
+                        f"Use one of {', '.join(sorted(ents)) or '(none: the learngene has no bank)'}, or bank=True.")
+    e = ents[key]
+    if e["width"] < width:
+        raise SpecError(f"bank entry {key!r} is narrower than width={width}", "Use an entry at least as wide.")
+    same_grid = grid is None or e["img_size"] // config["aux"]["patch_size"] == grid
+    return Choice(key, "forced", "entry" if same_grid else "aux")
 
 
 def source_for(tensors: dict[str, Any], config: dict, entry_tensors: dict[str, Any], choice: Choice,

@@ -19,7 +19,7 @@ import torch
 
 from .errors import SpecError
 
-__all__ = ["FIT_DEFAULTS", "fit_entry", "entry_tensors", "add_entries"]
+__all__ = ["FIT_DEFAULTS", "fit_entry", "entry_tensors", "add_entries", "feature_distance", "heldout_crops"]
 
 #: What one entry is fitted with (``wavehub bank add`` reads its defaults from here).
 FIT_DEFAULTS: dict[str, Any] = {
@@ -52,15 +52,34 @@ def _features(vit, params, x: torch.Tensor, layers: list[int]) -> tuple[torch.Te
     return tokens, [mids[i] for i in layers]
 
 
-def _loss(student, teacher, x, t_layers: list[int], idx: torch.Tensor, mid_weight: float) -> torch.Tensor:
+def feature_distance(vit, teacher, x: torch.Tensor, idx: torch.Tensor, *, mid_weight: float = FIT_DEFAULTS[
+        "mid_weight"], params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """What a bank entry is fitted to lower: the distance of every block's and the final tokens to the ancestry's
+    at the same relative depth, on the channels ``idx`` the target's width was selected from (``params``: swapped
+    into ``vit``, e.g. a WaveModel's composed weights). Also the label-free yardstick of the off-grid rule."""
     from .build import feature_loss
 
-    s_tok, s_mid = _features(student.vit, student.composed(), x, list(range(len(student.vit.blocks))))
+    t_layers = _layer_map(len(vit.blocks), len(teacher.blocks))
+    s_tok, s_mid = _features(vit, params, x, list(range(len(vit.blocks))))
     with torch.no_grad():
         t_tok, t_mid = _features(teacher, None, x, t_layers)
     loss = feature_loss(s_tok, t_tok[..., idx])
     mid = torch.stack([feature_loss(a, b[..., idx]) for a, b in zip(s_mid, t_mid, strict=True)]).mean()
     return loss + mid_weight * mid
+
+
+def _loss(wm, teacher, x, idx: torch.Tensor, mid_weight: float) -> torch.Tensor:
+    return feature_distance(wm.vit, teacher, x, idx, mid_weight=mid_weight, params=wm.composed())
+
+
+def heldout_crops(lg, img_size: int, n: int = FIT_DEFAULTS["heldout"], *, seed: int = 0,
+                  data: str = FIT_DEFAULTS["data"]) -> torch.Tensor:
+    """``n`` unlabeled crops no fitting step sees (another seed of the same stream), normalized for ``lg``."""
+    from .ancestry import IMAGENET_MEAN, IMAGENET_STD
+    from .distill_data import make_stream
+
+    mean, std = tuple(lg.config.get("mean", IMAGENET_MEAN)), tuple(lg.config.get("std", IMAGENET_STD))
+    return make_stream(data, img_size=img_size, mean=mean, std=std, seed=seed + 7919).batch(0, 0, n)[0]
 
 
 def entry_tensors(wm, storage_dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
@@ -117,9 +136,7 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
         p.requires_grad_(False)
     mean, std = tuple(lg.config.get("mean", IMAGENET_MEAN)), tuple(lg.config.get("std", IMAGENET_STD))
     stream = make_stream(o["data"], img_size=spec.img_size, mean=mean, std=std, seed=seed)
-    held = make_stream(o["data"], img_size=spec.img_size, mean=mean, std=std, seed=seed + 7919)
-    xh = held.batch(0, 0, o["heldout"])[0].to(dev)
-    t_layers = _layer_map(spec.depth, len(teacher.blocks))
+    xh = heldout_crops(lg, spec.img_size, o["heldout"], seed=seed, data=o["data"]).to(dev)
     fork = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork):
         torch.manual_seed(seed)
@@ -129,7 +146,7 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
 
         def heldout() -> float:
             with torch.no_grad(), torch.autocast(dev.type, dtype=amp) if amp else nullcontext():
-                return float(_loss(wm, teacher, xh, t_layers, idx, o["mid_weight"]))
+                return float(_loss(wm, teacher, xh, idx, o["mid_weight"]))
 
         before = heldout()
         bar = None
@@ -142,7 +159,7 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
         for step in range(o["steps"]):
             x = stream.batch(step, 0, o["batch_size"])[0].to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=amp) if amp else nullcontext():
-                loss = _loss(wm, teacher, x, t_layers, idx, o["mid_weight"])
+                loss = _loss(wm, teacher, x, idx, o["mid_weight"])
             if not math.isfinite(float(loss.detach())):
                 from .errors import BuildError
 

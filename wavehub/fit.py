@@ -224,7 +224,7 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
                 subset: float | int | None = None, augment: bool = False, eval_data: Any = "auto",
                 eval_subset: int | None = DEFAULTS["eval_subset"], distill: str | None = None,
                 distill_weight: float = DEFAULTS["distill_weight"], precision: str = "auto",
-                bank: bool = True, progress: bool = True, **timm_kwargs: Any):
+                bank: bool | str = True, progress: bool = True, **timm_kwargs: Any):
     """Fit a WAVE learngene's scalers for ``spec`` on ``data``; return a stock timm ``VisionTransformer``.
 
     ``data``: ``"fashion-mnist"`` | ``"mnist"`` | ``"digits"`` | an ImageFolder path (loaded with the
@@ -331,7 +331,7 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
 
 def prepare(lg, spec, dev: torch.device, *, init: str = "resample", seed: int = 0,
             train: Iterable[str] = DEFAULTS["train"], lr: float | dict[str, float] = DEFAULTS["lr"],
-            weight_decay: float = DEFAULTS["weight_decay"], bank: bool = True, **timm_kwargs: Any):
+            weight_decay: float = DEFAULTS["weight_decay"], bank: bool | str = True, **timm_kwargs: Any):
     """The scaler model, its AdamW, the trained tensors and their count (shared with benchmarks/fit_step.py).
 
     ``bank``: start from the learngene's pre-fitted entry for this size, when it has one."""

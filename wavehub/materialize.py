@@ -45,13 +45,17 @@ def check_spec(lg: Learngene, spec: ViTSpec) -> None:
     f(lg.config, spec)
 
 
-def wave_source(lg: Learngene, spec: ViTSpec, bank: bool = True, init: str = "resample"):
+def wave_source(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str = "resample"):
     """(tensors, config, bank choice or None) a WAVE target starts from: the bank entry chosen for its size
-    (:func:`wavehub.bank.choose_entry`) seen as the aux model, or the learngene's own aux model."""
-    from .bank import choose_entry, source_for
+    (:func:`wavehub.bank.choose_entry`; ``bank="d8-w384"`` forces one) seen as the aux model, or the
+    learngene's own aux model (``bank=False``, or no bank)."""
+    from .bank import choose_entry, force_entry, source_for
 
-    use = bank and lg.bank and init == "resample"
-    choice = choose_entry(lg.config, spec.depth, spec.width, spec.grid) if use else None
+    if isinstance(bank, str):
+        choice = force_entry(lg.config, bank, spec.width, spec.grid)
+    else:
+        use = bank and lg.bank and init == "resample"
+        choice = choose_entry(lg.config, spec.depth, spec.width, spec.grid) if use else None
     if choice is None:
         return lg.tensors, lg.config, None
     tensors, cfg = source_for(lg.tensors, lg.config, lg.bank[choice.key], choice)
@@ -59,7 +63,7 @@ def wave_source(lg: Learngene, spec: ViTSpec, bank: bool = True, init: str = "re
 
 
 def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator,
-             depth_rule: str | None = None, bank: bool = True) -> dict[str, torch.Tensor]:
+             depth_rule: str | None = None, bank: bool | str = True) -> dict[str, torch.Tensor]:
     if lg.method == "wave":
         from .device import matmul_dtype
         from .methods import wave
@@ -95,7 +99,7 @@ def init_head(spec: ViTSpec, *, device=None, dtype=None, seed: int = 0) -> dict[
 
 def state_dict_for(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
                    scalers: dict[str, torch.Tensor] | None = None, seed: int = 0,
-                   depth_rule: str | None = None, bank: bool = True) -> dict[str, torch.Tensor]:
+                   depth_rule: str | None = None, bank: bool | str = True) -> dict[str, torch.Tensor]:
     """Every tensor of the target model, in timm's keys (the head freshly initialized).
 
     ``depth_rule`` (WAVE only): how aux layers map to target layers, see ``wavehub.methods.resample``.
@@ -157,7 +161,7 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
 
 def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
                 scalers: dict[str, torch.Tensor] | None = None, seed: int = 0, depth_rule: str | None = None,
-                bank: bool = True, **timm_kwargs: Any):
+                bank: bool | str = True, **timm_kwargs: Any):
     """A stock ``timm.models.VisionTransformer`` with the composed weights (no wavehub modules inside).
 
     ``timm_kwargs`` (drop_path_rate, drop_rate, ...) go to the constructor; options that would add parameters

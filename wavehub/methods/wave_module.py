@@ -99,7 +99,7 @@ class WaveModel(nn.Module):
     @classmethod
     def from_learngene(cls, lg, spec: ViTSpec, *, init: str = "resample", train_templates: bool = False,
                        seed: int = 0, device=None, dtype=None, depth_rule: str | None = None,
-                       bank: bool = True, **timm_kwargs) -> WaveModel:
+                       bank: bool | str = True, **timm_kwargs) -> WaveModel:
         """Start from a WAVE learngene: scalers initialized for ``spec`` (the bank entry for that size when
         the learngene has one and ``bank``, else resampled aux scalers, over depth by ``depth_rule``)."""
         from ..materialize import build_model, wave_source
