@@ -175,3 +175,22 @@ def test_cli_bank_ls(banked, capsys):
     assert main(["bank", "ls", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "2 bank entries" in out and "3x64" in out and "1x128" in out
+
+
+BANK_GRID = {"d4-w192", "d6-w384", "d8-w384", "d12-w256", "d16-w384"}   # benchmarks/quality.py's sizes
+OFF_GRID = "d10-w320"                                                    # the size left out on purpose
+
+
+def test_bundled_default_ships_its_bank():
+    from wavehub.artifact import load_learngene as load
+    from wavehub.zoo import BUNDLED_DIR
+
+    folder = BUNDLED_DIR / "dinov2s-learngene"
+    lg = load(folder)
+    assert set(lg.bank) == BANK_GRID and OFF_GRID not in lg.bank
+    for e in lg.config["bank"]["entries"].values():
+        assert e["dtype"] == "float16" and e["heldout_loss_after"] < e["heldout_loss_before"]
+    # the wheel carries the whole folder: it must stay small (issue budget: <= 16 MB)
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= 16 * 2**20
+    m = wavehub.create_model("dinov2s-learngene", 10, 320, num_classes=10, img_size=42, progress=False)
+    assert m.wavehub_info["bank"]["rule"] == "nearest" and m.wavehub_info["bank"]["entry"] == "d8-w384"
