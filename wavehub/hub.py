@@ -48,11 +48,48 @@ from .errors import (
 )
 
 __all__ = ["Target", "parse_name", "resolve", "pull", "push", "is_offline", "cache_ls", "cache_verify", "cache_rm",
-           "check_repo_paths"]
+           "check_repo_paths", "check_repo_id", "check_revision"]
 
 REQUIRED = (CONFIG_FILE, TENSOR_FILE)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
+# the Hub's own rule (huggingface_hub.utils.validate_repo_id): org/name, each part alphanumeric, - _ . inside
+_REPO_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_MAX_REPO_ID, _MAX_REVISION = 96, 255
+
+
+def check_repo_id(repo_id: str) -> str:
+    """Refuse a repo id that is not ``org/name`` in the Hub's alphabet before it reaches a URL or a cache path
+    (``?``/``#`` would change the request, ``..`` or ``/`` the folder)."""
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if (len(parts) != 2 or len(repo_id) > _MAX_REPO_ID or not all(_REPO_PART.match(p) for p in parts)
+            or "--" in repo_id or ".." in repo_id or repo_id.endswith(".git")):
+        raise LearngeneNotFoundError(f"{str(repo_id)[:120]!r} is not a valid Hub repo id (org/name: letters, digits, "
+                                     f"'-', '_', '.'; at most {_MAX_REPO_ID} characters)",
+                                     "Run `wavehub list`, or pass hf-hub:org/name or local-dir:PATH.")
+    return repo_id
+
+
+def check_revision(revision: str) -> str:
+    """Refuse a revision that could name a file outside the cache: the client writes ``refs/<revision>``
+    verbatim, so ``../../x`` (which a mirror or a hostile server may resolve) would land outside HF_HOME."""
+    bad = None
+    if not isinstance(revision, str) or not revision:
+        bad = "it is empty"
+    elif len(revision) > _MAX_REVISION:
+        bad = f"it is longer than {_MAX_REVISION} characters"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in revision):
+        bad = "it holds a control character"
+    elif revision.startswith(("/", "\\")) or "\\" in revision:
+        bad = "it starts with '/' or holds a backslash"
+    elif any(c in revision for c in "?#"):
+        bad = "it holds '?' or '#'"
+    elif any(seg in ("", ".", "..") for seg in revision.split("/")):
+        bad = "it has an empty, '.' or '..' path segment"
+    if bad:
+        raise RevisionNotFoundError(f"revision {str(revision)[:80]!r} is not a valid branch, tag or commit: {bad}",
+                                    "Pass a branch, tag or 40-hex commit name (e.g. main, v1.0).")
+    return revision
 
 
 @dataclass(frozen=True)
@@ -112,14 +149,15 @@ def parse_name(name: str, revision: str | None = None) -> Target:
                 raise LearngeneNotFoundError(f"{e.name} is bundled-only and its files are missing",
                                              "Reinstall wavehub (`pip install --force-reinstall wavehub`).")
             pinned = revision is None or revision == e.revision
-            rev = revision or e.revision or "main"
+            rev = check_revision(revision or e.revision or "main")
+            check_repo_id(e.repo_id)
             return Target(e.name, repo_id=e.repo_id, revision=rev, sha256=e.sha256 if pinned else None,
                           pinned=bool(pinned and e.revision) or bool(_SHA1.match(rev)))
     if body.count("/") != 1 or body.startswith("/") or ".." in body:
-        raise LearngeneNotFoundError(f"{raw!r} is neither a zoo name, a path, nor a Hub repo id (org/name)",
+        raise LearngeneNotFoundError(f"{raw[:120]!r} is neither a zoo name, a path, nor a Hub repo id (org/name)",
                                      "Run `wavehub list`, or pass hf-hub:org/name or local-dir:PATH.")
-    rev = revision or "main"
-    return Target(raw, repo_id=body, revision=rev, pinned=bool(_SHA1.match(rev)))
+    rev = check_revision(revision or "main")
+    return Target(raw, repo_id=check_repo_id(body), revision=rev, pinned=bool(_SHA1.match(rev)))
 
 
 def check_repo_paths(paths: list[str]) -> None:
@@ -167,9 +205,32 @@ def _download_file(t: Target, filename: str, *, offline: bool, force: bool, toke
 
     from . import __version__
 
-    return Path(hf_hub_download(t.repo_id, filename, revision=t.revision, library_name="wavehub",
+    path = Path(hf_hub_download(t.repo_id, filename, revision=t.revision, library_name="wavehub",
                                 library_version=__version__, local_files_only=offline, force_download=force,
                                 token=token))
+    _check_snapshot(path, t)
+    return path
+
+
+def _check_snapshot(path: Path, t: Target) -> None:
+    """The snapshot folder is named after the commit the server sent (X-Repo-Commit) or a ref file holds: only a
+    40-hex commit name is a cache folder; anything else is dropped (with the ref naming it) and refused."""
+    commit = path.parent.name
+    if _SHA1.match(commit) and path.parent.parent.name == "snapshots":
+        return
+    storage = path.parent.parent.parent if path.parent.parent.name == "snapshots" else None
+    if storage is not None:
+        import shutil
+
+        shutil.rmtree(path.parent, ignore_errors=True)
+        ref = storage / "refs" / t.revision
+        try:
+            if ref.is_file() and ref.read_text().strip() == commit:
+                ref.unlink()
+        except OSError:
+            pass
+    raise HubError(f"the Hub named the commit of {t.repo_id}@{t.revision} {commit[:60]!r}, not a 40-hex commit "
+                   "id; refusing to use it", "Check HF_ENDPOINT: a genuine Hub or mirror sends commit ids.")
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -510,6 +571,10 @@ def push(folder: str | os.PathLike, repo_id: str, *, revision: str = "main", tag
     from huggingface_hub import HfApi
 
     folder = Path(folder)
+    check_repo_id(repo_id)
+    for rev in (revision, branch, tag):
+        if rev is not None:
+            check_revision(rev)
     lg = load_learngene(folder)  # refuse to publish anything that does not validate
     api = HfApi(token=token)
     t = Target(repo_id, repo_id=repo_id, revision=branch or revision)
