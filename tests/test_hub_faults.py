@@ -87,7 +87,7 @@ def test_forged_commit_name_refused(hub, lg_folder, tmp_path, commit):
 
 @pytest.fixture
 def fast_retries(monkeypatch):
-    monkeypatch.setattr(whub, "_LIST_RETRY_WAITS", (0.01, 0.02, 0.04))
+    monkeypatch.setattr(whub, "_LIST_RETRY_WAITS", (0.01, 0.02, 0.04), raising=False)
 
 
 def _tree_requests(hub) -> int:
