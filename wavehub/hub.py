@@ -6,9 +6,11 @@ Resolution order for a name: local path -> bundled -> HF cache at the pinned rev
 content hashes, so wavehub does: against the zoo card, the LFS blob name and the artifact's own config.
 
 A pull costs one tree listing more than the bare client, sent while the tensor file downloads (it refuses
-unsafe paths and, sent without retries, doubles as the reachability probe: an unreachable Hub falls back to the
-cache at once instead of the client's ~23 s back-off), plus one sha256 of the tensor file, overlapped with the
-small downloads. A zoo name at its pinned revision (or a commit sha) that is intact in the cache costs no
+unsafe paths and doubles as the reachability probe: a connection failure falls back to the cache at once instead
+of the client's ~23 s back-off; an HTTP 429/5xx is retried a few times, then the cache is served with a warning
+or the error reported without waiting for the download), plus one sha256 of the tensor file, overlapped with
+the small downloads. Repo ids and revisions are checked before any request, and a snapshot must be named by a
+40-hex commit, so nothing a server sends can place a file outside the cache. A zoo name at its pinned revision (or a commit sha) that is intact in the cache costs no
 request at all.
 """
 
@@ -413,8 +415,8 @@ def _get_files(t: Target, *, card: bool, offline: bool, force: bool, token: Any)
 def _fetch_online(t: Target, *, force: bool, token: Any) -> tuple[Path, str]:
     """The tree listing and the tensor download at once, then the small files while the tensor file is hashed.
 
-    The listing (sent without retries) is the reachability probe: if it cannot connect, the download thread
-    (which would back off for ~23 s when nothing is cached) is abandoned and the cache answers at once. It also
+    The listing is the reachability probe: if it cannot connect (or the Hub keeps answering 429/5xx), the
+    download thread (which would back off for ~23 s) is abandoned and the cache answers at once. It also
     refuses a repo with unsafe paths or without the required files before anything is served from it."""
     download = _background(_download_file, t, TENSOR_FILE, offline=False, force=force, token=token, quiet=True)
     try:
@@ -626,7 +628,8 @@ def pull(name: str, *, revision: str | None = None, force: bool = False, offline
          **model_kwargs: Any) -> Path:
     """Cache a learngene; with ``out`` also write a ready-to-train model folder (``format`` timm|transformers)."""
     t = parse_name(name, revision)
-    folder = _resolve(t, offline=offline, force=force, progress=progress, token=token, full=True)
+    # "OK" means "loads": the loader's checks now, unless --out loads it below anyway
+    folder = _resolve(t, offline=offline, force=force, progress=progress, token=token, full=out is None)
     if out is None:
         if depth is not None or width is not None:
             raise WavehubError("--depth/--width need --out DIR to write the model to", "Add --out DIR.")
