@@ -4,7 +4,8 @@ Implements the endpoints of shared/reference/hub.md §4: resolve (HEAD/GET, Rang
 refs, commits, paths-info, whoami, create/delete repo, validate-yaml, preupload, ndjson commit, LFS batch
 upload + verify, tags and branches. Files ending in ``.safetensors`` (or over 1 MiB) are LFS files: their
 ETag is the sha256, so the client names the cached blob after it. Fault knobs: tokens for private repos,
-throttling, dropping the connection mid-file, corrupting bodies, malicious tree entries.
+throttling, dropping the connection mid-file, corrupting bodies, malicious tree entries, HTTP errors n times on
+a route (``fail``), hostile revisions resolved (``../../x``), a forged commit header, a forged tree body.
 
     python tests/hubserver.py --port 0 [--seed DIR=org/name ...]   # prints http://127.0.0.1:PORT
 """
@@ -74,6 +75,10 @@ class FakeHub:
             self.drop_count: int = 1
             self.corrupt: set[str] = set()
             self.extra_tree_entries: dict[str, list[dict]] = {}
+            self.faults: list[dict] = []          # fail(): answer a route with an HTTP error n times
+            self.hostile_revisions: bool = False  # resolve any unknown revision (even ../../x) to main
+            self.commit_header: str | None = None  # send this X-Repo-Commit instead of the real commit
+            self.tree_body: bytes | None = None    # send this body for every tree listing
             self.requests: list[tuple[str, str]] = []
             self._n = 0
 
@@ -150,6 +155,23 @@ class FakeHub:
             return repo.tags[rev]
         if rev in repo.commits:
             return rev
+        if self.hostile_revisions and "main" in repo.branches:
+            return repo.branches["main"]
+        return None
+
+    def fail(self, route: str, status: int = 500, times: int = 1, method: str | None = None) -> None:
+        """Answer the next ``times`` requests whose path contains ``route`` (e.g. ``/tree/``, ``/resolve/``)
+        with HTTP ``status`` (``times=-1``: always)."""
+        with self._lock:
+            self.faults.append({"route": route, "status": status, "times": times, "method": method})
+
+    def _fault_for(self, method: str, path: str) -> int | None:
+        with self._lock:
+            for f in self.faults:
+                if f["times"] != 0 and f["route"] in path and f["method"] in (None, method):
+                    if f["times"] > 0:
+                        f["times"] -= 1
+                    return f["status"]
         return None
 
     def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
@@ -252,8 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [unquote(p) for p in url.path.split("/") if p != ""]
         q = parse_qs(url.query)
         try:
-            with self.fake._lock:
-                pass
+            status = self.fake._fault_for(self.command, url.path)
+            if status is not None:
+                return self._error(status, "InjectedFault", f"injected HTTP {status}")
             if parts[:2] == ["api", "whoami-v2"]:
                 return self._whoami()
             if parts[:2] == ["api", "validate-yaml"]:
@@ -334,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
             files = repo.commits[sha]["files"]
             entries = [_entry(p, d) for p, d in sorted(files.items()) if not prefix or p.startswith(prefix + "/")]
             entries += self.fake.extra_tree_entries.get(rid, [])
+            if self.fake.tree_body is not None:
+                return self._send(200, self.fake.tree_body)
             start = int(q.get("cursor", ["0"])[0])
             page = entries[start:start + self.fake.page_size]
             headers = {}
@@ -444,7 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in files:
             return self._error(404, "EntryNotFound", f"{path} does not exist on {rev}", {"X-Repo-Commit": sha})
         data = files[path]
-        headers = {"X-Repo-Commit": sha, "Accept-Ranges": "bytes"}
+        headers = {"X-Repo-Commit": self.fake.commit_header or sha, "Accept-Ranges": "bytes"}
         if is_lfs(path, data):
             digest = sha256(data)
             headers.update({"ETag": f'"{digest}"', "X-Linked-Etag": f'"{digest}"', "X-Linked-Size": str(len(data))})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,3 +196,22 @@ def test_bundled_default_ships_its_bank():
     assert sum(p.stat().st_size for p in folder.iterdir()) <= 16 * 2**20
     m = wavehub.create_model("dinov2s-learngene", 10, 320, num_classes=10, img_size=42, progress=False)
     assert m.wavehub_info["bank"]["rule"] == "nearest" and m.wavehub_info["bank"]["entry"] == "d8-w384"
+
+
+def test_push_then_pull_carries_the_bank(hub, banked):
+    """Format v2 over the Hub: push uploads bank.safetensors, pull downloads and verifies it, offline serves it."""
+    from wavehub import hub as whub
+
+    folder, _ = banked
+    whub.push(folder, "me/banked", tag="v2", token="tok")
+    assert BANK_FILE in hub.files("me/banked", "v2")
+    got = whub.resolve("hf-hub:me/banked@v2")
+    assert (got / BANK_FILE).read_bytes() == (folder / BANK_FILE).read_bytes()
+    lg = wavehub.load_learngene("hf-hub:me/banked@v2", offline=True)
+    assert set(lg.bank) == {"d1-w128", "d3-w64"}
+    report = whub.cache_verify()
+    assert report and all(r["status"] == "ok" for r in report), report
+    blob = Path(os.path.realpath(got / BANK_FILE))
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-8] + b"\0" * 8)      # a damaged bank: verify must say so
+    assert any(r["status"] != "ok" for r in whub.cache_verify())

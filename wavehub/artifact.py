@@ -27,7 +27,8 @@ from .errors import (
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE", "METHODS",
     "Learngene", "save_learngene", "load_learngene", "validate_folder", "validate_config", "sha256_file",
-    "sha256_bytes", "atomic_write_bytes", "expected_shapes", "render_card",
+    "sha256_bytes", "atomic_write_bytes", "expected_shapes", "render_card", "parse_json", "validate_tensors",
+    "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "INTERPOLATIONS", "CROP_MODES", "GLOBAL_POOLS",
 ]
 
 FORMAT = "wavehub.learngene"
@@ -39,6 +40,14 @@ CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 METHODS = ("wave", "tleg", "select")
 _AUX_INT_KEYS = ("depth", "width", "num_heads", "patch_size", "img_size", "in_chans")
+MAX_CONFIG_BYTES = 1 << 20        # a learngene's config.json is a few KB; anything near this is not one
+MAX_HEADER_BYTES = 100 << 20      # safetensors' own limit for its JSON header
+MAX_JSON_DEPTH = 32               # the schema nests 4 deep; far deeper JSON would overflow recursive readers
+# the values create_model and the exports can pass on (PIL's filters; timm's crop modes and pools)
+INTERPOLATIONS = ("nearest", "lanczos", "bilinear", "bicubic", "box", "hamming")
+CROP_MODES = ("squash", "center", "border")
+GLOBAL_POOLS = ("token", "avg", "max", "avgmax", "")
+_BUNDLED_DIR = Path(__file__).resolve().parent / "_bundled"
 
 
 @dataclass
@@ -138,6 +147,34 @@ def _fail(msg: str) -> ArtifactFormatError:
     return ArtifactFormatError(msg)
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"non-finite number {name}")
+
+
+def parse_json(raw: bytes | str, what: str, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
+    """JSON bounded in size and nesting depth, strict numbers (no NaN/Infinity), any failure an
+    ArtifactFormatError: the one reader for config.json and the safetensors header, so a hostile file cannot
+    raise RecursionError or MemoryError here or in any later recursive walk of the result."""
+    if len(raw) > max_bytes:
+        raise _fail(f"{what} is {len(raw):,} bytes, over the {max_bytes:,}-byte limit")
+    try:
+        obj = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _fail(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError, TypeError) as e:
+        raise _fail(f"{what} is not valid JSON ({type(e).__name__}: {str(e)[:80]})") from None
+    stack = [(obj, 1)]
+    while stack:  # iterative: the depth check itself must not recurse
+        o, d = stack.pop()
+        if d > MAX_JSON_DEPTH:
+            raise _fail(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o)
+    return obj
+
+
 def _pos_int(d: dict, key: str, where: str, limit: int = 1 << 20) -> int:
     v = d.get(key)
     if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= limit:
@@ -179,13 +216,78 @@ def validate_config(config: Any) -> dict:
     sha = config.get("sha256")
     if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
         raise _fail("config.json sha256 must be the 64-hex-digit sha256 of learngene.safetensors")
-    for key in ("mean", "std"):
-        v = config.get(key)
-        if v is not None and not (isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)):
-            raise _fail(f"config.json {key} must be a list of numbers")
+    _validate_aux_extras(aux)
+    _validate_data_fields(config, aux)
+    _validate_descriptive(config)
+    for block in ("tleg", "select"):
+        if config.get(block) is not None and not isinstance(config[block], dict):
+            raise _fail(f"config.json {block} must be an object")
     if method == "wave":
         _validate_wave(config, aux)
     return config
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _validate_aux_extras(aux: dict) -> None:
+    gp = aux.get("global_pool")
+    if gp is not None and gp not in GLOBAL_POOLS:
+        raise _fail(f"aux.global_pool must be one of {', '.join(map(repr, GLOBAL_POOLS))}, got {_short(gp)}")
+    if gp == "token" and aux.get("class_token", True) is False:
+        raise _fail("aux.global_pool 'token' needs aux.class_token true")
+
+
+def _validate_data_fields(config: dict, aux: dict) -> None:
+    """The preprocessing fields create_model copies into the model's pretrained_cfg and the exports write."""
+    for key in ("mean", "std", "interpolation", "crop_pct", "crop_mode"):
+        if key in config and config[key] is None:  # create_model reads them with .get(key, default)
+            raise _fail(f"config.json {key} is null; leave it out for the default")
+    for key in ("mean", "std"):
+        v = config.get(key)
+        if v is None:
+            continue
+        if not (isinstance(v, list) and len(v) in {1, 3, aux["in_chans"]} and all(_number(x) for x in v)):
+            raise _fail(f"config.json {key} must be a list of 1, 3 or in_chans finite numbers, got {_short(v)}")
+        if key == "std" and not all(x > 0 for x in v):
+            raise _fail("config.json std values must be positive")
+    interp = config.get("interpolation")
+    if interp is not None and interp not in INTERPOLATIONS:
+        raise _fail(f"config.json interpolation must be one of {', '.join(INTERPOLATIONS)}, got {_short(interp)}")
+    crop = config.get("crop_pct")
+    if crop is not None and not (_number(crop) and 0.1 <= crop <= 1.0):
+        raise _fail(f"config.json crop_pct must be a number in [0.1, 1], got {_short(crop)}")
+    mode = config.get("crop_mode")
+    if mode is not None and mode not in CROP_MODES:
+        raise _fail(f"config.json crop_mode must be one of {', '.join(CROP_MODES)}, got {_short(mode)}")
+
+
+def _validate_descriptive(config: dict) -> None:
+    """Names, ancestry and counts: written into model cards, YAML metadata and pretrained_cfg."""
+    for key in ("name", "repo_id", "license", "created", "wavehub_version"):
+        v = config.get(key)
+        if v is not None and not (isinstance(v, str) and len(v) <= 256):
+            raise _fail(f"config.json {key} must be a string of at most 256 characters, got {_short(v)}")
+    tf = config.get("tensor_file")
+    if tf is not None and tf != TENSOR_FILE:
+        raise _fail(f"config.json tensor_file must be {TENSOR_FILE!r}, got {_short(tf)}")
+    anc = config.get("ancestry")
+    if anc is not None:
+        if not isinstance(anc, dict):
+            raise _fail(f"config.json ancestry must be an object, got {_short(anc)}")
+        for k, v in anc.items():
+            if v is not None and not (isinstance(v, (str, bool)) or _number(v)):
+                raise _fail(f"config.json ancestry.{_short(k)} must be a string or number, got {_short(v)}")
+    for key in ("params", "serves"):
+        v = config.get(key)
+        if v is not None and not isinstance(v, dict):
+            raise _fail(f"config.json {key} must be an object, got {_short(v)}")
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def _validate_wave(config: dict, aux: dict) -> None:
@@ -213,6 +315,34 @@ def _validate_wave(config: dict, aux: dict) -> None:
             raise _fail(f"wave.types.{name}.w2 must be {want_w2}")
 
 
+def _check_data_section(header: dict, size: int) -> None:
+    """Every tensor's byte range inside the data section, and the section no longer than the last one: a file
+    cut short (or padded) after its header is refused before safetensors maps it."""
+    end = 0
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        off = v.get("data_offsets") if isinstance(v, dict) else None
+        if not (isinstance(off, list) and len(off) == 2 and all(isinstance(o, int) and not isinstance(o, bool)
+                                                               for o in off) and 0 <= off[0] <= off[1]):
+            raise _fail(f"{TENSOR_FILE} has a corrupt header entry for {_short(k)}")
+        end = max(end, off[1])
+    if end != size:
+        raise _fail(f"{TENSOR_FILE}'s data section is {size:,} bytes, its header describes {end:,}: "
+                    "the file is truncated or padded")
+
+
+def validate_tensors(data: bytes, config: dict) -> dict:
+    """The tensors of a safetensors file checked against a validated config (names, shapes, floating dtype,
+    finite values); any failure an ArtifactFormatError. Loading, ``pull`` and ``cache verify`` all run this."""
+    try:
+        return _parse_tensors(data, config)
+    except (ArtifactFormatError, ArtifactVersionError):
+        raise
+    except Exception as e:  # noqa: BLE001 - only wavehub errors escape
+        raise _fail(f"{TENSOR_FILE} is malformed ({type(e).__name__}: {str(e)[:100]})") from None
+
+
 def _parse_tensors(data: bytes, config: dict) -> dict:
     """Parse safetensors bytes, check metadata and the exact tensor set; any failure -> ArtifactFormatError."""
     import torch
@@ -224,11 +354,11 @@ def _parse_tensors(data: bytes, config: dict) -> dict:
     header_len = int.from_bytes(data[:8], "little")
     if header_len <= 0 or 8 + header_len > len(data):
         raise _fail(f"{TENSOR_FILE} is truncated or not a safetensors file (header length {header_len})")
-    try:
-        header = json.loads(data[8:8 + header_len])
-        meta = header.get("__metadata__") or {}
-    except Exception as e:  # noqa: BLE001 - any parse problem is a format problem
-        raise _fail(f"{TENSOR_FILE} has a corrupt header: {type(e).__name__}") from None
+    header = parse_json(bytes(data[8:8 + header_len]), f"{TENSOR_FILE}'s header", MAX_HEADER_BYTES)
+    if not isinstance(header, dict):
+        raise _fail(f"{TENSOR_FILE} has a corrupt header (not a JSON object)")
+    meta = header.get("__metadata__") or {}
+    _check_data_section(header, len(data) - 8 - header_len)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(f"{TENSOR_FILE} is not a wavehub learngene (metadata format {meta.get('format')!r})"
                     if isinstance(meta, dict) else f"{TENSOR_FILE} has corrupt metadata")
@@ -267,13 +397,19 @@ def _read_folder(path: Path) -> tuple[dict, bytes, str | None]:
     for p in (cfg_path, ten_path):
         if not p.is_file():
             raise _fail(f"{path} is not a learngene folder: {p.name} is missing")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise _fail(f"{CONFIG_FILE} is not valid JSON ({type(e).__name__})") from None
+    with open(cfg_path, "rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    config = parse_json(raw, CONFIG_FILE)
     card_path = path / CARD_FILE
     card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else None
     return config, ten_path.read_bytes(), card
+
+
+def _is_bundled(path: Path) -> bool:
+    try:
+        return _BUNDLED_DIR in Path(path).resolve().parents
+    except OSError:
+        return False
 
 
 def validate_folder(path: str | os.PathLike, *, verify: bool = True) -> dict:
@@ -287,17 +423,22 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
 
     ``verify=False`` skips only the sha256 comparison (for fuzzing the parser and for quick peeks)."""
     path = Path(path)
-    config, data, card = _read_folder(path)
     try:
+        config, data, card = _read_folder(path)
         config = validate_config(config)
         if verify and sha256_bytes(data) != config["sha256"]:
             raise IntegrityError(f"{TENSOR_FILE} in {path} does not match its recorded sha256 "
                                  f"({config['sha256'][:12]}...): the file is corrupted or was modified")
-        tensors = _parse_tensors(data, config)
+        tensors = validate_tensors(data, config)
         from .bank import read_bank
 
         bank = read_bank(path if path.is_dir() else path.parent, config, verify=verify)
-    except (ArtifactFormatError, IntegrityError, ArtifactVersionError):
+    except (ArtifactFormatError, IntegrityError, ArtifactVersionError) as e:
+        if _is_bundled(path):  # not a download: a re-pull cannot fix the package's own copy
+            raise type(e)(f"the bundled learngene is damaged: {e.message}",
+                          "Reinstall wavehub (`pip install --force-reinstall wavehub`).") from None
+        raise
+    except LearngeneNotFoundError:
         raise
     except Exception as e:  # noqa: BLE001 - the loader's contract: only wavehub errors escape
         raise _fail(f"learngene at {path} is malformed ({type(e).__name__}: {str(e)[:100]})") from None

@@ -14,7 +14,7 @@ __all__ = ["list_cmd", "info", "pull", "push", "cache_app"]
 cache_app = typer.Typer(help="The learngenes in the Hugging Face cache (HF_HOME / HF_HUB_CACHE).",
                         no_args_is_help=True,
                         epilog="Examples:\n\n  wavehub cache ls\n\n  wavehub cache verify --repair\n\n"
-                        "  wavehub cache rm deit-learngene")
+                        "  wavehub cache rm deit-learngene\n\n  wavehub cache clean")
 app.add_typer(cache_app, name="cache")
 
 
@@ -128,8 +128,14 @@ def cache_ls() -> None:
     if not rows:
         typer.echo("no learngenes in the cache")
     for r in rows:
-        revs = ", ".join(f"{v['commit'][:10]}({'/'.join(v['refs']) or '-'})" for v in r["revisions"])
-        typer.echo(f"{r['repo_id']}  {r['size'] / 1e6:.1f} MB  {revs}")
+        revs = ", ".join(f"{v['commit'][:10]}({'/'.join(v['refs']) or '-'})" for v in r["revisions"]) or "-"
+        part = (f"  + {r['partial_files']} partial download(s), {r['partial_size'] / 1e6:.1f} MB"
+                if r["partial_files"] else "")
+        typer.echo(f"{r['repo_id']}  {r['size'] / 1e6:.1f} MB  {revs}{part}")
+    n = sum(r["partial_files"] for r in rows)
+    if n:
+        typer.echo(f"{n} partial download(s) from interrupted pulls: `wavehub cache clean` removes them "
+                   "(`wavehub cache rm NAME` removes them with the learngene)")
 
 
 @cache_app.command("verify", epilog="Examples:\n\n  wavehub cache verify\n\n  wavehub cache verify --repair")
@@ -145,9 +151,23 @@ def cache_verify(repair: bool = typer.Option(False, "--repair", help="Re-downloa
         typer.echo(f"{r['repo_id']}@{r['commit'][:10]}: {r['status']}")
     bad = sum(r["status"].startswith("corrupt") for r in rows)
     if bad:
-        raise IntegrityError(f"{bad} cached learngene revision(s) are corrupt",
-                             "Run `wavehub cache verify --repair` (needs the Hub) or `wavehub cache rm NAME`."
-                             if not repair else "Check your network and HF_ENDPOINT, then run it again.")
+        if not repair:
+            remedy = "Run `wavehub cache verify --repair` (needs the Hub) or `wavehub cache rm NAME`."
+        elif hub.is_offline():
+            remedy = ("A repair downloads a clean copy: unset HF_HUB_OFFLINE and run `wavehub cache verify "
+                      "--repair` on a connected machine, or `wavehub cache rm NAME`.")
+        else:
+            remedy = "Check your network and HF_ENDPOINT, then run it again; or `wavehub cache rm NAME`."
+        raise IntegrityError(f"{bad} cached learngene revision(s) are corrupt", remedy)
+
+
+@cache_app.command("clean", epilog="Example: wavehub cache clean")
+def cache_clean() -> None:
+    """Delete the partial downloads interrupted pulls left in the cache (none that a running pull is writing)."""
+    from . import hub
+
+    n, size = hub.cache_clean()
+    typer.echo(f"removed {n} partial download(s), {size / 1e6:.1f} MB")
 
 
 @cache_app.command("rm", epilog="Examples:\n\n  wavehub cache rm deit-learngene\n\n"
@@ -158,4 +178,5 @@ def cache_rm(name: str = typer.Argument(..., help="Zoo name, hf-hub:org/repo, or
     from . import hub
 
     n = hub.cache_rm(name, revision)
-    typer.echo(f"removed {n} revision(s) of {name}")
+    typer.echo(f"removed {n} revision(s) of {name} (and its partial downloads)" if revision is None
+               else f"removed {n} revision(s) of {name}")

@@ -114,7 +114,7 @@ def _check_rebuilds(model, arch: str, args: dict[str, Any]) -> None:
 
     try:
         with torch.device("meta"):
-            ref = timm.create_model(arch, pretrained=False, num_classes=model.num_classes, **args)
+            ref = timm.create_model(arch, pretrained=False, num_classes=model.num_classes, weight_init="skip", **args)
     except Exception as e:  # noqa: BLE001 - any failure means the config would not load either
         raise ExportError(f"timm cannot rebuild this model from its config: {e}",
                           "Export a model built by wavehub.") from None
