@@ -457,7 +457,7 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
                     warmup_steps: int | None = None, img_size: int = 112, seed: int = 0, resume: bool = False,
                     checkpoint_every: int = 100, max_steps_this_run: int | None = None, device: Any = None,
                     precision: str = "fp32", storage_dtype: str = "float32", name: str | None = None,
-                    holdout: int = 64, progress: bool = True, log_every: int = 1) -> Path | None:
+                    holdout: int = 64, progress: bool = True, log_every: int = 1, force: bool = False) -> Path | None:
     """Distill ``ancestry`` into a WAVE (or TLEG) learngene written to ``out``; returns ``out`` on rank 0
     (``None`` on other ranks, and when ``max_steps_this_run`` stops the run early after checkpointing).
 
@@ -473,7 +473,10 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
         raise BuildError(f"unknown --init {init!r}", "Use --init extract or --init random.")
     if storage_dtype not in _DTYPES:
         raise BuildError(f"unknown storage dtype {storage_dtype!r}", "Use float32, float16 or bfloat16.")
+    from . import outdir
+
     out = Path(out)
+    outdir.check(out, "build", force=force)  # before loading the ancestry, not after the training
     dist_, dev = _dist_setup(device)
     try:
         anc = load_ancestry(ancestry)
@@ -641,6 +644,6 @@ def _train(cfg: BuildConfig, anc, arch: dict, stream, out: Path, dist_: _Dist, d
         "recipe": recipe,
     })
     lg = Learngene(cfg.method, lcfg, tensors)
-    save_learngene(lg, out)
+    save_learngene(lg, out, kind="build", force=True)  # checked at the start; the folder is this build's now
     atomic_write_bytes(out / CARD_FILE, render_build_card(lg.config).encode("utf-8"))  # now with the sha256
     return out

@@ -77,7 +77,8 @@ def info(name: str = typer.Argument(..., help="Zoo name, path, local-dir:PATH or
 def pull(
     name: str = typer.Argument(..., help="Zoo name[@revision], hf-hub:org/repo[@rev], or a path."),
     revision: str = typer.Option(None, help="Branch, tag or commit (default: the zoo's pinned revision)."),
-    force: bool = typer.Option(False, "--force", help="Re-download even if cached."),
+    force: bool = typer.Option(False, "--force", help="Re-download even if cached; with --out, also replace a "
+                               "folder that is not a previous wavehub export."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (like HF_HUB_OFFLINE=1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     depth: int = typer.Option(None, help="Also write a model of this depth (needs --out)."),

@@ -189,7 +189,10 @@ def _serves(method: str, cfg: dict) -> dict:
             "max_depth": aux["depth"]}
 
 
-def build_and_save(out: str | os.PathLike, **kwargs: Any) -> Path:
-    """Extract and write the artifact folder (atomic)."""
+def build_and_save(out: str | os.PathLike, *, force: bool = False, **kwargs: Any) -> Path:
+    """Extract and write the artifact folder; the destination is checked before the (long) extraction."""
+    from . import outdir
+
+    outdir.check(out, "learngene", force=force)
     lg = extract_learngene(**kwargs)
-    return save_learngene(lg, out)
+    return save_learngene(lg, out, force=force)

@@ -487,7 +487,13 @@ def pull(name: str, *, revision: str | None = None, force: bool = False, offline
          progress: bool = True, token: Any = None, depth: int | None = None, width: int | None = None,
          num_classes: int | None = None, out: str | os.PathLike | None = None, format: str = "timm",
          **model_kwargs: Any) -> Path:
-    """Cache a learngene; with ``out`` also write a ready-to-train model folder (``format`` timm|transformers)."""
+    """Cache a learngene; with ``out`` also write a ready-to-train model folder (``format`` timm|transformers).
+
+    ``force`` re-downloads and also replaces an ``out`` folder that is not a previous export of that format."""
+    if out is not None and format in ("timm", "transformers"):
+        from .outdir import check
+
+        check(out, format, force=force)  # before the download and the materialization
     folder = resolve(name, revision=revision, offline=offline, force=force, progress=progress, token=token)
     if out is None:
         if depth is not None or width is not None:
@@ -500,7 +506,7 @@ def pull(name: str, *, revision: str | None = None, force: bool = False, offline
 
     model = from_learngene(folder, depth, width, 1000 if num_classes is None else num_classes, **model_kwargs)
     model.wavehub_info["learngene"] = parse_name(name, revision).name
-    return (save_timm if format == "timm" else save_transformers)(model, out)
+    return (save_timm if format == "timm" else save_transformers)(model, out, force=force)
 
 
 def push(folder: str | os.PathLike, repo_id: str, *, revision: str = "main", tag: str | None = None,
