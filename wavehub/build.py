@@ -467,12 +467,13 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
     from .ancestry import load_ancestry
     from .device import autocast_dtype
     from .distill_data import make_stream
-    from .extract import _DTYPES, ancestry_arch
+    from .extract import ancestry_arch
 
     if init not in ("extract", "random"):
         raise BuildError(f"unknown --init {init!r}", "Use --init extract or --init random.")
-    if storage_dtype not in _DTYPES:
-        raise BuildError(f"unknown storage dtype {storage_dtype!r}", "Use float32, float16 or bfloat16.")
+    from .device import STORAGE_DTYPES, parse_dtype
+
+    storage = parse_dtype(storage_dtype, allowed=STORAGE_DTYPES, what="storage_dtype")
     from . import outdir
 
     out = Path(out)
@@ -498,7 +499,7 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
                           lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, img_size=img_size, seed=seed,
                           precision=precision)
         return _train(cfg, anc, arch, stream, out, dist_, dev, resume=resume, checkpoint_every=checkpoint_every,
-                      max_steps_this_run=max_steps_this_run, storage_dtype=_DTYPES[storage_dtype],
+                      max_steps_this_run=max_steps_this_run, storage_dtype=storage,
                       storage_name=storage_dtype, name=name, holdout=holdout, progress=progress,
                       log_every=log_every, amp=autocast_dtype(dev, precision))
     finally:

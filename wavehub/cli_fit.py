@@ -58,6 +58,9 @@ def fit(
         if num_classes is None:
             raise SpecError(f"cannot tell how many classes {data!r} has", "Pass --num-classes N.")
     spec = resolve_spec(lg, depth, width, num_classes=num_classes, img_size=img_size, patch_size=patch_size)
+    from .device import check_memory, resolve_device
+
+    check_memory(spec, None, resolve_device(None if device == "auto" else device), training=True)
     opts = {k: v for k, v in dict(steps=steps, epochs=epochs, lr=lr, weight_decay=weight_decay,
                                   batch_size=batch_size, distill=distill).items() if v is not None}
     model = fit_scalers(lg, spec, data, device=device, init=init, seed=seed, subset=_count(subset),

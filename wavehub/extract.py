@@ -19,9 +19,6 @@ from .errors import AncestryError, SpecError
 
 __all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-
 
 def parse_templates(value: str | int | dict) -> int | dict[str, int]:
     """``"64"`` or ``"qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6"`` -> int or per-type dict."""
@@ -102,10 +99,10 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
     ``calibrate`` (WAVE only): ``"natural"`` or a dataset's train split. The SVD then weighs each input channel
     of qkv/fc1 by its RMS on ``calib_images`` unlabeled crops (:mod:`wavehub.calibrate`); None = data-free."""
     from .ancestry import load_ancestry
+    from .device import STORAGE_DTYPES, parse_dtype
     from .methods import tleg, wave
 
-    if storage_dtype not in _DTYPES:
-        raise SpecError(f"unknown storage dtype {storage_dtype!r}", "Use float32, float16 or bfloat16.")
+    dt = parse_dtype(storage_dtype, allowed=STORAGE_DTYPES, what="storage_dtype")
     if calibrate and method != "wave":
         raise SpecError(f"calibration applies to WAVE extraction, not {method!r}", "Drop --calibrate.")
     if calibrate and (calib_images < 1 or calib_img_size < 1):
@@ -141,7 +138,6 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
         t = {f"teacher.{k}": v for k, v in sd.items() if k in keep}
     else:
         raise SpecError(f"unknown method {method!r}", "Use wave, tleg or select.")
-    dt = _DTYPES[storage_dtype]
     t = {k: v.to(dt).contiguous() for k, v in t.items()}
     cfg.update({
         "mean": list(anc.mean), "std": list(anc.std), "interpolation": "bicubic", "crop_pct": 1.0,
