@@ -93,3 +93,32 @@ def test_too_large_for_this_machine_through_the_api(lg):
         pytest.skip("this machine has more memory than a spec may ask for")
     with pytest.raises(errors.SpecError, match="available"):
         wavehub.create_model(lg, depth=int(depth), width=8192)
+
+
+@pytest.mark.parametrize("width,heads", [(192, 5), (100, 3), (384, 7), (64, 3)])
+def test_num_heads_hint_proposes_only_valid_sizes(width, heads):
+    import re
+
+    with pytest.raises(errors.SpecError) as e:
+        ViTSpec(depth=2, width=width, num_heads=heads).resolve({})
+    hint = e.value.remedy
+    for h in map(int, re.findall(r"num_heads=(\d+)", hint)):
+        assert width % h == 0, hint
+    for w in map(int, re.findall(r"width=(\d+) for", hint)):
+        assert w % heads == 0 and w % 64 == 0, hint
+    assert "190" not in hint
+
+
+def test_timm_ancestry_error_is_whole_words(monkeypatch):
+    """The client's long message is cut at a sentence or word, not mid-word."""
+    from huggingface_hub import constants
+
+    from wavehub.ancestry import load_ancestry
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(errors.AncestryError) as e:
+        load_ancestry("timm:vit_small_patch16_224")
+    msg = e.value.message
+    assert msg.endswith((".", "...", ")")), msg
+    with pytest.raises(errors.AncestryError, match="list_models"):
+        load_ancestry("timm:vit_no_such_model_224")
