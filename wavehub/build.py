@@ -479,9 +479,14 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
     out = Path(out)
     outdir.check(out, "build", force=force)  # before loading the ancestry, not after the training
     dist_, dev = _dist_setup(device)
+    from .stages import Stages
+
+    setup = Stages(f"build {method} set-up", 6, enabled=progress and dist_.rank == 0)
     try:
+        setup("load ancestry")
         anc = load_ancestry(ancestry)
         arch = ancestry_arch(anc.model_args, img_size)
+        setup(f"load data ({data})")
         stream = make_stream(data, img_size=img_size, mean=anc.mean, std=anc.std, seed=seed,
                              in_chans=arch["in_chans"])
         if steps is None:
@@ -501,7 +506,10 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
         return _train(cfg, anc, arch, stream, out, dist_, dev, resume=resume, checkpoint_every=checkpoint_every,
                       max_steps_this_run=max_steps_this_run, storage_dtype=storage,
                       storage_name=storage_dtype, name=name, holdout=holdout, progress=progress,
-                      log_every=log_every, amp=autocast_dtype(dev, precision))
+                      log_every=log_every, amp=autocast_dtype(dev, precision), setup=setup)
+    except BaseException:
+        setup.close(ok=False)
+        raise
     finally:
         if dist_.owned:
             torch.distributed.destroy_process_group()
@@ -509,12 +517,16 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
 
 def _train(cfg: BuildConfig, anc, arch: dict, stream, out: Path, dist_: _Dist, dev: torch.device, *, resume: bool,
            checkpoint_every: int, max_steps_this_run: int | None, storage_dtype, storage_name: str,
-           name: str | None, holdout: int, progress: bool, log_every: int, amp) -> Path | None:
+           name: str | None, holdout: int, progress: bool, log_every: int, amp, setup=None) -> Path | None:
+    setup = setup or (lambda _name: None)
     torch.manual_seed(cfg.seed)
+    setup("teacher")
     teacher = _teacher(cfg.ancestry, anc, cfg.img_size, dev)
     num_classes = getattr(teacher, "num_classes", 0)
     spec = _aux_spec(arch, num_classes)
+    setup("initial learngene (extraction)" if cfg.init == "extract" else "initial learngene (random)")
     lg0 = _initial_learngene(cfg, anc, arch)
+    setup("aux model")
     model = _make_aux(lg0, spec, dev)
     if num_classes:  # start the aux head from the ancestry's (it is trained, then dropped: heads are per-task)
         with torch.no_grad():
@@ -547,7 +559,10 @@ def _train(cfg: BuildConfig, anc, arch: dict, stream, out: Path, dist_: _Dist, d
         if log_path.exists():
             log_path.unlink()
         if xh is not None:
+            setup("held-out loss before training")
             summary["heldout_before"] = heldout_loss(model, teacher, xh)
+    if hasattr(setup, "close"):
+        setup.close()
     dist_.barrier()
 
     local = cfg.batch_size // dist_.world

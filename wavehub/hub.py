@@ -503,10 +503,15 @@ def pull(name: str, *, revision: str | None = None, force: bool = False, offline
         raise WavehubError(f"unknown format {format!r}", "Use --format timm or --format transformers.")
     from .api import from_learngene
     from .export import save_timm, save_transformers
+    from .stages import stages
 
-    model = from_learngene(folder, depth, width, 1000 if num_classes is None else num_classes, **model_kwargs)
-    model.wavehub_info["learngene"] = parse_name(name, revision).name
-    return (save_timm if format == "timm" else save_transformers)(model, out, force=force)
+    with stages(f"export {format}", 2, enabled=progress) as step:
+        step("materialize")
+        model = from_learngene(folder, depth, width, 1000 if num_classes is None else num_classes,
+                               progress=False, **model_kwargs)
+        model.wavehub_info["learngene"] = parse_name(name, revision).name
+        step(f"write {out}")
+        return (save_timm if format == "timm" else save_transformers)(model, out, force=force)
 
 
 def push(folder: str | os.PathLike, repo_id: str, *, revision: str = "main", tag: str | None = None,
