@@ -21,7 +21,8 @@ app.add_typer(cache_app, name="cache")
 def _cached(e) -> str:
     if e.bundled:
         return "bundled"
-    from huggingface_hub import try_to_load_from_cache
+    # not huggingface_hub's: importing its download client would double `list`'s time
+    from .hfcache import try_to_load_from_cache
 
     if e.repo_id:
         hit = try_to_load_from_cache(e.repo_id, "learngene.safetensors", revision=e.revision)
