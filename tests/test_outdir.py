@@ -105,6 +105,15 @@ def test_pull_out_refuses_a_folder_holding_a_lone_user_file(capsys, seeded, tmp_
     assert rc == 0 and (d / "model.safetensors").is_file() and "wavehub" in (d / "README.md").read_text()
 
 
+def test_force_never_deletes_a_tree(model, tmp_path):
+    d = tmp_path / "home"
+    (d / "projects").mkdir(parents=True)
+    (d / "notes.txt").write_text("keep")
+    with pytest.raises(errors.OutputError, match="directory tree"):
+        save_timm(model, d, force=True)
+    assert (d / "notes.txt").read_text() == "keep" and (d / "projects").is_dir()
+
+
 def test_api_force_and_kinds(model, tmp_path):
     d = tmp_path / "m"
     save_timm(model, d)

@@ -138,6 +138,11 @@ def check(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite: 
             names = sorted(p.name for p in path.iterdir())
         except OSError as e:
             raise OutputError(f"cannot read {path} ({e.strerror})", "Choose another output folder.") from None
+        if names and force and not is_output_of(path, kind):
+            subdirs = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.is_symlink())
+            if subdirs:  # no wavehub output has folders inside: this is someone's tree, not a model folder
+                raise OutputError(f"{path} holds folders ({', '.join(subdirs[:3])}); even --force does not delete a "
+                                  "directory tree", "Choose a new or empty folder for the output.")
         if names and not force:
             if not is_output_of(path, kind):
                 shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
