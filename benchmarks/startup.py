@@ -8,6 +8,9 @@ command needs. Cases:
   import typer+hf           the baseline (ratio 1.0)
   import wavehub            the package (no torch, no timm)
   import torch / timm       what every command paid before timm registration became lazy
+  typer floor               a one-command typer app run with one str argument: typer >= 0.20 coerces every
+                            parameter through pydantic, a cost any typer CLI pays on its first command and that
+                            ``import typer`` alone does not show (reported as a second reference)
   wavehub --help, --version, list, info dinov2s-learngene
   offline pull (uncached)   ``wavehub pull deit-learngene --offline`` with an empty HF cache: the error path
 
@@ -33,11 +36,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "import typer+hf"
 
 
+_FLOOR = ("import typer\napp = typer.Typer()\n@app.command()\ndef hello(name: str, shout: bool = False):\n"
+          "    print(name)\n@app.command()\ndef other():\n    pass\napp(['hello', 'x'])")
+
+
 def _cases() -> dict[str, list[str]]:
     py, cli = [sys.executable], [sys.executable, "-m", "wavehub"]
     return {
         "python -c pass": py + ["-c", "pass"],
         BASELINE: py + ["-c", "import typer, huggingface_hub"],
+        "typer floor": py + ["-c", _FLOOR],
         "import wavehub": py + ["-c", "import wavehub"],
         "import torch": py + ["-c", "import torch"],
         "import timm": py + ["-c", "import timm"],
@@ -74,7 +82,9 @@ def main() -> None:
         for name, cmd in cases.items():
             times[name].append(_time(cmd, env))
     base = statistics.median(times[BASELINE])
+    floor = statistics.median(times["typer floor"])
     rows = {k: {"median_s": round(statistics.median(v), 3), "ratio": round(statistics.median(v) / base, 2),
+                "ratio_to_typer_floor": round(statistics.median(v) / floor, 2),
                 "min_s": round(min(v), 3), "max_s": round(max(v), 3)} for k, v in times.items()}
     result = {"command": "python benchmarks/startup.py " + " ".join(sys.argv[1:]), "repeats": args.repeats,
               "python": platform.python_version(), "cpus": os.cpu_count(),
@@ -83,9 +93,9 @@ def main() -> None:
               "all_within_target": all(r["ratio"] <= 3.0 for k, r in rows.items() if k.startswith("wavehub"))}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| case | median s | x {BASELINE} |\n|---|---:|---:|")
+    print(f"| case | median s | x {BASELINE} | x typer floor |\n|---|---:|---:|---:|")
     for k, r in rows.items():
-        print(f"| {k} | {r['median_s']:.3f} | {r['ratio']:.2f} |")
+        print(f"| {k} | {r['median_s']:.3f} | {r['ratio']:.2f} | {r['ratio_to_typer_floor']:.2f} |")
     print(f"all wavehub rows <= 3x: {result['all_within_target']}  (load average {result['loadavg']})")
 
 
