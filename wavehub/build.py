@@ -464,23 +464,19 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
     ``data``: ``natural`` (shipped sample photographs) or a dataset's train split (``fashion-mnist``, ...).
     ``epochs`` (dataset data only) sets ``steps = ceil(epochs · len(train) / batch_size)``.
     """
+    from . import outdir
     from .ancestry import load_ancestry
-    from .device import autocast_dtype
+    from .device import STORAGE_DTYPES, autocast_dtype, parse_dtype
     from .distill_data import make_stream
     from .extract import ancestry_arch
+    from .stages import Stages
 
     if init not in ("extract", "random"):
         raise BuildError(f"unknown --init {init!r}", "Use --init extract or --init random.")
-    from .device import STORAGE_DTYPES, parse_dtype
-
     storage = parse_dtype(storage_dtype, allowed=STORAGE_DTYPES, what="storage_dtype")
-    from . import outdir
-
     out = Path(out)
     outdir.check(out, "build", force=force)  # before loading the ancestry, not after the training
     dist_, dev = _dist_setup(device)
-    from .stages import Stages
-
     setup = Stages(f"build {method} set-up", 6, enabled=progress and dist_.rank == 0)
     try:
         setup("load ancestry")

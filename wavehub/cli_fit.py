@@ -45,6 +45,7 @@ def fit(
 ) -> None:
     """Fit only the size-specific scalers (templates frozen) on a small labelled set; save a stock timm model."""
     from .api import load_learngene
+    from .device import check_memory, resolve_device
     from .errors import SpecError
     from .export import save_timm
     from .fit import fit_scalers, num_classes_of
@@ -58,8 +59,6 @@ def fit(
         if num_classes is None:
             raise SpecError(f"cannot tell how many classes {data!r} has", "Pass --num-classes N.")
     spec = resolve_spec(lg, depth, width, num_classes=num_classes, img_size=img_size, patch_size=patch_size)
-    from .device import check_memory, resolve_device
-
     check_memory(spec, None, resolve_device(None if device == "auto" else device), training=True)
     opts = {k: v for k, v in dict(steps=steps, epochs=epochs, lr=lr, weight_decay=weight_decay,
                                   batch_size=batch_size, distill=distill).items() if v is not None}
