@@ -101,7 +101,7 @@ def _edit_config(d, fn):
 
 
 @pytest.mark.parametrize("edit,err", [
-    (lambda c: c.update(format_version="2"), errors.ArtifactVersionError),
+    (lambda c: c.update(format_version="3"), errors.ArtifactVersionError),
     (lambda c: c.update(format="something"), errors.ArtifactFormatError),
     (lambda c: c.update(method="magic"), errors.ArtifactFormatError),
     (lambda c: c["aux"].update(width=100), errors.ArtifactFormatError),

@@ -223,12 +223,12 @@ def test_export_refuses_to_clobber_unrelated_folder(model, tmp_path):
     d = tmp_path / "notes"
     d.mkdir()
     (d / "important.txt").write_text("keep me")
-    with pytest.raises(errors.ExportError):
+    with pytest.raises(errors.OutputError):
         save_timm(model, d)
     assert (d / "important.txt").read_text() == "keep me"
     out = save_timm(model, tmp_path / "m")
     assert save_timm(model, out) == out  # a previous export is replaced
-    with pytest.raises(errors.ExportError, match="overwrite"):
+    with pytest.raises(errors.OutputError, match="overwrite"):
         save_timm(model, out, overwrite=False)
     with pytest.raises(errors.ExportError, match="label names"):
         save_timm(model, tmp_path / "x", label_names=["a", "b"])

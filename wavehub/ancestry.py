@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,15 @@ DINOV2_S_ARGS = dict(img_size=518, patch_size=14, in_chans=3, embed_dim=384, dep
                      num_classes=0, class_token=True, global_pool="token", init_values=1.0)
 
 
+def _why(e: BaseException, limit: int = 200) -> str:
+    """An exception as one line: its type and first sentence, shortened at a word boundary (never mid-word)."""
+    text = " ".join(str(e).split())
+    first = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
+    if len(first) > limit:
+        first = first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
 def _timm_folder(path_or_repo: str, hub: bool) -> Ancestry:
     import timm
 
@@ -131,7 +141,7 @@ def _timm_folder(path_or_repo: str, hub: bool) -> Ancestry:
     try:
         m = timm.create_model(name, pretrained=True)
     except Exception as e:  # noqa: BLE001 - any failure to reach or read the weights
-        raise AncestryError(f"could not load ancestry {name}: {type(e).__name__}: {str(e)[:160]}",
+        raise AncestryError(f"could not load ancestry {name}: {_why(e)}",
                             "Check the path/repo id (and your network or HF_HUB_OFFLINE for hf-hub:).") from None
     return _from_timm_model(m, name)
 
@@ -173,7 +183,9 @@ def load_ancestry(spec: str, *, device: Any = "cpu") -> Ancestry:
         try:
             m = timm.create_model(spec[5:], pretrained=True)
         except Exception as e:  # noqa: BLE001
-            raise AncestryError(f"could not load timm ancestry {spec[5:]!r}: {type(e).__name__}: {str(e)[:160]}",
+            unknown = isinstance(e, RuntimeError) and str(e).startswith("Unknown model")
+            raise AncestryError(f"could not load timm ancestry {spec[5:]!r}: {_why(e)}",
+                                "List timm's ViTs with timm.list_models('vit_*')." if unknown else
                                 "Run on a machine that reaches the Hub, or pass local-dir:PATH.") from None
         return _from_timm_model(m, spec)
     if spec.startswith(("hf-hub:", "hf_hub:")):

@@ -60,17 +60,16 @@ def from_learngene(learngene: str | os.PathLike | Learngene, depth: int | None =
     """
     import torch
 
-    from .device import resolve_device
+    from .device import check_memory, parse_dtype, resolve_device
     from .materialize import build_model, resolve_spec
 
+    dtype = parse_dtype(dtype)  # bad dtype/device strings fail before any download
+    dev = resolve_device(device) if device is not None else torch.device("cpu")
     lg = load_learngene(learngene, revision=revision, offline=offline, progress=progress)
     spec = resolve_spec(lg, depth, width, num_classes=num_classes, num_heads=num_heads, mlp_ratio=mlp_ratio,
                         patch_size=patch_size, img_size=img_size, in_chans=in_chans, global_pool=global_pool,
                         class_token=class_token)
-    dev = resolve_device(device) if device is not None else torch.device("cpu")
-    if isinstance(dtype, str):
-        dtype = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
-                 "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}[dtype]
+    check_memory(spec, dtype, dev if fit is None else resolve_device(device), training=fit is not None)
     if fit is not None:
         from .fit import fit_scalers
 

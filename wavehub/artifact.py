@@ -447,13 +447,17 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
     return Learngene(config["method"], config, tensors, card, source or str(path), bank)
 
 
-def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | None = None) -> Path:
-    """Write the three files atomically (tensor file first, then the config that vouches for it)."""
+def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | None = None, force: bool = False,
+                   kind: str = "learngene") -> Path:
+    """Write the three files into a new folder beside ``out_dir`` and swap it into place (:mod:`wavehub.outdir`):
+    an interrupted save leaves the previous learngene intact. ``kind="build"`` keeps a build's checkpoint and log.
+    """
     from safetensors.torch import save as st_save
 
-    from . import __version__
+    from . import __version__, outdir
 
     out = Path(out_dir)
+    outdir.check(out, kind, force=force)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in lg.tensors.items()}
     # key order of the learngenes already published (the bundled one), so their sha256 reproduces
     meta = {"format_version": FORMAT_VERSION, "format": FORMAT, "method": lg.method}
@@ -466,15 +470,17 @@ def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | Non
     config["params"]["learngene"] = sum(t.numel() for t in tensors.values())
     records = (config.pop("bank", None) or {}).get("entries", {})   # an entry's fitting record
     validate_config(config)
-    atomic_write_bytes(out / TENSOR_FILE, data)
-    if lg.bank:  # format v2: the bank file, then the config that vouches for both
-        from .bank import write_bank
-
-        config = write_bank(out, config, lg.bank, records)
-    else:
-        atomic_write_bytes(out / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
     text = card if card is not None else (lg.card or render_card(config))
-    atomic_write_bytes(out / CARD_FILE, text.encode("utf-8"))
+    keep = sorted(outdir.KINDS[kind].files - {TENSOR_FILE, CONFIG_FILE, CARD_FILE})
+    with outdir.writing(out, kind, force=force, keep=keep) as tmp:
+        (tmp / TENSOR_FILE).write_bytes(data)
+        if lg.bank:  # format v2: the bank file and the config that vouches for both
+            from .bank import write_bank
+
+            config = write_bank(tmp, config, lg.bank, records)
+        else:
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (tmp / CARD_FILE).write_text(text, encoding="utf-8")
     lg.config = config
     return out
 

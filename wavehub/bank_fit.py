@@ -196,8 +196,9 @@ def add_entries(folder: str | Path, sizes: list[tuple[int, int]], *, force: bool
                 **options: Any) -> list[str]:
     """Fit and add entries to the learngene folder ``folder``, one size at a time; each finished entry is
     written at once (atomically), so an interrupted run resumes by skipping the sizes already there."""
-    from .artifact import load_learngene
+    from .artifact import CARD_FILE, TENSOR_FILE, load_learngene
     from .bank import entries, entry_key, write_bank
+    from .outdir import writing
 
     folder = Path(folder)
     lg = load_learngene(folder)
@@ -211,7 +212,9 @@ def add_entries(folder: str | Path, sizes: list[tuple[int, int]], *, force: bool
                                     teacher=teacher, progress=progress, **options)
         bank = dict(lg.bank) | {key: tensors}
         records = entries(lg.config) | {key: record}
-        lg.config = write_bank(folder, lg.config, bank, records)
+        # the whole folder is swapped in: an interruption leaves the previous bank (or none), never a mismatch
+        with writing(folder, "learngene", force=True, keep=(TENSOR_FILE, CARD_FILE)) as tmp:
+            lg.config = write_bank(tmp, lg.config, bank, records)
         lg.bank = bank
         size = sum(t.numel() * t.element_size() for t in tensors.values())
         log(f"{key}: held-out feature loss {record['heldout_loss_before']} -> {record['heldout_loss_after']}, "

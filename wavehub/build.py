@@ -457,27 +457,32 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
                     warmup_steps: int | None = None, img_size: int = 112, seed: int = 0, resume: bool = False,
                     checkpoint_every: int = 100, max_steps_this_run: int | None = None, device: Any = None,
                     precision: str = "fp32", storage_dtype: str = "float32", name: str | None = None,
-                    holdout: int = 64, progress: bool = True, log_every: int = 1) -> Path | None:
+                    holdout: int = 64, progress: bool = True, log_every: int = 1, force: bool = False) -> Path | None:
     """Distill ``ancestry`` into a WAVE (or TLEG) learngene written to ``out``; returns ``out`` on rank 0
     (``None`` on other ranks, and when ``max_steps_this_run`` stops the run early after checkpointing).
 
     ``data``: ``natural`` (shipped sample photographs) or a dataset's train split (``fashion-mnist``, ...).
     ``epochs`` (dataset data only) sets ``steps = ceil(epochs · len(train) / batch_size)``.
     """
+    from . import outdir
     from .ancestry import load_ancestry
-    from .device import autocast_dtype
+    from .device import STORAGE_DTYPES, autocast_dtype, parse_dtype
     from .distill_data import make_stream
-    from .extract import _DTYPES, ancestry_arch
+    from .extract import ancestry_arch
+    from .stages import Stages
 
     if init not in ("extract", "random"):
         raise BuildError(f"unknown --init {init!r}", "Use --init extract or --init random.")
-    if storage_dtype not in _DTYPES:
-        raise BuildError(f"unknown storage dtype {storage_dtype!r}", "Use float32, float16 or bfloat16.")
+    storage = parse_dtype(storage_dtype, allowed=STORAGE_DTYPES, what="storage_dtype")
     out = Path(out)
+    outdir.check(out, "build", force=force)  # before loading the ancestry, not after the training
     dist_, dev = _dist_setup(device)
+    setup = Stages(f"build {method} set-up", 6, enabled=progress and dist_.rank == 0)
     try:
+        setup("load ancestry")
         anc = load_ancestry(ancestry)
         arch = ancestry_arch(anc.model_args, img_size)
+        setup(f"load data ({data})")
         stream = make_stream(data, img_size=img_size, mean=anc.mean, std=anc.std, seed=seed,
                              in_chans=arch["in_chans"])
         if steps is None:
@@ -495,9 +500,12 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
                           lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, img_size=img_size, seed=seed,
                           precision=precision)
         return _train(cfg, anc, arch, stream, out, dist_, dev, resume=resume, checkpoint_every=checkpoint_every,
-                      max_steps_this_run=max_steps_this_run, storage_dtype=_DTYPES[storage_dtype],
+                      max_steps_this_run=max_steps_this_run, storage_dtype=storage,
                       storage_name=storage_dtype, name=name, holdout=holdout, progress=progress,
-                      log_every=log_every, amp=autocast_dtype(dev, precision))
+                      log_every=log_every, amp=autocast_dtype(dev, precision), setup=setup)
+    except BaseException:
+        setup.close(ok=False)
+        raise
     finally:
         if dist_.owned:
             torch.distributed.destroy_process_group()
@@ -505,12 +513,16 @@ def build_learngene(ancestry: str, method: str = "wave", data: str = "natural", 
 
 def _train(cfg: BuildConfig, anc, arch: dict, stream, out: Path, dist_: _Dist, dev: torch.device, *, resume: bool,
            checkpoint_every: int, max_steps_this_run: int | None, storage_dtype, storage_name: str,
-           name: str | None, holdout: int, progress: bool, log_every: int, amp) -> Path | None:
+           name: str | None, holdout: int, progress: bool, log_every: int, amp, setup=None) -> Path | None:
+    setup = setup or (lambda _name: None)
     torch.manual_seed(cfg.seed)
+    setup("teacher")
     teacher = _teacher(cfg.ancestry, anc, cfg.img_size, dev)
     num_classes = getattr(teacher, "num_classes", 0)
     spec = _aux_spec(arch, num_classes)
+    setup("initial learngene (extraction)" if cfg.init == "extract" else "initial learngene (random)")
     lg0 = _initial_learngene(cfg, anc, arch)
+    setup("aux model")
     model = _make_aux(lg0, spec, dev)
     if num_classes:  # start the aux head from the ancestry's (it is trained, then dropped: heads are per-task)
         with torch.no_grad():
@@ -543,7 +555,10 @@ def _train(cfg: BuildConfig, anc, arch: dict, stream, out: Path, dist_: _Dist, d
         if log_path.exists():
             log_path.unlink()
         if xh is not None:
+            setup("held-out loss before training")
             summary["heldout_before"] = heldout_loss(model, teacher, xh)
+    if hasattr(setup, "close"):
+        setup.close()
     dist_.barrier()
 
     local = cfg.batch_size // dist_.world
@@ -641,6 +656,6 @@ def _train(cfg: BuildConfig, anc, arch: dict, stream, out: Path, dist_: _Dist, d
         "recipe": recipe,
     })
     lg = Learngene(cfg.method, lcfg, tensors)
-    save_learngene(lg, out)
+    save_learngene(lg, out, kind="build", force=True)  # checked at the start; the folder is this build's now
     atomic_write_bytes(out / CARD_FILE, render_build_card(lg.config).encode("utf-8"))  # now with the sha256
     return out

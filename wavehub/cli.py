@@ -1,7 +1,8 @@
 """The ``wavehub`` command line. Exit codes: 0 ok, 1 user error (one line, no traceback), 2 usage.
 
-Subcommands live in small ``cli_*.py`` modules that register onto :data:`app`; heavy imports happen inside the
-commands so ``wavehub --help`` stays fast.
+Subcommands live in small ``cli_*.py`` modules that register onto :data:`app`; heavy imports (torch, timm)
+happen inside the commands, so ``--help``, ``--version``, ``list``, ``info`` and an offline failure import
+neither. An unexpected exception is one line too (``WAVEHUB_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -24,14 +25,26 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"wavehub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print wavehub's version and exit.")) -> None:
+    pass
+
+
 def _register() -> None:
     # Each module adds its commands to `app` at import; import order sets the order in --help.
-    for optional in ("cli_hub", "cli_extract", "cli_fit", "cli_build", "cli_bank", "cli_bench"):
-        try:
-            __import__(f"{__package__}.{optional}")
-        except ModuleNotFoundError as e:  # module not written yet in this checkout
-            if e.name != f"{__package__}.{optional}":
-                raise
+    import importlib
+
+    for name in ("cli_hub", "cli_extract", "cli_fit", "cli_build", "cli_bank", "cli_bench"):
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +70,23 @@ def main(argv: list[str] | None = None) -> int:
         if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             return e.exit_code
-        raise
+        if os.environ.get("WAVEHUB_DEBUG"):
+            raise
+        return _unexpected(e)
     return rc if isinstance(rc, int) else 0  # a command's typer.Exit(n) comes back as a return value
+
+
+def _unexpected(e: BaseException) -> int:
+    """The promise is one line and exit 1 for every failure: the system's (disk, memory) and wavehub's own bugs."""
+    text = " ".join(str(e).split())[:300]
+    if isinstance(e, (OSError, MemoryError)):
+        typer.secho(f"error: {type(e).__name__}: {text}", err=True, fg="red")
+        typer.echo("  hint: Check free disk space, memory and permissions, then retry.", err=True)
+    else:
+        typer.secho(f"error: internal error ({type(e).__name__}: {text})", err=True, fg="red")
+        typer.echo("  hint: This is a wavehub bug: rerun with WAVEHUB_DEBUG=1 for the traceback and report it.",
+                   err=True)
+    return 1
 
 
 if __name__ == "__main__":

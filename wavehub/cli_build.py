@@ -41,6 +41,7 @@ def build(
     name: str = typer.Option(None, help="Learngene name recorded in config.json."),
     holdout: int = typer.Option(64, help="Held-out crops for the before/after KD loss (0: skip)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm progress bar on rank 0."),
+    force: bool = typer.Option(False, "--force", help="Use --out even if it holds files that are not a build."),
 ) -> None:
     """Distill an ancestry into a WAVE (or TLEG) learngene; data-parallel under torchrun, resumable."""
     from .build import build_learngene
@@ -50,7 +51,7 @@ def build(
                            weight_decay=weight_decay, img_size=img_size, seed=seed, resume=resume,
                            checkpoint_every=checkpoint_every, max_steps_this_run=max_steps_this_run, device=device,
                            precision=precision, storage_dtype=storage_dtype, name=name, holdout=holdout,
-                           progress=progress)
+                           progress=progress, force=force)
     if path is not None:
         import json
 

@@ -29,13 +29,15 @@ def extract(
                                   "of 'natural' (photos shipped by scikit-image) or a dataset's train split."),
     calib_images: int = typer.Option(256, help="Calibration crops (with --calibrate)."),
     calib_img_size: int = typer.Option(112, help="Calibration crop size in px (with --calibrate)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the stages on a terminal."),
+    force: bool = typer.Option(False, "--force", help="Replace --out even if it holds files that are not a learngene."),
 ) -> None:
     """Extract a learngene from an ancestry ViT without training (NKP-SVD for WAVE, least squares for TLEG)."""
     from .extract import build_and_save
 
-    path = build_and_save(out, ancestry=ancestry, method=method, template_size=template_size, templates=templates,
+    path = build_and_save(out, force=force, ancestry=ancestry, method=method, template_size=template_size, templates=templates,
                           img_size=img_size, storage_dtype=storage_dtype, name=name, calibrate=calibrate,
-                          calib_images=calib_images, calib_img_size=calib_img_size)
+                          calib_images=calib_images, calib_img_size=calib_img_size, progress=progress)
     import json
 
     cfg = json.loads((path / "config.json").read_text())

@@ -40,26 +40,32 @@ def fit(
     precision: str = typer.Option("auto", help="auto (bf16 where fast) | fp32 | bf16 | fp16."),
     eval_subset: int = typer.Option(1000, help="Held-out (test split) images used for the reported accuracy."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    force: bool = typer.Option(False, "--force", help="Replace --out even if it holds files that are not a "
+                               "wavehub timm export."),
 ) -> None:
     """Fit only the size-specific scalers (templates frozen) on a small labelled set; save a stock timm model."""
     from .api import load_learngene
+    from .device import check_memory, resolve_device
     from .errors import SpecError
     from .export import save_timm
     from .fit import fit_scalers, num_classes_of
     from .materialize import resolve_spec
+    from .outdir import check
 
+    check(out, "timm", force=force)  # before the fit, not after it
     lg = load_learngene(name, progress=progress)
     if num_classes is None:
         num_classes = num_classes_of(data)
         if num_classes is None:
             raise SpecError(f"cannot tell how many classes {data!r} has", "Pass --num-classes N.")
     spec = resolve_spec(lg, depth, width, num_classes=num_classes, img_size=img_size, patch_size=patch_size)
+    check_memory(spec, None, resolve_device(None if device == "auto" else device), training=True)
     opts = {k: v for k, v in dict(steps=steps, epochs=epochs, lr=lr, weight_decay=weight_decay,
                                   batch_size=batch_size, distill=distill).items() if v is not None}
     model = fit_scalers(lg, spec, data, device=device, init=init, seed=seed, subset=_count(subset),
                         train=tuple(t.strip() for t in train.split(",") if t.strip()), precision=precision,
                         eval_subset=eval_subset, progress=progress, **opts)
-    path = save_timm(model, out)
+    path = save_timm(model, out, force=force)
     rec = model.wavehub_fit
     acc = rec["held_out_accuracy"]
     typer.echo(f"wrote {path}: {rec['steps']} steps, {rec['images_seen']:,} images seen, final loss "

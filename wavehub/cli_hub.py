@@ -21,7 +21,8 @@ app.add_typer(cache_app, name="cache")
 def _cached(e) -> str:
     if e.bundled:
         return "bundled"
-    from huggingface_hub import try_to_load_from_cache
+    # not huggingface_hub's: importing its download client would double `list`'s time
+    from .hfcache import try_to_load_from_cache
 
     if e.repo_id:
         hit = try_to_load_from_cache(e.repo_id, "learngene.safetensors", revision=e.revision)
@@ -77,7 +78,8 @@ def info(name: str = typer.Argument(..., help="Zoo name, path, local-dir:PATH or
 def pull(
     name: str = typer.Argument(..., help="Zoo name[@revision], hf-hub:org/repo[@rev], or a path."),
     revision: str = typer.Option(None, help="Branch, tag or commit (default: the zoo's pinned revision)."),
-    force: bool = typer.Option(False, "--force", help="Re-download even if cached."),
+    force: bool = typer.Option(False, "--force", help="Re-download even if cached; with --out, also replace a "
+                               "folder that is not a previous wavehub export."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (like HF_HUB_OFFLINE=1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     depth: int = typer.Option(None, help="Also write a model of this depth (needs --out)."),

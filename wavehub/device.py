@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from typing import Any
 
 import torch
 
-from .errors import DeviceError
+from .errors import DeviceError, SpecError
 
-__all__ = ["resolve_device", "autocast_dtype", "cpu_has_fast_bf16", "matmul_dtype"]
+__all__ = ["resolve_device", "parse_dtype", "autocast_dtype", "cpu_has_fast_bf16", "matmul_dtype", "MODEL_DTYPES",
+           "STORAGE_DTYPES", "available_memory", "check_memory"]
+
+_DTYPE_NAMES = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+                "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+                "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float64": torch.float64, "fp64": torch.float64, "double": torch.float64}
+MODEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # what a materialized model may be
+STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # what a learngene's tensors are stored in
+
+
+def parse_dtype(dtype: str | torch.dtype | None, *, allowed: tuple[torch.dtype, ...] = MODEL_DTYPES,
+                what: str = "dtype") -> torch.dtype | None:
+    """``"bf16"``, ``"float32"``, ``"torch.float16"`` or a ``torch.dtype`` -> that dtype (None stays None).
+
+    Anything else (an unknown name, a number, an integer dtype) is a SpecError naming the accepted values,
+    instead of a KeyError here or a NotImplementedError from inside torch later."""
+    if dtype is None:
+        return None
+    dt = None
+    if isinstance(dtype, torch.dtype):
+        dt = dtype
+    elif isinstance(dtype, str):
+        dt = _DTYPE_NAMES.get(dtype.strip().lower().removeprefix("torch."))
+    if dt is None or dt not in allowed:
+        names = ", ".join(k for k, v in _DTYPE_NAMES.items() if v in allowed and k.startswith(("float", "bf")))
+        raise SpecError(f"{what}={dtype!r} is not a supported floating-point dtype", f"Use one of {names}.")
+    return dt
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -21,7 +50,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         raise DeviceError(f"{device!r} is not a device", "Use 'cpu', 'cuda', 'cuda:1' or 'auto'.") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError("device='cuda' was asked for but CUDA is not available on this machine")
+            raise DeviceError(f"device={str(device)!r} was asked for but CUDA is not available on this machine")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceError(f"{dev} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif dev.type == "mps":
@@ -77,3 +106,54 @@ def matmul_dtype(dtype: torch.dtype, device: torch.device | str | None) -> torch
     if dev.type != "cpu" or dtype in (torch.float32, torch.float64):
         return dtype
     return torch.float32
+
+
+def available_memory(device: torch.device | str) -> int | None:
+    """Bytes that can be allocated on ``device`` now: CUDA's free memory, Linux's MemAvailable; None if unknown."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(dev)[0])
+        except Exception:  # noqa: BLE001 - no driver answer: do not guess
+            return None
+    if dev.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(spec: Any, dtype: torch.dtype | None, device: torch.device | str, *, training: bool = False,
+                 available: int | None = None) -> None:
+    """Refuse, before anything is allocated, a model whose weights (and, when ``training``, their fp32 gradients
+    and a working copy) do not fit in the memory ``device`` has available; the error names sizes that fit."""
+    per_param = 12 if training else (dtype or torch.float32).itemsize
+    n = spec.param_count()
+    need = n * per_param
+    avail = available_memory(device) if available is None else available
+    if avail is None or need <= avail:
+        return
+    budget = avail // per_param
+    one, two = (dataclasses.replace(spec, depth=d).param_count() for d in (1, 2))
+    max_depth = (budget - (one - (two - one))) // (two - one)
+    lo, hi = 0, max(1, spec.width // 64)  # widths in steps of 64 (every template size wavehub ships divides it)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        ok = dataclasses.replace(spec, width=64 * mid, num_heads=1).param_count() <= budget
+        lo, hi = (mid, hi) if ok else (lo, mid - 1)
+    fits = []
+    if max_depth >= 1:
+        fits.append(f"depth={max_depth} at width={spec.width}")
+    if lo >= 1:
+        fits.append(f"width={64 * lo} at depth={spec.depth}")
+    what = "weights, gradients and a working copy" if training else f"{(dtype or torch.float32)} weights"
+    raise SpecError(
+        f"depth={spec.depth}, width={spec.width} has {n:.3g} parameters: {need / 1e9:.1f} GB of {what}, but "
+        f"{torch.device(device)} has {avail / 1e9:.1f} GB available",
+        f"Ask for at most {budget:.3g} parameters" + (f", e.g. {' or '.join(fits)}" if fits else "")
+        + (", or a smaller dtype" if not training and per_param > 2 else "") + ".")

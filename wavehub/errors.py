@@ -27,6 +27,7 @@ __all__ = [
     "AncestryError",
     "BuildError",
     "ExportError",
+    "OutputError",
 ]
 
 
@@ -139,3 +140,9 @@ class BuildError(WavehubError, RuntimeError):
 
 class ExportError(WavehubError, ValueError):
     """A model cannot be exported in the requested format."""
+
+
+class OutputError(WavehubError, OSError):
+    """An output folder cannot be written: it holds other files, is a file, or its parent is not writable."""
+
+    default_remedy = "Choose a new or empty folder, or pass --force to replace it."

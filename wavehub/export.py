@@ -9,8 +9,8 @@ The transformers folder is a ``ViTForImageClassification`` whose logits equal th
 ``floor(size / crop_pct)``, center crop, normalize). A model transformers' ViT cannot represent exactly is
 refused with an ExportError pointing to the timm folder, which transformers loads through TimmWrapper.
 
-Folders are written into a temp dir and renamed into place; a folder holding anything but a previous
-export is never replaced.
+Folders follow :mod:`wavehub.outdir`: checked before any work, written beside and swapped in, and a folder
+that is not a previous export of the same format is replaced only with ``force=True``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +32,6 @@ __all__ = ["data_config_of", "model_args_of", "processor_config", "save_timm", "
 _logger = logging.getLogger(__name__)
 # PIL resampling codes, which both timm (through torchvision) and transformers' processors use.
 _RESAMPLE = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
-# What an export writes; a folder holding anything else is not ours to replace.
-_EXPORT_FILES = {"config.json", "model.safetensors", "README.md", "fit.json", "preprocessor_config.json"}
 _TIMM_REMEDY = ("Use save_timm(model, DIR) (or --format timm): transformers loads that folder through "
                 "AutoModelForImageClassification (TimmWrapper), timm through create_model('local-dir:DIR').")
 
@@ -231,48 +227,13 @@ def timm_card(model, arch: str, extra: dict | None = None, *, library: str = "ti
     return "\n".join(lines)
 
 
-def _publish_modes(folder: Path) -> None:
-    """mkdtemp/mkstemp create 0700/0600; an exported model folder gets the usual umask modes (0755/0644)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(folder, 0o777 & ~mask)
-    for f in folder.iterdir():
-        if f.is_file():
-            os.chmod(f, 0o666 & ~mask)
+def _write_folder(out_dir: str | os.PathLike, kind: str, force: bool, overwrite: bool, write) -> Path:
+    """Write through the output-folder policy (:mod:`wavehub.outdir`): beside, then one swap into place."""
+    from . import outdir
 
-
-def _atomic_dir(out_dir: str | os.PathLike, overwrite: bool, write) -> Path:
-    """Write into a temp dir beside ``out_dir`` and rename it into place; never leave a partial folder.
-
-    An existing folder is replaced only if it holds nothing but a previous export's files (and ``overwrite``).
-    """
-    out = Path(out_dir)
-    if out.exists():
-        if not out.is_dir():
-            raise ExportError(f"{out} exists and is a file", "Choose a new or empty folder for --out.")
-        present = {p.name for p in out.iterdir()}
-        foreign = sorted(present - _EXPORT_FILES)
-        if foreign:
-            raise ExportError(f"{out} holds files that are not part of an exported model ({', '.join(foreign[:3])})",
-                              "Choose a new or empty folder for --out.")
-        if present and not overwrite:
-            raise ExportError(f"{out} already holds an exported model", "Pass overwrite=True or choose another folder.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with outdir.writing(out_dir, kind, force=force, overwrite=overwrite) as tmp:
         write(tmp)
-        _publish_modes(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir)
 
 
 def _labels(model, label_names) -> list[str]:
@@ -286,7 +247,7 @@ def _labels(model, label_names) -> list[str]:
 
 
 def save_timm(model, out_dir: str | os.PathLike, *, label_names: list[str] | None = None,
-              card_extra: dict | None = None, overwrite: bool = True) -> Path:
+              card_extra: dict | None = None, overwrite: bool = True, force: bool = False) -> Path:
     """A timm folder: ``timm.create_model("local-dir:DIR", pretrained=True)`` rebuilds this exact model.
 
     Push it with ``huggingface_hub.upload_folder`` and it loads as ``hf-hub:org/repo``; transformers loads it
@@ -294,6 +255,9 @@ def save_timm(model, out_dir: str | os.PathLike, *, label_names: list[str] | Non
     """
     from safetensors.torch import save_file
 
+    from . import outdir
+
+    outdir.check(out_dir, "timm", force=force, overwrite=overwrite)
     arch, args = model_args_of(model)
     dc = data_config_of(model)
     cfg = {"architecture": arch, "num_classes": model.num_classes, "num_features": model.num_features,
@@ -315,7 +279,7 @@ def save_timm(model, out_dir: str | os.PathLike, *, label_names: list[str] | Non
         if getattr(model, "wavehub_fit", None):
             (d / "fit.json").write_text(json.dumps(model.wavehub_fit, indent=2, default=str) + "\n")
 
-    return _atomic_dir(out_dir, overwrite, write)
+    return _write_folder(out_dir, "timm", force, overwrite, write)
 
 
 def _hf_unsupported(model, args: dict) -> str | None:
@@ -385,7 +349,7 @@ def _hf_state_dict(model) -> dict[str, torch.Tensor]:
 
 
 def save_transformers(model, out_dir: str | os.PathLike, *, label_names: list[str] | None = None,
-                      overwrite: bool = True) -> Path:
+                      overwrite: bool = True, force: bool = False) -> Path:
     """A ``ViTForImageClassification`` folder + ``preprocessor_config.json`` (AutoModel/AutoImageProcessor).
 
     Logits equal the timm model's (fp32); the processor reproduces timm's eval transform. Models transformers'
@@ -393,6 +357,9 @@ def save_transformers(model, out_dir: str | os.PathLike, *, label_names: list[st
     """
     from safetensors.torch import save_file
 
+    from . import outdir
+
+    outdir.check(out_dir, "transformers", force=force, overwrite=overwrite)
     arch, args = model_args_of(model)
     why = _hf_unsupported(model, args)
     if why:
@@ -419,4 +386,4 @@ def save_transformers(model, out_dir: str | os.PathLike, *, label_names: list[st
         (d / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n")
         (d / "README.md").write_text(card)
 
-    return _atomic_dir(out_dir, overwrite, write)
+    return _write_folder(out_dir, "transformers", force, overwrite, write)

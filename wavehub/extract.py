@@ -19,9 +19,6 @@ from .errors import AncestryError, SpecError
 
 __all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-
 
 def parse_templates(value: str | int | dict) -> int | dict[str, int]:
     """``"64"`` or ``"qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6"`` -> int or per-type dict."""
@@ -95,63 +92,69 @@ def _ancestry_state(anc, arch: dict) -> dict[str, torch.Tensor]:
 def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int = 64,
                       templates: int | str | dict = 16, bias_templates: int | None = None, img_size: int | None = 224,
                       storage_dtype: str = "float16", name: str | None = None, repo_id: str | None = None,
-                      calibrate: str | None = None, calib_images: int = IMAGES, calib_img_size: int = IMG_SIZE
-                      ) -> Learngene:
+                      calibrate: str | None = None, calib_images: int = IMAGES, calib_img_size: int = IMG_SIZE,
+                      progress: bool = True) -> Learngene:
     """A learngene without training: NKP-SVD templates (WAVE), a least-squares line (TLEG) or the teacher (WS).
 
     ``calibrate`` (WAVE only): ``"natural"`` or a dataset's train split. The SVD then weighs each input channel
-    of qkv/fc1 by its RMS on ``calib_images`` unlabeled crops (:mod:`wavehub.calibrate`); None = data-free."""
+    of qkv/fc1 by its RMS on ``calib_images`` unlabeled crops (:mod:`wavehub.calibrate`); None = data-free.
+    ``progress`` shows the stages on a terminal."""
     from .ancestry import load_ancestry
+    from .device import STORAGE_DTYPES, parse_dtype
     from .methods import tleg, wave
+    from .stages import stages
 
-    if storage_dtype not in _DTYPES:
-        raise SpecError(f"unknown storage dtype {storage_dtype!r}", "Use float32, float16 or bfloat16.")
+    dt = parse_dtype(storage_dtype, allowed=STORAGE_DTYPES, what="storage_dtype")
+    if method not in ("wave", "tleg", "select"):
+        raise SpecError(f"unknown method {method!r}", "Use wave, tleg or select.")
     if calibrate and method != "wave":
         raise SpecError(f"calibration applies to WAVE extraction, not {method!r}", "Drop --calibrate.")
     if calibrate and (calib_images < 1 or calib_img_size < 1):
         raise SpecError("--calib-images and --calib-img-size must be positive", "Pass e.g. --calib-images 256.")
-    anc = load_ancestry(ancestry)
-    arch = ancestry_arch(anc.model_args, img_size)
-    sd = _ancestry_state(anc, arch)
-    recipe: dict[str, Any] = {"kind": "extract", "data": "none (data-free)", "img_size": arch["img_size"],
-                              "storage_dtype": storage_dtype,
-                              "command": rebuild_command(ancestry, method, template_size, templates, img_size,
-                                                         storage_dtype, name, calibrate, calib_images,
-                                                         calib_img_size)}
-    if calibrate:
-        from . import calibrate as cal
+    with stages(f"extract {method}", 4 if calibrate else 3, enabled=progress) as step:
+        step("load ancestry")
+        anc = load_ancestry(ancestry)
+        step("prepare weights")
+        arch = ancestry_arch(anc.model_args, img_size)
+        sd = _ancestry_state(anc, arch)
+        recipe: dict[str, Any] = {"kind": "extract", "data": "none (data-free)", "img_size": arch["img_size"],
+                                  "storage_dtype": storage_dtype,
+                                  "command": rebuild_command(ancestry, method, template_size, templates, img_size,
+                                                             storage_dtype, name, calibrate, calib_images,
+                                                             calib_img_size)}
+        if calibrate:
+            from . import calibrate as cal
 
-        rms = cal.input_rms(anc, calibrate, images=calib_images, img_size=calib_img_size)
-        sd = cal.fold_norms(sd, arch["depth"], rms)
-        recipe["calibration"] = cal.describe(calibrate, calib_images, calib_img_size, 0)
-        recipe["data"] = f"{calib_images} unlabeled {calibrate} crops (calibration only, no training)"
-    cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch}
-    if method == "wave":
-        t, wcfg = wave.extract(sd, arch, template_size=template_size, templates=parse_templates(templates),
-                               bias_templates=bias_templates)
-        cfg["wave"] = wcfg
-    elif method == "tleg":
-        t = tleg.extract(sd, arch)
-        cfg["tleg"] = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "least-squares fit"}
-    elif method == "select":
-        from .methods.select import expected_shapes
+            step(f"calibrate on {calib_images} {calibrate} crops")
+            rms = cal.input_rms(anc, calibrate, images=calib_images, img_size=calib_img_size)
+            sd = cal.fold_norms(sd, arch["depth"], rms)
+            recipe["calibration"] = cal.describe(calibrate, calib_images, calib_img_size, 0)
+            recipe["data"] = f"{calib_images} unlabeled {calibrate} crops (calibration only, no training)"
+        step({"wave": "decompose (NKP-SVD)", "tleg": "least squares"}.get(method, "select"))
+        cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch}
+        if method == "wave":
+            t, wcfg = wave.extract(sd, arch, template_size=template_size, templates=parse_templates(templates),
+                                   bias_templates=bias_templates)
+            cfg["wave"] = wcfg
+        elif method == "tleg":
+            t = tleg.extract(sd, arch)
+            cfg["tleg"] = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "least-squares fit"}
+        else:
+            from .methods.select import expected_shapes
 
-        cfg["select"] = {"layers": "first-N", "elements": "uniform, per q/k/v section"}
-        keep = {k[len("teacher."):] for k in expected_shapes({"aux": arch})}
-        t = {f"teacher.{k}": v for k, v in sd.items() if k in keep}
-    else:
-        raise SpecError(f"unknown method {method!r}", "Use wave, tleg or select.")
-    dt = _DTYPES[storage_dtype]
-    t = {k: v.to(dt).contiguous() for k, v in t.items()}
-    cfg.update({
-        "mean": list(anc.mean), "std": list(anc.std), "interpolation": "bicubic", "crop_pct": 1.0,
-        "ancestry": {"id": anc.name, "revision": anc.revision, "license": anc.license,
-                     "hf_id": "facebook/dinov2-small" if "dinov2" in anc.name else None,
-                     "params": sum(v.numel() for v in anc.state_dict.values())},
-        "recipe": recipe, "repo_id": repo_id,
-        "serves": _serves(method, cfg),
-    })
-    return Learngene(method, cfg, t)
+            cfg["select"] = {"layers": "first-N", "elements": "uniform, per q/k/v section"}
+            keep = {k[len("teacher."):] for k in expected_shapes({"aux": arch})}
+            t = {f"teacher.{k}": v for k, v in sd.items() if k in keep}
+        t = {k: v.to(dt).contiguous() for k, v in t.items()}
+        cfg.update({
+            "mean": list(anc.mean), "std": list(anc.std), "interpolation": "bicubic", "crop_pct": 1.0,
+            "ancestry": {"id": anc.name, "revision": anc.revision, "license": anc.license,
+                         "hf_id": "facebook/dinov2-small" if "dinov2" in anc.name else None,
+                         "params": sum(v.numel() for v in anc.state_dict.values())},
+            "recipe": recipe, "repo_id": repo_id,
+            "serves": _serves(method, cfg),
+        })
+        return Learngene(method, cfg, t)
 
 
 def rebuild_command(ancestry: str, method: str, template_size: int, templates: int | str | dict,
@@ -189,7 +192,10 @@ def _serves(method: str, cfg: dict) -> dict:
             "max_depth": aux["depth"]}
 
 
-def build_and_save(out: str | os.PathLike, **kwargs: Any) -> Path:
-    """Extract and write the artifact folder (atomic)."""
+def build_and_save(out: str | os.PathLike, *, force: bool = False, **kwargs: Any) -> Path:
+    """Extract and write the artifact folder; the destination is checked before the (long) extraction."""
+    from . import outdir
+
+    outdir.check(out, "learngene", force=force)
     lg = extract_learngene(**kwargs)
-    return save_learngene(lg, out)
+    return save_learngene(lg, out, force=force)

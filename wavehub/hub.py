@@ -637,8 +637,14 @@ def pull(name: str, *, revision: str | None = None, force: bool = False, offline
          progress: bool = True, token: Any = None, depth: int | None = None, width: int | None = None,
          num_classes: int | None = None, out: str | os.PathLike | None = None, format: str = "timm",
          **model_kwargs: Any) -> Path:
-    """Cache a learngene; with ``out`` also write a ready-to-train model folder (``format`` timm|transformers)."""
+    """Cache a learngene; with ``out`` also write a ready-to-train model folder (``format`` timm|transformers).
+
+    ``force`` re-downloads and also replaces an ``out`` folder that is not a previous export of that format."""
     t = parse_name(name, revision)
+    if out is not None and format in ("timm", "transformers"):
+        from .outdir import check
+
+        check(out, format, force=force)  # before the download and the materialization
     # "OK" means "loads": the loader's checks now, unless --out loads it below anyway
     folder = _resolve(t, offline=offline, force=force, progress=progress, token=token, full=out is None)
     if out is None:
@@ -649,10 +655,15 @@ def pull(name: str, *, revision: str | None = None, force: bool = False, offline
         raise WavehubError(f"unknown format {format!r}", "Use --format timm or --format transformers.")
     from .api import from_learngene
     from .export import save_timm, save_transformers
+    from .stages import stages
 
-    model = from_learngene(folder, depth, width, 1000 if num_classes is None else num_classes, **model_kwargs)
-    model.wavehub_info["learngene"] = t.name
-    return (save_timm if format == "timm" else save_transformers)(model, out)
+    with stages(f"export {format}", 2, enabled=progress) as step:
+        step("materialize")
+        model = from_learngene(folder, depth, width, 1000 if num_classes is None else num_classes,
+                               progress=False, **model_kwargs)
+        model.wavehub_info["learngene"] = t.name
+        step(f"write {out}")
+        return (save_timm if format == "timm" else save_transformers)(model, out, force=force)
 
 
 def push(folder: str | os.PathLike, repo_id: str, *, revision: str = "main", tag: str | None = None,

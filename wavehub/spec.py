@@ -26,6 +26,16 @@ def vit_param_count(depth: int, width: int, mlp_ratio: float, patch_size: int, i
     return depth * block + embed + 2 * width + head
 
 
+def _heads_remedy(width: int, num_heads: int, head_dim: int) -> str:
+    """Head counts that divide the width (nearest first), or the width those heads would need: never a width
+    that only divides by the heads (192 with 5 heads is not 190, which no template size serves)."""
+    divisors = sorted((h for h in range(1, width + 1) if width % h == 0), key=lambda h: (abs(h - num_heads), h))
+    near = sorted(divisors[:2])
+    heads = " or ".join(f"num_heads={h}" for h in near)
+    return (f"Use {heads} (they divide width={width}), or width={num_heads * head_dim} for {num_heads} heads of "
+            f"{head_dim}; leaving num_heads unset picks width // {head_dim}.")
+
+
 @dataclass(frozen=True)
 class ViTSpec:
     """What to build. ``None`` fields are filled from the learngene's own architecture (see ``resolve``).
@@ -90,10 +100,8 @@ class ViTSpec:
         if not isinstance(self.mlp_ratio, (int, float)) or not self.mlp_ratio > 0:
             raise SpecError(f"mlp_ratio must be > 0, got {self.mlp_ratio!r}", "The usual value is 4.0.")
         if self.width % self.num_heads:
-            raise SpecError(
-                f"num_heads={self.num_heads} does not divide width={self.width}",
-                f"Use a width that is a multiple of the head size, e.g. {self.num_heads * max(1, self.width // self.num_heads)}.",
-            )
+            raise SpecError(f"num_heads={self.num_heads} does not divide width={self.width}",
+                            _heads_remedy(self.width, self.num_heads, self.head_dim))
         if self.global_pool not in ("token", "avg", "max", "avgmax", ""):
             raise SpecError(f"global_pool={self.global_pool!r} is not supported",
                             "Use 'token' (class token) or 'avg'.")

@@ -1,7 +1,8 @@
 """timm registration: one ``wavehub_<name>`` entrypoint per zoo entry (``-`` becomes ``_``).
 
 After ``import wavehub``: ``timm.create_model("wavehub_dinov2s_learngene", pretrained=True, depth=8, width=384)``
-and ``timm.list_models("wavehub_*")``. timm has no plugin discovery, so registration happens on import.
+and ``timm.list_models("wavehub_*")``. timm has no plugin discovery, so this module registers on import, and
+``wavehub/__init__`` imports it the moment timm is imported (at once if timm already is), never before.
 ``pretrained=True`` materializes from the learngene; ``pretrained=False`` gives timm's random init of the same
 architecture (the baseline every learngene is compared with).
 """
