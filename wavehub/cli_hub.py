@@ -74,18 +74,16 @@ def info(name: str = typer.Argument(..., help="Zoo name, path, local-dir:PATH or
         meta = {"name": lg.name, "method": lg.method, "aux": lg.aux, "sha256": lg.sha256, "source": lg.source,
                 "path": str(resolve_path(name).resolve())}
     typer.echo(json.dumps(meta, indent=2, default=str))
-    if e is not None:
-        typer.echo(f"status: {e.where}")
+    if e is not None:  # a folder or repo: its path is in the JSON above ("path")
         typer.echo(f"timm name: {e.timm_name}")
+        typer.echo(f"status: {e.where}")
         typer.echo(f"available: {_cached(e)}")
         typer.echo(f"card: {e.card_path}")
-    typer.echo(f"resolves to: {_resolves_to(name, e, meta)}")
+        typer.echo(f"resolves to: {_resolves_to(name, e)}")
 
 
-def _resolves_to(name: str, e, meta: dict) -> str:
-    """The local folder a name loads from, or what would be fetched (never downloads)."""
-    if e is None:
-        return str(meta.get("path") or meta.get("source"))
+def _resolves_to(name: str, e) -> str:
+    """The local folder a zoo name loads from, or what would be fetched (never downloads)."""
     if e.status == "recipe":
         return "nothing: an unpublished recipe (build it with the command in its card)"
     from . import hub
