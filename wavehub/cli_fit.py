@@ -11,9 +11,10 @@ from .cli import app
 __all__ = ["fit", "default_img_size", "estimate_step_seconds"]
 
 CPU_IMG_SIZE = 56          # a 224-px step of a ViT-S takes seconds on a CPU; 56 px keeps a fit to minutes
-# Sustained training throughput, FLOP/s: per CPU thread (conservative: a shared 2-core machine, fp32 or bf16)
+# Sustained training throughput, FLOP/s: per CPU thread (conservative: a 6x256 224-px step took ~16 s on a
+# shared 2-core machine, ~17 GFLOP/s per thread)
 # and for one GPU. Only for the estimate printed before a fit starts.
-CPU_FLOPS_PER_THREAD = 25e9
+CPU_FLOPS_PER_THREAD = 15e9
 GPU_FLOPS = 20e12
 
 
