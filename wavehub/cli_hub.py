@@ -14,7 +14,7 @@ __all__ = ["list_cmd", "info", "pull", "gate", "push", "cache_app"]
 cache_app = typer.Typer(help="The learngenes in the Hugging Face cache (HF_HOME / HF_HUB_CACHE).",
                         no_args_is_help=True,
                         epilog="Examples:\n\n  wavehub cache ls\n\n  wavehub cache verify --repair\n\n"
-                        "  wavehub cache rm deit-learngene")
+                        "  wavehub cache rm hf-hub:my-org/my-learngene")
 app.add_typer(cache_app, name="cache")
 
 
@@ -102,7 +102,7 @@ def _resolves_to(name: str, e) -> str:
     return f"hf-hub:{t.repo_id}@{t.revision} (not cached: `wavehub pull {e.name}` downloads it)"
 
 
-@app.command(epilog="Examples:\n\n  wavehub pull deit-learngene\n\n"
+@app.command(epilog="Examples:\n\n  wavehub pull dinov2s-learngene\n\n"
              "  wavehub pull hf-hub:my-org/my-learngene@v1.0 --quiet\n\n"
              "  wavehub pull dinov2s-learngene --depth 8 --width 384 --num-classes 10 --out vit-d8-w384\n\n"
              "Honours HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE=1 like every HF library.")
@@ -232,7 +232,7 @@ def cache_verify(repair: bool = typer.Option(False, "--repair", help="Re-downloa
                              if not repair else "Check your network and HF_ENDPOINT, then run it again.")
 
 
-@cache_app.command("rm", epilog="Examples:\n\n  wavehub cache rm deit-learngene\n\n"
+@cache_app.command("rm", epilog="Examples:\n\n  wavehub cache rm hf-hub:my-org/my-learngene\n\n"
                    "  wavehub cache rm hf-hub:my-org/my-learngene --revision v1.0")
 def cache_rm(name: str = typer.Argument(..., help="Zoo name, hf-hub:org/repo, or org/repo."),
              revision: str = typer.Option(None, help="Only this revision (commit, branch or tag).")) -> None:
