@@ -1,8 +1,8 @@
 """Pull overhead against the bare ``huggingface_hub`` client, in one run against the same local fake Hub.
 
 The fake Hub (tests/hubserver.py) runs as a separate process on 127.0.0.1, serving a WAVE learngene of
-realistic size (~8 MB, DINOv2-S shape, random templates) at ``wavehub/deit-learngene@v1.0``, which is what the
-zoo entry ``deit-learngene`` points at. Every cold trial gets a fresh, empty HF cache. Measured, interleaved
+realistic size (~8 MB, DINOv2-S shape, random templates) at ``wavehub/deit-learngene@v1.0``, and a zoo card
+(``WAVEHUB_ZOO``) that publishes ``deit-learngene`` there for this process (the package's card is a recipe). Every cold trial gets a fresh, empty HF cache. Measured, interleaved
 round-robin, median of ``--repeats``:
 
   bare         ``hf_hub_download`` of the same three files (config.json, learngene.safetensors, README.md)
@@ -60,6 +60,19 @@ def _make_learngene(out: Path, templates: int) -> Path:
     return save_learngene(Learngene("wave", cfg, t), out)
 
 
+def _published_card(cards: Path, folder: Path) -> None:
+    """The package's deit-learngene is an unpublished recipe: publish it, for this process, at the fake Hub."""
+    import json
+
+    sha = json.loads((folder / "config.json").read_text())["sha256"]
+    cards.mkdir(parents=True, exist_ok=True)
+    (cards / "deit-learngene.md").write_text(
+        "---\nlibrary_name: wavehub\nwavehub:\n  name: deit-learngene\n  status: published\n"
+        f"  repo_id: {REPO}\n  revision: {REV}\n  sha256: {sha}\n  method: wave\n  ancestry: random\n---\n",
+        encoding="utf-8")
+    os.environ["WAVEHUB_ZOO"] = str(cards)
+
+
 def _start_hub(port: int, folder: Path, mbps: float = 0, latency_ms: float = 0) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "hubserver.py"), "--port", str(port),
                              "--seed", f"{folder}={REPO}@{REV}", "--throttle-mbps", str(mbps),
@@ -109,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in ("HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.pop(k, None)
     folder = _make_learngene(work / "learngene", args.templates)
+    _published_card(work / "cards", folder)
     size = (folder / "learngene.safetensors").stat().st_size
     runs, tables = {}, []
     try:

@@ -3,7 +3,8 @@
 #
 #   bash examples/offline.sh [NAME] [STEP]
 #
-#   NAME  a learngene on the Hub: a zoo name (deit-learngene) or hf-hub:org/repo[@rev]   (default deit-learngene)
+#   NAME  a learngene: hf-hub:org/repo[@rev] or a published zoo name     (default dinov2s-learngene, bundled:
+#         works with no Hub at all, so the cache step has nothing to do)
 #   STEP  online | offline | both                                                         (default both)
 #
 # wavehub keeps Hub files in the standard Hugging Face cache (HF_HOME, or HF_HUB_CACHE if set), so the
@@ -11,7 +12,7 @@
 # dinov2s-learngene ships inside the wheel and never needs this.
 set -euo pipefail
 
-NAME="${1:-deit-learngene}"
+NAME="${1:-dinov2s-learngene}"
 STEP="${2:-both}"
 PY="${PYTHON:-python}"                            # the interpreter that has wavehub installed
 export HF_HOME="${HF_HOME:-$PWD/runs/hf-home}"    # the portable cache: this folder is what you carry

@@ -130,7 +130,7 @@ def test_pull_writes_a_ready_to_train_folder(capsys, seeded, tmp_path):
 
 
 def test_push_then_pull(capsys, hub, lg_folder):
-    rc, out, _ = run(capsys, "push", lg_folder, "me/tiny", "--tag", "v1.0")
+    rc, out, _ = run(capsys, "push", lg_folder, "me/tiny", "--tag", "v1.0", "--force")
     assert rc == 0 and out.startswith(f"pushed {lg_folder} to me/tiny at commit ") and "(tag v1.0)" in out
     assert hub.files("me/tiny", "v1.0")[TENSOR_FILE] == (lg_folder / TENSOR_FILE).read_bytes()
     rc, out, _ = run(capsys, "pull", "hf-hub:me/tiny@v1.0", "-q")

@@ -138,11 +138,13 @@ def test_offline_sh(hub, tmp_path):
     hub.tag("wavehub/deit-learngene", "v1.0")
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_CACHE", "HF_HUB_OFFLINE")}
     env.update(PYTHON=sys.executable, HF_HOME=str(tmp_path / "portable-hf-home"))
-    online = _run(["bash", str(EXAMPLES / "offline.sh"), "deit-learngene", "online"], tmp_path, env)
+    online = _run(["bash", str(EXAMPLES / "offline.sh"), "hf-hub:wavehub/deit-learngene@v1.0", "online"], tmp_path,
+                  env)
     assert "wavehub/deit-learngene" in online
     n = len(hub.requests)
     assert n > 0 and any((tmp_path / "portable-hf-home" / "hub").glob("models--wavehub--deit-learngene"))
-    offline = _run(["bash", str(EXAMPLES / "offline.sh"), "deit-learngene", "offline"], tmp_path, env)
+    offline = _run(["bash", str(EXAMPLES / "offline.sh"), "hf-hub:wavehub/deit-learngene@v1.0", "offline"], tmp_path,
+                   env)
     assert len(hub.requests) == n  # the offline step never reached the Hub
     m = re.search(r"offline model: ([\d,]+) parameters, input \(3, 32, 32\), logits \(1, 10\)", offline)
     assert m, offline

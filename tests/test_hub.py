@@ -75,15 +75,18 @@ def test_pull_by_branch_tag_and_commit(hub, lg_folder, tmp_path):
     assert whub.resolve(f"hf-hub:wavehub/tiny@{sha1}").name == sha1
 
 
-def test_create_model_deit_learngene_through_hf_endpoint(hub, tmp_path):
-    folder = save_learngene(tiny_wave(name="deit-learngene"), tmp_path / "deit")
-    _seed(hub, folder, repo="wavehub/deit-learngene", tag="v1.0")
-    model = wavehub.create_model("deit-learngene", depth=8, width=384, num_classes=10)
+def test_create_model_published_zoo_entry_through_hf_endpoint(hub, tmp_path, monkeypatch):
+    from _zoo import published_card
+
+    published_card(tmp_path / "cards", monkeypatch)  # the package's own Hub entries are unpublished recipes
+    folder = save_learngene(tiny_wave(name="hub-learngene"), tmp_path / "deit")
+    _seed(hub, folder, repo="wavehub/hub-learngene", tag="v1.0")
+    model = wavehub.create_model("hub-learngene", depth=8, width=384, num_classes=10)
     assert len(model.blocks) == 8 and model.embed_dim == 384
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
-    assert any("/wavehub/deit-learngene/resolve/v1.0/" in p for _, p in hub.requests)
+    assert any("/wavehub/hub-learngene/resolve/v1.0/" in p for _, p in hub.requests)
     n = len(hub.requests)
-    again = wavehub.create_model("deit-learngene", depth=2, width=128, num_classes=10)  # pinned + cached
+    again = wavehub.create_model("hub-learngene", depth=2, width=128, num_classes=10)  # pinned + cached
     assert len(again.blocks) == 2 and len(hub.requests) == n  # served from the cache, not one request
 
 
@@ -140,14 +143,17 @@ def test_unreachable_hub_serves_the_cache(hub, lg_folder, monkeypatch):
     assert sleeps == []
 
 
-def test_offline_with_nothing_cached_is_fast_typed_error(hub):
+def test_offline_with_nothing_cached_is_fast_typed_error(hub, tmp_path, monkeypatch):
     import time
 
+    from _zoo import published_card
+
+    published_card(tmp_path / "cards", monkeypatch)
     t0 = time.perf_counter()
     with pytest.raises(errors.OfflineError) as ei:
-        wavehub.load_learngene("deit-learngene", offline=True)
+        wavehub.load_learngene("hub-learngene", offline=True)
     elapsed = time.perf_counter() - t0
-    assert "wavehub pull deit-learngene" in str(ei.value) and "dinov2s-learngene" in str(ei.value)
+    assert "wavehub pull hub-learngene" in str(ei.value) and "dinov2s-learngene" in str(ei.value)
     assert hub.requests == []  # never touched the network, so no retry loop either
     print(f"offline miss took {elapsed:.3f} s")
 

@@ -19,6 +19,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="wavehub",
     help="Learngenes as a model zoo: materialize stock timm ViTs of any depth and width.",
+    epilog="Examples:\n\n  wavehub list\n\n  wavehub pull dinov2s-learngene --depth 8 --width 384 --num-classes 10 "
+    "--out vit-d8-w384\n\n  wavehub COMMAND --help   (every command has its own examples)",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

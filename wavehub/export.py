@@ -36,9 +36,11 @@ _TIMM_REMEDY = ("Use save_timm(model, DIR) (or --format timm): transformers load
                 "AutoModelForImageClassification (TimmWrapper), timm through create_model('local-dir:DIR').")
 
 
-def stock_arch(patch_size: int) -> str:
-    """A registered timm ViT entrypoint; ``model_args`` override every size field, so only the name must exist."""
-    return {8: "vit_base_patch8_224", 32: "vit_base_patch32_224"}.get(int(patch_size), "vit_base_patch16_224")
+def stock_arch(patch_size: int, width: int | None = None) -> str:
+    """The registered timm ViT of this patch size and width; ``model_args`` override every size field."""
+    from .materialize import timm_architecture
+
+    return timm_architecture(patch_size, width)
 
 
 def _is_identity(m) -> bool:
@@ -100,7 +102,9 @@ def model_args_of(model) -> tuple[str, dict[str, Any]]:
     args.update({k: v for k, v in extras.items() if v != defaults[k]})
     if model.pos_embed is None:
         args["pos_embed"] = "none"
-    arch = stock_arch(args["patch_size"])
+    arch = stock_arch(args["patch_size"], args["embed_dim"])
+    if "dinov2" in arch:
+        args.setdefault("init_values", 0.0)  # the dinov2 entrypoints default to LayerScale; 0 = none (timm drops None)
     _check_rebuilds(model, arch, args)
     return arch, args
 

@@ -149,6 +149,7 @@ def parse_name(name: str, revision: str | None = None) -> Target:
             if "/" not in body:
                 raise
         else:
+            zoo.check_available(e)
             bundled = zoo.bundled_path(e.name) if e.bundled and revision in (None, e.revision) else None
             if bundled is not None:
                 return Target(e.name, path=bundled, bundled=True, sha256=e.sha256)

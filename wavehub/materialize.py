@@ -15,8 +15,8 @@ from .artifact import Learngene
 from .errors import SpecError
 from .spec import ViTSpec
 
-__all__ = ["resolve_spec", "check_spec", "state_dict_for", "wave_source", "build_model", "init_head", "pretrained_cfg_for",
-           "stock_architecture"]
+__all__ = ["resolve_spec", "check_spec", "state_dict_for", "wave_source", "build_model", "init_head",
+           "pretrained_cfg_for", "stock_architecture", "timm_architecture"]
 
 
 def resolve_spec(lg: Learngene, depth: int | None = None, width: int | None = None, **fields: Any) -> ViTSpec:
@@ -125,11 +125,30 @@ def _owned(sd: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> dic
     return {k: v.clone() if v.untyped_storage().data_ptr() in src else v for k, v in sd.items()}
 
 
-def stock_architecture(spec: ViTSpec) -> str:
-    """A registered timm ViT name whose kwargs we override (so exported folders need no wavehub).
+# Registered timm ViTs by (patch size, width): the name an exported config.json gives timm to rebuild from.
+_TIMM_BY_PATCH_WIDTH = {
+    (16, 192): "vit_tiny_patch16_224", (16, 384): "vit_small_patch16_224", (16, 768): "vit_base_patch16_224",
+    (16, 1024): "vit_large_patch16_224", (32, 384): "vit_small_patch32_224", (32, 768): "vit_base_patch32_224",
+    (8, 384): "vit_small_patch8_224", (8, 768): "vit_base_patch8_224", (14, 384): "vit_small_patch14_dinov2",
+    (14, 768): "vit_base_patch14_dinov2", (14, 1024): "vit_large_patch14_dinov2",
+}
+_TIMM_BY_PATCH = {16: "vit_base_patch16_224", 8: "vit_base_patch8_224", 32: "vit_base_patch32_224",
+                  14: "vit_small_patch14_dinov2"}
 
-    Only the name must exist (there is no ``vit_base_patch14_224``): ``model_args`` set every size field."""
-    return {8: "vit_base_patch8_224", 32: "vit_base_patch32_224"}.get(spec.patch_size, "vit_base_patch16_224")
+
+def timm_architecture(patch_size: int, width: int | None = None) -> str:
+    """The registered timm ViT of this patch size and width (same patch size only, when timm has no such width).
+
+    The exported ``model_args`` set every size field on top of it (depth, heads, image size, LayerScale off), so
+    timm rebuilds exactly the exported model; the name says the family: ``vit_small_patch14_dinov2`` for a
+    patch-14, width-384 model of any depth."""
+    p = int(patch_size)
+    return _TIMM_BY_PATCH_WIDTH.get((p, int(width or 0))) or _TIMM_BY_PATCH.get(p, "vit_base_patch16_224")
+
+
+def stock_architecture(spec: ViTSpec) -> str:
+    """The timm architecture name for a spec (see :func:`timm_architecture`)."""
+    return timm_architecture(spec.patch_size, spec.width)
 
 
 def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:

@@ -1,7 +1,12 @@
 """The zoo: one ``model_cards/<name>.md`` per learngene; the zoo is what those cards' front matter says.
 
-Each card is a valid Hub model card (``library_name: wavehub`` ...) with a ``wavehub:`` block: repo id,
-pinned revision, sha256 of the tensor file, method, ancestry, whether it is bundled, sizes served.
+Each card is a valid Hub model card (``library_name: wavehub`` ...) with a ``wavehub:`` block: status, repo id,
+pinned revision, sha256 of the tensor file, method, ancestry, sizes served. The status says whether weights exist:
+``bundled`` (inside the package), ``published`` (on the Hub at the pinned revision) or ``recipe`` (a documented
+build that nobody has published yet: loading it raises an error naming the bundled default).
+
+``WAVEHUB_ZOO`` (folders separated by ``os.pathsep``) adds an organisation's own cards; a card there replaces the
+package's card of the same name.
 """
 
 from __future__ import annotations
@@ -9,16 +14,20 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import LearngeneNotFoundError
 
-__all__ = ["ZooEntry", "CARDS_DIR", "BUNDLED_DIR", "list_entries", "get_entry", "parse_card", "bundled_path"]
+__all__ = ["ZooEntry", "CARDS_DIR", "BUNDLED_DIR", "STATUSES", "DEFAULT", "list_entries", "get_entry", "parse_card",
+           "bundled_path", "check_available", "card_dirs"]
 
 CARDS_DIR = Path(__file__).parent / "model_cards"
 BUNDLED_DIR = Path(__file__).parent / "_bundled"
+STATUSES = ("bundled", "published", "recipe")
+DEFAULT = "dinov2s-learngene"  # the bundled learngene every "not available" error points to
 
 
 @dataclass(frozen=True)
@@ -38,11 +47,21 @@ class ZooEntry:
     params: int | None = None
     description: str = ""
     card_path: Path | None = None
+    status: str = "recipe"
     metadata: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @property
     def timm_name(self) -> str:
         return "wavehub_" + self.name.replace("-", "_")
+
+    @property
+    def where(self) -> str:
+        """One phrase for tables: where the weights are (or that there are none yet)."""
+        if self.status == "bundled":
+            return "bundled in the package"
+        if self.status == "published":
+            return f"published at {self.repo_id}@{self.revision}"
+        return "unpublished recipe"
 
 
 def parse_card(text: str) -> tuple[dict, str]:
@@ -62,19 +81,38 @@ def _entry(path: Path) -> ZooEntry | None:
     if not isinstance(w, dict) or not w.get("name"):
         return None
     desc = next((ln.strip() for ln in body.splitlines() if ln.strip() and not ln.startswith("#")), "")
+    status = w.get("status") or ("bundled" if w.get("bundled") else
+                                 "published" if w.get("repo_id") and w.get("revision") and w.get("sha256")
+                                 else "recipe")
+    if status not in STATUSES:
+        status = "recipe"
     return ZooEntry(
         name=w["name"], method=w.get("method", "wave"), ancestry=w.get("ancestry", "unknown"),
         repo_id=w.get("repo_id"), revision=w.get("revision"), sha256=w.get("sha256"),
         bundled=bool(w.get("bundled", False)), license=meta.get("license"), template_size=w.get("template_size"),
         templates=w.get("templates"), widths=w.get("widths"), depths=w.get("depths"), params=w.get("params"),
-        description=desc, card_path=path, metadata=meta,
+        description=desc, card_path=path, status=status, metadata=meta,
     )
 
 
-@functools.lru_cache(maxsize=1)
+def card_dirs() -> list[Path]:
+    """The package's cards, then every folder in ``WAVEHUB_ZOO`` (later folders win on a name clash)."""
+    extra = [Path(p) for p in os.environ.get("WAVEHUB_ZOO", "").split(os.pathsep) if p]
+    return [CARDS_DIR, *extra]
+
+
 def _all() -> tuple[ZooEntry, ...]:
-    entries = [e for p in sorted(CARDS_DIR.glob("*.md")) if (e := _entry(p)) is not None]
-    return tuple(entries)
+    return _load(tuple(str(d) for d in card_dirs()))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(dirs: tuple[str, ...]) -> tuple[ZooEntry, ...]:
+    by_name: dict[str, ZooEntry] = {}
+    for d in dirs:
+        for p in sorted(Path(d).glob("*.md")):
+            if (e := _entry(p)) is not None:
+                by_name[e.name] = e
+    return tuple(by_name.values())
 
 
 def list_entries(pattern: str = "*") -> list[ZooEntry]:
@@ -95,3 +133,12 @@ def get_entry(name: str) -> ZooEntry:
 def bundled_path(name: str) -> Path | None:
     p = BUNDLED_DIR / name
     return p if (p / "learngene.safetensors").is_file() else None
+
+
+def check_available(e: ZooEntry) -> None:
+    """Raise a one-line error for a recipe: there are no weights to load, only a command to build them."""
+    if e.status == "recipe":
+        raise LearngeneNotFoundError(
+            f"{e.name} is an unpublished recipe: no weights have been built or published yet",
+            f"Use the bundled default, e.g. wavehub.create_model({DEFAULT!r}, depth=8, width=384); "
+            f"`wavehub info {e.name}` shows how to build it.")
