@@ -33,6 +33,12 @@ README = ROOT / "README.md"
 SUMMARY = ROOT / "benchmarks" / "results" / "quality_summary.json"
 QUALITY_COMMAND = "python benchmarks/quality.py --jobs 2 && python benchmarks/quality.py --report"
 MEASURED = ("<!-- measured:begin -->", "<!-- measured:end -->")
+BANK_MARKS = ("<!-- bank:begin -->", "<!-- bank:end -->")
+BANK_SUMMARY = ROOT / "benchmarks" / "results" / "quality_bank_summary.json"
+BANK_COMMAND = ("python benchmarks/quality.py --tag bank --no-probes --inits wave-bank wave random --sizes 4x192 "
+                "8x384 10x320 --seeds 3 && python benchmarks/quality.py --report --tag bank --no-probes --inits "
+                "random wave wave-bank --sizes 4x192 8x384 10x320 --seeds 3")
+
 ZOO = ("<!-- zoo:begin -->", "<!-- zoo:end -->")
 
 __all__ = ["artifact_facts", "measured_table", "render_card", "zoo_table", "main"]
@@ -52,6 +58,13 @@ def artifact_facts(folder: Path) -> dict:
     if types:
         facts["templates"] = {k: int(v["n"]) for k, v in types.items()}
         facts["template_size"] = int(cfg["wave"]["template_size"])
+    bank = (cfg.get("bank") or {}).get("entries") or {}
+    if bank:  # format v2: the sizes pre-fitted by the publisher, and what they cost to ship
+        es = sorted(bank.values(), key=lambda e: (e["width"], e["depth"]))
+        facts["bank"] = {"sizes": [f"{e['depth']}x{e['width']}" for e in es],
+                         "img_size": sorted({int(e["img_size"]) for e in es}),
+                         "bytes": sum(int(e.get("bytes", 0)) for e in es),
+                         "sha256": cfg["bank"]["sha256"]}
     serves = cfg.get("serves") or {}
     if serves.get("widths"):
         facts["widths"] = str(serves["widths"])
@@ -117,6 +130,40 @@ def measured_table(init: str | None, params: int | None, summary: dict | None) -
     return "\n".join(out) + "\n\n" + recipe + note
 
 
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def bank_table(summary: dict | None, grid: set[str]) -> str:
+    """The bank's measured effect: the default path (with its bank) vs the same learngene without it vs timm
+    random init, same fine-tune for every init, from ``results/quality_bank_summary.json``."""
+    if summary is None:
+        return f"Not measured yet: run `{BANK_COMMAND}`, then `python benchmarks/cards.py`."
+    rows, r = summary["summary"], summary["recipe"]
+    out = ["| dataset | size | default (bank) | no bank | random init | bank entry used |", "|---|---|---|---|---|---|"]
+    keys = sorted({tuple(k.split("|")[:2]) for k in rows}, key=lambda k: (k[0], int(k[1].split("x")[1]),
+                                                                            int(k[1].split("x")[0])))
+    for ds, size in keys:
+        cells = [(rows.get(f"{ds}|{size}|{i}") or {}).get("final") or [] for i in ("wave-bank", "wave", "random")]
+        if not any(cells):
+            continue
+        used = "exact" if size in grid else "nearest (off the grid)"
+        out.append(f"| {ds} | {size} | " + " | ".join(_cell(c) for c in cells) + f" | {used} |")
+    recipe = (f"Test accuracy % on the full test sets (mean ± std over seeds) after {r.get('steps')} AdamW steps "
+              f"of batch {r.get('batch')} at {r.get('img_size')} px, every init alike. Produced by "
+              f"`{BANK_COMMAND}` (`benchmarks/results/quality_bank_summary.json`, benchmarks/README.md §9); this "
+              "section by `python benchmarks/cards.py`.")
+    return "\n".join(out) + "\n\n" + recipe
+
+
+def _between(body: str, marks: tuple[str, str], text: str) -> str:
+    start, end = marks
+    if start in body and end in body:
+        pre, rest = body.split(start, 1)
+        body = pre + start + "\n" + text + "\n" + end + rest.split(end, 1)[1]
+    return body
+
+
 def render_card(path: Path, summary: dict | None) -> str:
     import yaml
 
@@ -126,11 +173,9 @@ def render_card(path: Path, summary: dict | None) -> str:
     w = meta["wavehub"]
     if w.get("status") == "bundled" and (BUNDLED / w["name"] / "learngene.safetensors").is_file():
         w.update(artifact_facts(BUNDLED / w["name"]))
-    table = measured_table(w.get("measured_as"), w.get("params"), summary)
-    start, end = MEASURED
-    if start in body and end in body:
-        pre, rest = body.split(start, 1)
-        body = pre + start + "\n" + table + "\n" + end + rest.split(end, 1)[1]
+    body = _between(body, MEASURED, measured_table(w.get("measured_as"), w.get("params"), summary))
+    if w.get("bank"):
+        body = _between(body, BANK_MARKS, bank_table(_read(BANK_SUMMARY), set(w["bank"]["sizes"])))
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=110)
     return f"---\n{front}---{body}"
 

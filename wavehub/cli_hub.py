@@ -42,17 +42,17 @@ def _cached(e) -> str:
 def list_cmd(pattern: str = typer.Argument("*", help="Glob over learngene names (a plain word matches "
                                            "anywhere in the name).")) -> None:
     """The zoo: name, status (bundled / published:repo@revision / recipe = no weights yet), method, ancestry,
-    sizes served, parameters, and whether it is available here (bundled or cached)."""
+    sizes served, parameters, how many sizes its bank pre-fits, and whether it is available here."""
     from .errors import LearngeneNotFoundError
     from .zoo import list_entries
 
     entries = list_entries(pattern if any(c in pattern for c in "*?[") else f"*{pattern}*")
     if not entries:
         raise LearngeneNotFoundError(f"no learngene in the zoo matches {pattern!r}", "Run `wavehub list`.")
-    rows = [("name", "status", "method", "ancestry", "widths", "depths", "params", "available")]
+    rows = [("name", "status", "method", "ancestry", "widths", "depths", "params", "bank", "available")]
     for e in entries:
         rows.append((e.name, _status(e), e.method, e.ancestry, str(e.widths or "-"), str(e.depths or "-"),
-                     f"{e.params:,}" if e.params else "-", _cached(e)))
+                     f"{e.params:,}" if e.params else "-", f"{len(e.bank)} sizes" if e.bank else "-", _cached(e)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -81,6 +81,7 @@ def info(name: str = typer.Argument(..., help="Zoo name, path, local-dir:PATH or
         typer.echo(f"available: {_cached(e)}")
         typer.echo(f"card: {e.card_path}")
         typer.echo(f"resolves to: {_resolves_to(name, e)}")
+        typer.echo(f"bank (pre-fitted sizes): {', '.join(e.bank) if e.bank else 'none'}")
 
 
 def _resolves_to(name: str, e) -> str:

@@ -48,6 +48,7 @@ class ZooEntry:
     description: str = ""
     card_path: Path | None = None
     status: str = "recipe"
+    bank: tuple[str, ...] = ()       # sizes its bank holds (format v2), e.g. ("4x192", "8x384")
     metadata: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @property
@@ -92,6 +93,7 @@ def _entry(path: Path) -> ZooEntry | None:
         bundled=bool(w.get("bundled", False)), license=meta.get("license"), template_size=w.get("template_size"),
         templates=w.get("templates"), widths=w.get("widths"), depths=w.get("depths"), params=w.get("params"),
         description=desc, card_path=path, status=status, metadata=meta,
+        bank=tuple(str(x) for x in ((w.get("bank") or {}).get("sizes") or ()) if isinstance(w.get("bank"), dict)),
     )
 
 
