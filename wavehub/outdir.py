@@ -245,14 +245,13 @@ def _publish(folder: Path) -> None:
     os.umask(mask)
     for f in folder.iterdir():
         if f.is_file():
-            os.chmod(f, 0o666 & ~mask)
-            fd = os.open(f, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    os.chmod(folder, 0o777 & ~mask)
-    fd = os.open(folder, os.O_RDONLY)
+            _sync(f, 0o666 & ~mask)
+    _sync(folder, 0o777 & ~mask)
+
+
+def _sync(path: Path, mode: int) -> None:
+    os.chmod(path, mode)
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
