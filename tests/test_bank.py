@@ -48,6 +48,8 @@ def test_round_trip_and_exact_entry(banked):
     # the entry's fitted tensors are what the model carries
     assert torch.equal(m.blocks[2].norm1.weight, lg.bank["d3-w64"]["aux.norm1.weight"][2].float())
     assert torch.equal(m.pos_embed, lg.bank["d3-w64"]["aux.pos_embed"].float())
+    exported = wavehub.save_timm(m, folder.parent / "export")       # the exported folder says which entry too
+    assert json.loads((exported / "config.json").read_text())["wavehub"]["bank"]["entry"] == "d3-w64"
     plain = wavehub.create_model(lg, 3, 64, num_classes=5, bank=False, progress=False)
     assert plain.wavehub_info["bank"] is None
     assert not torch.equal(m.blocks[0].attn.qkv.weight, plain.blocks[0].attn.qkv.weight)

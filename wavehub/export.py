@@ -272,7 +272,7 @@ def save_timm(model, out_dir: str | os.PathLike, *, label_names: list[str] | Non
     info = getattr(model, "wavehub_info", None)
     if info:
         cfg["wavehub"] = {k: v for k, v in info.items() if k in ("learngene", "learngene_sha256", "method", "init",
-                                                                    "depth_rule", "repo_id", "seed")}
+                                                                    "depth_rule", "repo_id", "seed", "bank")}
     sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     card = timm_card(model, arch, card_extra)
 
