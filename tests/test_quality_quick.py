@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
-INITS = ("random", "select", "tleg", "wave", "wave-fit")
+INITS = ("random", "select", "tleg", "wave", "wave-bank", "wave-fit")
 CHANCE = 0.1
 
 
@@ -64,7 +64,7 @@ def test_every_init_learns_above_chance(quick):
 def test_report_files_and_na(quick):
     out, first, _, _ = quick
     md = (out / "quality_quick.md").read_text()
-    for label in ("random (timm)", "Weight Selection", "TLEG", "WAVE extracted", "WAVE + fitted scalers"):
+    for label in ("random (timm)", "Weight Selection", "TLEG", "WAVE, no bank", "WAVE default (bank)", "WAVE + fitted scalers"):
         assert label in md
     assert md.count("n/a — not built") >= 2     # the distilled column in both tables, not silently dropped
     assert "family params / stored" in md and "Fine-tune steps to reach random" in md
@@ -75,10 +75,10 @@ def test_report_files_and_na(quick):
     for png in ("quality_quick_curves.png", "quality_quick_vs_size.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-    assert "10 jobs, 0 already done" in first
+    assert "12 jobs, 0 already done" in first
 
 
 def test_rerun_resumes_without_repeating(quick):
     out, _, second, before = quick
-    assert "10 jobs, 10 already done" in second
+    assert "12 jobs, 12 already done" in second
     assert (out / "quality_quick.jsonl").read_text().splitlines() == before

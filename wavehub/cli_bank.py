@@ -11,7 +11,9 @@ from .cli import app
 __all__ = ["bank_app"]
 
 bank_app = typer.Typer(help="A learngene's bank: scalers pre-fitted per size, used by create_model at that size.",
-                       no_args_is_help=True)
+                       no_args_is_help=True,
+                       epilog="Examples:\n\n  wavehub bank ls dinov2s-learngene\n\n  wavehub bank add ./my-learngene "
+                              "--size 8x384 --steps 150")
 app.add_typer(bank_app, name="bank")
 
 

@@ -54,7 +54,7 @@ def fit(
 ) -> None:
     """Fit only the size-specific scalers (templates frozen) on a small labelled set; save a stock timm model."""
     from .api import load_learngene
-    from .device import check_memory, resolve_device
+    from .device import autocast_dtype, check_memory, resolve_device
     from .errors import SpecError
     from .export import save_timm
     from .fit import fit_scalers, num_classes_of
@@ -68,6 +68,7 @@ def fit(
         if num_classes is None:
             raise SpecError(f"cannot tell how many classes {data!r} has", "Pass --num-classes N.")
     dev = resolve_device(device)
+    autocast_dtype(dev, precision)  # a bad --precision fails here, before anything is printed or computed
     if img_size is None:
         img_size = default_img_size(patch_size or int(lg.aux["patch_size"]), dev)
     spec = resolve_spec(lg, depth, width, num_classes=num_classes, img_size=img_size, patch_size=patch_size)
