@@ -102,19 +102,17 @@ def test_one_transient_500_on_the_listing_does_not_fail_a_pull(hub, lg_folder, f
 
 
 def test_persistent_5xx_fails_fast_without_waiting_for_the_download(hub, lg_folder, fast_retries):
-    import time
-
     _seed(hub, lg_folder)
     hub.throttle_bps = (lg_folder / "learngene.safetensors").stat().st_size // 4  # a ~4 s tensor download
     hub.fail("/tree/", 503, times=-1)
-    t0 = time.perf_counter()
     with pytest.raises(errors.HubError) as ei:
         whub.pull("hf-hub:wavehub/tiny", progress=False)
-    elapsed = time.perf_counter() - t0
+    # reported before the tensor download finished: no complete tensor file is in the cache yet
+    landed = [p for p in hub.cache_dir.rglob("learngene.safetensors") if p.exists()]
     assert "503" in ei.value.message and "retry later" in ei.value.remedy
     assert not isinstance(ei.value, errors.OfflineError)  # reachable but failing: not "check your network"
     assert _tree_requests(hub) == 4  # the first try and three retries
-    assert elapsed < 2.5, elapsed  # reported without waiting for the tensor download to finish
+    assert not landed, landed
 
 
 def test_warm_cache_is_served_with_a_warning_when_the_hub_errs(hub, lg_folder, fast_retries):
