@@ -51,7 +51,7 @@ def finetune(model, train_ds, *, steps: int, seed: int, lr: float, batch_size: i
     """All parameters, AdamW + warmup/cosine, the device's autocast: the same recipe for every start point."""
     from wavehub.data import make_loader
     from wavehub.device import autocast_dtype
-    from wavehub.fit import _batches, _schedule, training_step
+    from wavehub.fit import _batches, training_step, warmup_cosine
 
     dev = torch.device("cpu")
     amp = autocast_dtype(dev, PRECISION[0])
@@ -60,7 +60,7 @@ def finetune(model, train_ds, *, steps: int, seed: int, lr: float, batch_size: i
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(steps, 0.1))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps, 0.1))
     loader = make_loader(train_ds, batch_size, shuffle=True, seed=seed + 1000, drop_last=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -274,7 +274,7 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     """The one fine-tune recipe (all parameters train); returns the accuracy curve at ``r.eval_steps()``."""
     from wavehub.data import make_loader
     from wavehub.device import autocast_dtype
-    from wavehub.fit import _batches, _schedule, evaluate, training_step
+    from wavehub.fit import _batches, evaluate, training_step, warmup_cosine
 
     dev = torch.device("cpu")
     amp = autocast_dtype(dev, r.precision)
@@ -286,7 +286,7 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": body, "lr": r.lr}, {"params": head, "lr": r.lr * r.head_lr_mult}],
                             weight_decay=r.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(r.steps, r.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(r.steps, r.warmup))
     loader = make_loader(train_ds, r.batch, shuffle=True, seed=seed + 1000, drop_last=True)
     test = make_loader(test_ds, 250, shuffle=False)
     points, curve, losses = set(r.eval_steps()), [], []

@@ -40,7 +40,7 @@ def finetune(model, r: Q.Recipe, train, test, evals: tuple[int, ...], trainable:
 
     from wavehub.data import make_loader
     from wavehub.device import autocast_dtype
-    from wavehub.fit import _batches, _schedule, evaluate, training_step
+    from wavehub.fit import _batches, evaluate, training_step, warmup_cosine
 
     m = copy.deepcopy(model).float().train()
     for n, p in m.named_parameters():
@@ -53,7 +53,7 @@ def finetune(model, r: Q.Recipe, train, test, evals: tuple[int, ...], trainable:
             g["lr"] = r.lr * g.pop("lr_scale", 1.0)
     params = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=r.lr, weight_decay=r.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(r.steps, r.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(r.steps, r.warmup))
     amp, dev = autocast_dtype("cpu", r.precision), torch.device("cpu")
     loader = make_loader(train, r.batch, shuffle=True, seed=1000, drop_last=True)
     test_loader = make_loader(test, 250, shuffle=False)

@@ -411,6 +411,3 @@ def _bar(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=f"fit scalers on {desc}", unit="step", dynamic_ncols=True, leave=True)
-
-
-_schedule = warmup_cosine  # the name benchmarks used before it was public
