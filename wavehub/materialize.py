@@ -15,7 +15,7 @@ from .artifact import Learngene
 from .errors import SpecError
 from .spec import ViTSpec
 
-__all__ = ["resolve_spec", "check_spec", "state_dict_for", "wave_source", "build_model", "init_head",
+__all__ = ["resolve_spec", "check_spec", "state_dict_for", "bank_choice", "wave_source", "build_model", "init_head",
            "pretrained_cfg_for", "stock_architecture", "timm_architecture"]
 
 
@@ -45,17 +45,23 @@ def check_spec(lg: Learngene, spec: ViTSpec) -> None:
     f(lg.config, spec)
 
 
+def bank_choice(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str = "resample"):
+    """The bank entry a WAVE target starts from (a :class:`wavehub.bank.Choice`), or None for the aux scalers."""
+    from .bank import choose_entry, force_entry
+
+    if isinstance(bank, str):
+        return force_entry(lg.config, bank, spec.width, spec.grid)
+    use = bank and lg.bank and init == "resample"
+    return choose_entry(lg.config, spec.depth, spec.width, spec.grid) if use else None
+
+
 def wave_source(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str = "resample"):
     """(tensors, config, bank choice or None) a WAVE target starts from: the bank entry chosen for its size
     (:func:`wavehub.bank.choose_entry`; ``bank="d8-w384"`` forces one) seen as the aux model, or the
     learngene's own aux model (``bank=False``, or no bank)."""
-    from .bank import choose_entry, force_entry, source_for
+    from .bank import source_for
 
-    if isinstance(bank, str):
-        choice = force_entry(lg.config, bank, spec.width, spec.grid)
-    else:
-        use = bank and lg.bank and init == "resample"
-        choice = choose_entry(lg.config, spec.depth, spec.width, spec.grid) if use else None
+    choice = bank_choice(lg, spec, bank, init)
     if choice is None:
         return lg.tensors, lg.config, None
     tensors, cfg = source_for(lg.tensors, lg.config, lg.bank[choice.key], choice)
@@ -220,7 +226,7 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
     }
     if lg.method == "wave":
         model.wavehub_info["depth_rule"] = depth_rule
-        choice = wave_source(lg, spec, bank, init)[2]   # the norms and pos_embed came from it in any case
+        choice = bank_choice(lg, spec, bank, init)   # the norms and pos_embed came from it in any case
         model.wavehub_info["bank"] = None if choice is None else {
             "entry": choice.key, "rule": choice.rule, "pos_embed": choice.pos_embed,
             "bank_sha256": lg.config["bank"]["sha256"]}
