@@ -141,7 +141,7 @@ def _make_aux(lg: Learngene, spec: ViTSpec, device: torch.device) -> nn.Module:
     from .materialize import build_model
 
     if lg.method == "wave":
-        from .methods.wave_module import WaveModel
+        from .wave_module import WaveModel
 
         return WaveModel.from_learngene(lg, spec, init="resample", train_templates=True, device=device)
     vit = build_model(lg, spec, device=device)
