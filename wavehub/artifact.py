@@ -25,7 +25,7 @@ from .errors import (
 )
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE", "METHODS",
+    "FORMAT", "FORMAT_VERSION", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE",
     "Learngene", "save_learngene", "load_learngene", "validate_folder", "validate_config", "sha256_file",
     "sha256_bytes", "atomic_write_bytes", "expected_shapes", "render_card", "parse_json", "validate_tensors",
     "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "INTERPOLATIONS", "CROP_MODES", "GLOBAL_POOLS",
@@ -38,7 +38,6 @@ CONFIG_VERSIONS = ("1", "2")
 TENSOR_FILE = "learngene.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
-METHODS = ("wave", "tleg", "select")
 _AUX_INT_KEYS = ("depth", "width", "num_heads", "patch_size", "img_size", "in_chans")
 MAX_CONFIG_BYTES = 1 << 20        # a learngene's config.json is a few KB; anything near this is not one
 MAX_HEADER_BYTES = 100 << 20      # safetensors' own limit for its JSON header
@@ -129,18 +128,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes the method requires for this config."""
-    method = config["method"]
-    if method == "wave":
-        from .methods.wave import expected_shapes as f
-    elif method == "tleg":
-        from .methods.tleg import expected_shapes as f
-    else:
-        from .methods.select import expected_shapes as f
-    return f(config)
+    from .methods import get_method
 
-
-def method_of(config: dict) -> Any:
-    return config.get("method") if isinstance(config, dict) else None
+    return get_method(config["method"]).expected_shapes(config)
 
 
 def _fail(msg: str) -> ArtifactFormatError:
@@ -192,11 +182,13 @@ def validate_config(config: Any) -> dict:
     if version not in CONFIG_VERSIONS:
         raise ArtifactVersionError(f"learngene format version {version!r} is not supported (this wavehub reads "
                                    f"versions {', '.join(CONFIG_VERSIONS)})", "Upgrade wavehub: pip install -U wavehub")
-    if "bank" in config and (version == "1" or method_of(config) != "wave"):
+    from .methods import METHODS
+
+    method = METHODS.get(config.get("method")) if isinstance(config.get("method"), str) else None
+    if method is None:
+        raise _fail(f"unknown method {config.get('method')!r}; expected one of {', '.join(METHODS)}")
+    if "bank" in config and (version == "1" or not method.has_scalers):
         raise _fail("a bank needs format_version 2 and a WAVE learngene")
-    method = config.get("method")
-    if method not in METHODS:
-        raise _fail(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     aux = config.get("aux")
     if not isinstance(aux, dict):
         raise _fail("config.json has no 'aux' architecture object")
@@ -219,11 +211,10 @@ def validate_config(config: Any) -> dict:
     _validate_aux_extras(aux)
     _validate_data_fields(config, aux)
     _validate_descriptive(config)
-    for block in ("tleg", "select"):
-        if config.get(block) is not None and not isinstance(config[block], dict):
-            raise _fail(f"config.json {block} must be an object")
-    if method == "wave":
-        _validate_wave(config, aux)
+    for name in METHODS:   # another method's block is never read, but must not be malformed either
+        if config.get(name) is not None and not isinstance(config[name], dict):
+            raise _fail(f"config.json {name} must be an object")
+    method.validate_block(config)
     return config
 
 
@@ -288,31 +279,6 @@ def _validate_descriptive(config: dict) -> None:
 def _short(v: Any) -> str:
     r = repr(v)
     return r if len(r) <= 40 else r[:37] + "..."
-
-
-def _validate_wave(config: dict, aux: dict) -> None:
-    from .methods.wave import TYPES
-
-    wave = config.get("wave")
-    if not isinstance(wave, dict) or not isinstance(wave.get("types"), dict):
-        raise _fail("config.json lacks the 'wave' block with per-type template settings")
-    if wave.get("order", "S_kron_T") != "S_kron_T":
-        raise _fail(f"unsupported Kronecker order {wave.get('order')!r}")
-    w = _pos_int(wave, "template_size", "wave", limit=1 << 12)
-    hidden = int(aux["width"] * aux["mlp_ratio"])
-    if aux["width"] % w or hidden % w:
-        raise _fail("wave.template_size must divide the aux width and mlp hidden size")
-    for name in TYPES:
-        tc = wave["types"].get(name)
-        if not isinstance(tc, dict):
-            raise _fail(f"wave.types.{name} is missing")
-        for k in ("w1", "w2", "n", "bias_n"):
-            _pos_int(tc, k, f"wave.types.{name}", limit=1 << 16)
-        if tc["w1"] != w:
-            raise _fail(f"wave.types.{name}.w1 must equal wave.template_size")
-        want_w2 = aux["in_chans"] * aux["patch_size"] ** 2 if name == "patch_embed" else w
-        if tc["w2"] != want_w2:
-            raise _fail(f"wave.types.{name}.w2 must be {want_w2}")
 
 
 def _check_data_section(header: dict, size: int) -> None:

@@ -109,12 +109,13 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
     from .distill_data import make_stream
     from .fit import channel_index, prepare, warmup_cosine
     from .materialize import resolve_spec
+    from .methods import get_method
 
     bad = set(options) - set(FIT_DEFAULTS)
     if bad:
         raise SpecError(f"unknown bank fitting option(s) {sorted(bad)}", f"Choose from {', '.join(FIT_DEFAULTS)}.")
     o = FIT_DEFAULTS | options
-    if lg.method != "wave":
+    if not get_method(lg.method).has_scalers:
         raise SpecError(f"a bank holds WAVE scalers; {lg.name!r} is a {lg.method.upper()} learngene",
                         "Use a WAVE learngene such as dinov2s-learngene.")
     spec = resolve_spec(lg, depth, width, num_classes=0, img_size=o["img_size"])

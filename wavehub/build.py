@@ -103,8 +103,9 @@ def _aux_spec(arch: dict, num_classes: int) -> ViTSpec:
 
 def _initial_learngene(cfg: BuildConfig, anc, arch: dict) -> Learngene:
     """The aux model's starting point: data-free extraction or random, as a (not yet saved) Learngene."""
-    from .extract import _ancestry_state, _serves, parse_templates
-    from .methods import tleg, wave
+    from .ancestry import prepared_state as _ancestry_state
+    from .extract import parse_templates
+    from .methods import get_method, tleg, wave
 
     g = torch.Generator().manual_seed(cfg.seed)
     lcfg: dict[str, Any] = {"aux": arch}
@@ -133,7 +134,7 @@ def _initial_learngene(cfg: BuildConfig, anc, arch: dict) -> Learngene:
                     t[k] = torch.nn.init.trunc_normal_(torch.empty(shape), std=0.02, generator=g)
     else:
         raise BuildError(f"unknown build method {cfg.method!r}", "Use --method wave or --method tleg.")
-    lcfg["serves"] = _serves(cfg.method, lcfg)
+    lcfg["serves"] = get_method(cfg.method).serves(lcfg)
     return Learngene(cfg.method, lcfg, {k: v.float() for k, v in t.items()})
 
 

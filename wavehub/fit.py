@@ -237,8 +237,9 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
     steps, final loss, init, seed and, when a held-out split exists, its accuracy.
     """
     from .device import autocast_dtype, resolve_device
+    from .methods import get_method
 
-    if lg.method != "wave":
+    if not get_method(lg.method).has_scalers:
         raise SpecError(f"scaler fitting needs a WAVE learngene; {lg.name!r} is a {lg.method.upper()} learngene",
                         "Materialize it without fit= (its weights have no scalers) and fine-tune the model, "
                         "or use a WAVE learngene such as dinov2s-learngene.")

@@ -36,13 +36,9 @@ def resolve_spec(lg: Learngene, depth: int | None = None, width: int | None = No
 
 def check_spec(lg: Learngene, spec: ViTSpec) -> None:
     """The method's own limits (template divisibility, TLEG fixed width, WS no growth)."""
-    if lg.method == "wave":
-        from .methods.wave import check_spec as f
-    elif lg.method == "tleg":
-        from .methods.tleg import check_spec as f
-    else:
-        from .methods.select import check_spec as f
-    f(lg.config, spec)
+    from .methods import get_method
+
+    get_method(lg.method).check_spec(lg.config, spec)
 
 
 def bank_choice(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str = "resample"):
@@ -70,26 +66,15 @@ def wave_source(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str
 
 def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator,
              depth_rule: str | None = None, bank: bool | str = True) -> dict[str, torch.Tensor]:
-    if lg.method == "wave":
-        from .device import matmul_dtype
-        from .methods import wave
+    from .device import matmul_dtype
+    from .methods import get_method
 
-        mm = matmul_dtype(dtype, device)  # resample and compose in fp32 on a CPU; round once, at the end
-        tensors, cfg, _ = wave_source(lg, spec, bank, init)
-        if scalers is None:
-            scalers = wave.target_scalers(tensors, cfg, spec, init=init, generator=generator,
-                                          device=device, dtype=mm, depth_rule=depth_rule)
-        sd = wave.compose_weights(tensors, scalers, cfg, spec, device=device, dtype=dtype)
-        extras = wave.target_extras(tensors, cfg, spec, device=device, dtype=mm, depth_rule=depth_rule)
-        sd.update({k: v.to(dtype) for k, v in extras.items()})
-        return sd
-    if lg.method == "tleg":
-        from .methods import tleg
-
-        return tleg.compose_state_dict(lg.tensors, lg.config, spec, device=device, dtype=dtype)
-    from .methods import select
-
-    return select.compose_state_dict(lg.tensors, lg.config, spec, device=device, dtype=dtype)
+    method = get_method(lg.method)
+    # a method with scalers starts from the bank entry chosen for the size (or the aux model)
+    tensors, cfg, _ = wave_source(lg, spec, bank, init) if method.has_scalers else (lg.tensors, lg.config, None)
+    # resample and compose in fp32 on a CPU; round once, at the end
+    return method.compose(tensors, cfg, spec, device=device, dtype=dtype, matmul_dtype=matmul_dtype(dtype, device),
+                          init=init, scalers=scalers, generator=generator, depth_rule=depth_rule)
 
 
 def init_head(spec: ViTSpec, *, device=None, dtype=None, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -193,10 +178,12 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
     the learngene does not provide are refused with a SpecError. ``depth_rule`` (WAVE): "prefix" | "stretch"."""
     from timm.models.vision_transformer import VisionTransformer
 
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    if lg.method == "wave":
-        from .methods.wave import resolve_depth_rule
+    from .methods import get_method
+    from .methods.resample import resolve_depth_rule
 
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    method = get_method(lg.method)
+    if method.depth_rule:
         depth_rule = resolve_depth_rule(depth_rule)   # recorded below; unknown names fail before composing
     elif depth_rule is not None:
         raise SpecError(f"depth_rule applies to WAVE learngenes; {lg.name!r} is a {lg.method.upper()} learngene",
@@ -221,11 +208,12 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
     model.default_cfg = model.pretrained_cfg
     model.wavehub_info = {
         "learngene": lg.name, "learngene_sha256": lg.sha256, "method": lg.method, "source": lg.source,
-        "repo_id": lg.config.get("repo_id"), "init": init if lg.method == "wave" else lg.method,
+        "repo_id": lg.config.get("repo_id"), "init": init if method.has_scalers else lg.method,
         "spec": {k: v for k, v in vars(spec).items()}, "seed": seed,
     }
-    if lg.method == "wave":
+    if method.depth_rule:
         model.wavehub_info["depth_rule"] = depth_rule
+    if method.has_scalers:
         choice = bank_choice(lg, spec, bank, init)   # the norms and pos_embed came from it in any case
         model.wavehub_info["bank"] = None if choice is None else {
             "entry": choice.key, "rule": choice.rule, "pos_embed": choice.pos_embed,
