@@ -31,6 +31,7 @@ __all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "ent
            "entry_names", "entry_sha256", "read_bank", "write_bank", "choose_entry", "force_entry", "source_for", "entries"]
 
 BANK_FILE = "bank.safetensors"
+CONFIG_FILE = "config.json"   # the learngene's (wavehub.artifact.CONFIG_FILE), rewritten with the bank block
 BANK_FORMAT = "wavehub.bank/1"
 
 
@@ -73,9 +74,9 @@ def entry_config(config: dict, entry: dict) -> dict:
 
 def entry_names(config: dict, entry: dict) -> dict[str, tuple[int, ...]]:
     """The aux tensors (names and shapes) an entry must hold."""
-    from .artifact import expected_shapes
+    from .methods import get_method
 
-    shapes = expected_shapes(entry_config(config, entry))
+    shapes = get_method(config["method"]).expected_shapes(entry_config(config, entry))
     return {k: v for k, v in shapes.items() if k.startswith("aux.")}
 
 
@@ -174,7 +175,7 @@ def write_bank(folder: str | Path, config: dict, bank: dict[str, dict[str, Any]]
     """Write ``bank.safetensors`` then ``config.json`` (atomically, in that order); returns the new config."""
     from safetensors.torch import save as st_save
 
-    from .artifact import CONFIG_FILE, atomic_write_bytes
+    from .files import atomic_write_bytes
 
     folder = Path(folder)
     flat = {f"{key}/{name}": t.detach().cpu().contiguous() for key, ts in sorted(bank.items())
