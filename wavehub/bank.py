@@ -19,7 +19,6 @@ resampling code: the identity at the entry's own size, and depth/width resamplin
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ __all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "ent
            "entry_names", "entry_sha256", "read_bank", "write_bank", "choose_entry", "force_entry", "source_for", "entries"]
 
 BANK_FILE = "bank.safetensors"
-CONFIG_FILE = "config.json"   # the learngene's (wavehub.artifact.CONFIG_FILE), rewritten with the bank block
 BANK_FORMAT = "wavehub.bank/1"
 
 
@@ -175,6 +173,7 @@ def write_bank(folder: str | Path, config: dict, bank: dict[str, dict[str, Any]]
     """Write ``bank.safetensors`` then ``config.json`` (atomically, in that order); returns the new config."""
     from safetensors.torch import save as st_save
 
+    from .config import CONFIG_FILE, config_bytes
     from .files import atomic_write_bytes
 
     folder = Path(folder)
@@ -190,7 +189,7 @@ def write_bank(folder: str | Path, config: dict, bank: dict[str, dict[str, Any]]
     config = dict(config, format_version="2",
                   bank={"file": BANK_FILE, "sha256": hashlib.sha256(data).hexdigest(), "entries": ents})
     atomic_write_bytes(folder / BANK_FILE, data)
-    atomic_write_bytes(folder / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(folder / CONFIG_FILE, config_bytes(config))
     return config
 
 
