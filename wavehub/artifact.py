@@ -83,7 +83,7 @@ class Learngene:
     @property
     def arch(self) -> AuxArch:
         """The aux architecture, typed."""
-        return AuxArch.from_dict(self.config["aux"])
+        return self.cfg.aux
 
     @property
     def num_params(self) -> int:
@@ -98,7 +98,7 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes the method requires for this config."""
     from .methods import get_method
 
-    return get_method(config["method"]).expected_shapes(config)
+    return get_method(config.get("method")).expected_shapes(config)
 
 
 def _fail(msg: str) -> ArtifactFormatError:
@@ -167,7 +167,7 @@ def _parse_tensors(data: bytes, config: dict) -> dict:
     missing = sorted(set(want) - set(tensors))
     extra = sorted(set(tensors) - set(want))
     if missing or extra:
-        raise _fail(f"{TENSOR_FILE} tensor names do not match method {config['method']!r}: "
+        raise _fail(f"{TENSOR_FILE} tensor names do not match method {config.get('method')!r}: "
                     f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
                     f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}")
     for k, shape in want.items():
@@ -221,9 +221,10 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
     try:
         config, data, card = _read_folder(path)
         config = validate_config(config)
-        if verify and sha256_bytes(data) != config["sha256"]:
+        recorded = LearngeneConfig.from_dict(config).sha256
+        if verify and sha256_bytes(data) != recorded:
             raise IntegrityError(f"{TENSOR_FILE} in {path} does not match its recorded sha256 "
-                                 f"({config['sha256'][:12]}...): the file is corrupted or was modified")
+                                 f"({recorded[:12]}...): the file is corrupted or was modified")
         tensors = validate_tensors(data, config)
         from .bank import read_bank
 
@@ -239,7 +240,7 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
         raise _fail(f"learngene at {path} is malformed ({type(e).__name__}: {str(e)[:100]})") from None
     if device not in (None, "cpu"):
         tensors = {k: v.to(device) for k, v in tensors.items()}
-    return Learngene(config["method"], config, tensors, card, source or str(path), bank)
+    return Learngene(LearngeneConfig.from_dict(config).method, config, tensors, card, source or str(path), bank)
 
 
 def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | None = None, force: bool = False,
@@ -261,8 +262,7 @@ def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | Non
     config.update(format=FORMAT, format_version=FORMAT_VERSION, method=lg.method, sha256=sha256_bytes(data),
                   tensor_file=TENSOR_FILE, wavehub_version=__version__)
     config.setdefault("created", _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
-    config.setdefault("params", {})
-    config["params"]["learngene"] = sum(t.numel() for t in tensors.values())
+    config.setdefault("params", {}).update(learngene=sum(t.numel() for t in tensors.values()))
     records = (config.pop("bank", None) or {}).get("entries", {})   # an entry's fitting record
     validate_config(config)
     text = card if card is not None else (lg.card or render_card(config))
@@ -297,28 +297,28 @@ def render_card(config: dict) -> str:
     """A minimal Hub model card for a learngene folder (library_name: wavehub)."""
     import yaml
 
-    anc = config.get("ancestry") or {}
+    c = LearngeneConfig.from_dict(config)
+    anc, aux = c.ancestry, c.aux
     meta = {
         "library_name": "wavehub",
-        "tags": ["learngene", config["method"], "vit", "image-classification"],
-        "license": anc.get("license", "apache-2.0"),
+        "tags": ["learngene", c.method, "vit", "image-classification"],
+        "license": c.license,
     }
     if anc.get("hf_id"):
         meta["base_model"] = anc["hf_id"]
-    name = config.get("name", "learngene")
-    aux = config["aux"]
+    name = c.name if c.name is not None else "learngene"
     lines = [
         "---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
         f"# {name}", "",
-        f"A **{config['method'].upper()}** learngene for [wavehub](https://github.com/wavehub/wavehub): "
+        f"A **{c.method.upper()}** learngene for [wavehub](https://github.com/wavehub/wavehub): "
         "size-agnostic weight templates from which wavehub builds a stock timm `VisionTransformer` of the depth "
         "and width you ask for.", "",
         f"- ancestry: `{anc.get('id', 'unknown')}`",
-        f"- aux architecture: depth {aux['depth']}, width {aux['width']}, {aux['num_heads']} heads, "
-        f"patch {aux['patch_size']}, {aux['img_size']} px",
-        f"- learngene parameters: {config.get('params', {}).get('learngene', 'n/a')}",
-        f"- sha256 of `{TENSOR_FILE}`: `{config.get('sha256')}`", "",
+        f"- aux architecture: depth {aux.depth}, width {aux.width}, {aux.num_heads} heads, "
+        f"patch {aux.patch_size}, {aux.img_size} px",
+        f"- learngene parameters: {c.params.get('learngene', 'n/a')}",
+        f"- sha256 of `{TENSOR_FILE}`: `{c.sha256}`", "",
         "## Usage", "", "```python", "import wavehub",
-        f'model = wavehub.from_learngene("{name}", depth=8, width={aux["width"]}, num_classes=10)', "```", "",
+        f'model = wavehub.from_learngene("{name}", depth=8, width={aux.width}, num_classes=10)', "```", "",
     ]
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import BankEntry, LearngeneConfig, with_aux
 from .errors import ArtifactFormatError, IntegrityError
 
 __all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "entry_arch", "entry_config",
@@ -57,24 +58,28 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def entry_arch(config: dict, depth: int, width: int, img_size: int | None = None) -> dict:
     """The aux architecture an entry of this size stands for (same head size, patch and mlp ratio)."""
-    aux = dict(config["aux"])
-    head_dim = aux["width"] // aux["num_heads"]
-    aux.update(depth=int(depth), width=int(width), num_heads=max(1, int(width) // head_dim))
+    return _entry_config(config, depth, width, img_size)["aux"]
+
+
+def _entry_config(config: dict, depth: int, width: int, img_size: int | None) -> dict:
+    head_dim = LearngeneConfig.from_dict(config).aux.head_dim
+    changes = {"depth": int(depth), "width": int(width), "num_heads": max(1, int(width) // head_dim)}
     if img_size is not None:
-        aux["img_size"] = int(img_size)
-    return aux
+        changes["img_size"] = int(img_size)
+    return with_aux(config, **changes)
 
 
 def entry_config(config: dict, entry: dict) -> dict:
     """The learngene's config with its aux architecture replaced by the entry's."""
-    return dict(config, aux=entry_arch(config, entry["depth"], entry["width"], entry["img_size"]))
+    e = BankEntry.from_dict("", entry)
+    return _entry_config(config, e.depth, e.width, e.img_size)
 
 
 def entry_names(config: dict, entry: dict) -> dict[str, tuple[int, ...]]:
     """The aux tensors (names and shapes) an entry must hold."""
     from .methods import get_method
 
-    shapes = get_method(config["method"]).expected_shapes(entry_config(config, entry))
+    shapes = get_method(LearngeneConfig.from_dict(config).method).expected_shapes(entry_config(config, entry))
     return {k: v for k, v in shapes.items() if k.startswith("aux.")}
 
 
@@ -117,7 +122,7 @@ def _check_block(config: dict) -> dict:
                 raise _fail(f"bank entry {key!r}: {f} must be a positive integer, got {v!r}")
         if key != entry_key(e["depth"], e["width"]):
             raise _fail(f"bank entry {key!r} does not match its size {e['depth']}x{e['width']}")
-        if e["img_size"] % config["aux"]["patch_size"]:
+        if e["img_size"] % LearngeneConfig.from_dict(config).aux.patch_size:
             raise _fail(f"bank entry {key!r}: img_size must be a multiple of the patch size")
         if not (isinstance(e.get("sha256"), str) and len(e["sha256"]) == 64):
             raise _fail(f"bank entry {key!r} has no sha256")
@@ -210,8 +215,10 @@ def choose_entry(config: dict, depth: int, width: int, grid: int | None = None) 
     Sizes are compared on a log scale (a 6-layer entry is nearer to 8 layers than a 16-layer one is to 12)."""
     ents = entries(config)
     key = entry_key(depth, width)
-    aux = config.get("aux") or {}
-    if not ents or (key not in ents and (aux.get("depth"), aux.get("width")) == (depth, width)):
+    if not ents:
+        return None
+    aux = LearngeneConfig.from_dict(config).aux
+    if key not in ents and (aux.depth, aux.width) == (depth, width):
         return None                                  # the aux model is the learngene's own entry for its size
     if key in ents:
         e, rule = ents[key], "exact"
@@ -222,7 +229,7 @@ def choose_entry(config: dict, depth: int, width: int, grid: int | None = None) 
         key, e = min(wide, key=lambda kv: (abs(math.log(kv[1]["width"] / width)),
                                            abs(math.log(kv[1]["depth"] / depth)), kv[0]))
         rule = "nearest"
-    same_grid = grid is None or e["img_size"] // config["aux"]["patch_size"] == grid
+    same_grid = grid is None or e["img_size"] // aux.patch_size == grid
     return Choice(key, rule, "entry" if same_grid else "aux")
 
 
@@ -237,7 +244,7 @@ def force_entry(config: dict, key: str, width: int, grid: int | None = None) -> 
     e = ents[key]
     if e["width"] < width:
         raise SpecError(f"bank entry {key!r} is narrower than width={width}", "Use an entry at least as wide.")
-    same_grid = grid is None or e["img_size"] // config["aux"]["patch_size"] == grid
+    same_grid = grid is None or e["img_size"] // LearngeneConfig.from_dict(config).aux.patch_size == grid
     return Choice(key, "forced", "entry" if same_grid else "aux")
 
 
@@ -254,7 +261,8 @@ def source_for(tensors: dict[str, Any], config: dict, entry_tensors: dict[str, A
     if choice.pos_embed == "aux":
         from .methods.wave import select_width
 
-        w = config["wave"]["template_size"]
+        c = LearngeneConfig.from_dict(config)
+        w = c.block["template_size"]
         src["aux.pos_embed"] = select_width(tensors["aux.pos_embed"], w, e["width"] // w)
-        cfg["aux"]["img_size"] = config["aux"]["img_size"]
+        cfg = with_aux(cfg, img_size=c.aux.img_size)
     return src, cfg

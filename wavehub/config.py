@@ -21,7 +21,7 @@ __all__ = [
     "FORMAT", "FORMAT_VERSION", "CONFIG_VERSIONS", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE", "MAX_CONFIG_BYTES",
     "MAX_HEADER_BYTES", "MAX_JSON_DEPTH", "INTERPOLATIONS", "CROP_MODES", "GLOBAL_POOLS",
     "AuxArch", "DataConfig", "BankEntry", "BankBlock", "LearngeneConfig", "parse_json", "validate_config",
-    "config_bytes",
+    "config_bytes", "with_aux",
 ]
 
 FORMAT = "wavehub.learngene"
@@ -196,6 +196,11 @@ def config_bytes(config: Mapping[str, Any]) -> bytes:
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
+def with_aux(config: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """A copy of ``config`` whose aux architecture has ``changes`` (a bank entry seen as the aux model)."""
+    return dict(config, aux=dict(config["aux"], **changes))
+
+
 # ------------------------------------------------------------------------------------------- typed views
 
 
@@ -275,6 +280,10 @@ class BankEntry:
     sha256: str | None
     record: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, key: str, e: Mapping[str, Any]) -> BankEntry:
+        return cls(key, e["depth"], e["width"], e["img_size"], e.get("sha256"), e)
+
 
 @dataclass(frozen=True)
 class BankBlock:
@@ -286,8 +295,7 @@ class BankBlock:
 
     @classmethod
     def from_dict(cls, bank: Mapping[str, Any]) -> BankBlock:
-        ents = {k: BankEntry(k, e["depth"], e["width"], e["img_size"], e.get("sha256"), e)
-                for k, e in (bank.get("entries") or {}).items()}
+        ents = {k: BankEntry.from_dict(k, e) for k, e in (bank.get("entries") or {}).items()}
         return cls(sha256=bank.get("sha256"), entries=ents, file=bank.get("file", "bank.safetensors"))
 
 

@@ -74,9 +74,9 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
             recipe["calibration"] = cal.describe(calibrate, calib_images, calib_img_size, 0)
             recipe["data"] = f"{calib_images} unlabeled {calibrate} crops (calibration only, no training)"
         step(m.extract_label)
-        cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch}
         given = {"template_size": template_size, "templates": templates, "bias_templates": bias_templates}
-        t, cfg[method] = m.extract(sd, arch, **{k: given[k] for k in m.options})
+        t, block = m.extract(sd, arch, **{k: given[k] for k in m.options})
+        cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch, method: block}
         t = {k: v.to(dt).contiguous() for k, v in t.items()}
         cfg.update({
             "mean": list(anc.mean), "std": list(anc.std), "interpolation": "bicubic", "crop_pct": 1.0,
