@@ -215,10 +215,8 @@ def choose_entry(config: dict, depth: int, width: int, grid: int | None = None) 
     Sizes are compared on a log scale (a 6-layer entry is nearer to 8 layers than a 16-layer one is to 12)."""
     ents = entries(config)
     key = entry_key(depth, width)
-    if not ents:
-        return None
-    aux = LearngeneConfig.from_dict(config).aux
-    if key not in ents and (aux.depth, aux.width) == (depth, width):
+    aux = config.get("aux") or {}
+    if not ents or (key not in ents and (aux.get("depth"), aux.get("width")) == (depth, width)):
         return None                                  # the aux model is the learngene's own entry for its size
     if key in ents:
         e, rule = ents[key], "exact"
@@ -229,7 +227,7 @@ def choose_entry(config: dict, depth: int, width: int, grid: int | None = None) 
         key, e = min(wide, key=lambda kv: (abs(math.log(kv[1]["width"] / width)),
                                            abs(math.log(kv[1]["depth"] / depth)), kv[0]))
         rule = "nearest"
-    same_grid = grid is None or e["img_size"] // aux.patch_size == grid
+    same_grid = grid is None or e["img_size"] // aux["patch_size"] == grid
     return Choice(key, rule, "entry" if same_grid else "aux")
 
 
@@ -244,7 +242,7 @@ def force_entry(config: dict, key: str, width: int, grid: int | None = None) -> 
     e = ents[key]
     if e["width"] < width:
         raise SpecError(f"bank entry {key!r} is narrower than width={width}", "Use an entry at least as wide.")
-    same_grid = grid is None or e["img_size"] // LearngeneConfig.from_dict(config).aux.patch_size == grid
+    same_grid = grid is None or e["img_size"] // config["aux"]["patch_size"] == grid
     return Choice(key, "forced", "entry" if same_grid else "aux")
 
 
