@@ -52,7 +52,7 @@ def test_compose_layers_with_repeated_blocks_equals_compose(rows, cols, scratch)
 
 
 def test_fresh_weights_are_ordinary_tensors(tmp_path):
-    """Big composed weights live on huge-page mappings (wavehub.memory); they must behave as any tensor."""
+    """Big composed weights live on huge-page mappings (wavehub.methods.memory); they must behave as any tensor."""
     from safetensors.torch import load_file, save_file
 
     from wavehub.methods import memory

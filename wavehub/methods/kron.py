@@ -36,7 +36,7 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     Materialization is memory-bound: a whole-layer GEMM followed by a permuting copy writes every weight twice.
     Here each GEMM fills a cache-sized scratch (``scratch`` floats), and the permuting copy from cache is each
     weight's only write to memory. Layers get independent storage (on huge
-    pages, :mod:`wavehub.memory`), so the result can be assigned as parameters and saved with safetensors.
+    pages, :mod:`wavehub.methods.memory`), so the result can be assigned as parameters and saved with safetensors.
 
     Widening repeats scaler blocks (the uniform width rule), and a repeated scaler row or column gives a
     repeated block row or column of W. Only distinct blocks go through the GEMM; the copy out of the scratch
