@@ -68,6 +68,18 @@ def test_timm_registration_without_an_eager_timm_import(order, tmp_path):
     assert p.stdout.split() == ["VisionTransformer", "2", "128", "True"]
 
 
+def test_ctrl_c_exits_130(capsys, monkeypatch):
+    from wavehub import cli
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("wavehub.hub.pull", interrupted)
+    rc = cli.main(["pull", "dinov2s-learngene"])
+    out, err = capsys.readouterr()
+    assert rc == 130 and err.strip() == "interrupted" and out == ""
+
+
 def test_unexpected_errors_are_one_line(capsys, monkeypatch):
     from wavehub import cli
 

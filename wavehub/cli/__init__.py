@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.Abort:
+    except click.Abort as e:  # click turns Ctrl-C inside a command into Abort
+        if isinstance(e.__cause__, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            return 130
         return 1
     except click.ClickException as e:  # usage errors: their own message and exit code (2)
         e.show()
