@@ -1,4 +1,7 @@
-"""``wavehub pull | push``: a learngene from the Hub into the cache (optionally a model folder), and back."""
+"""``wavehub pull | push``: a learngene from the Hub into the cache (optionally a model folder), and back.
+
+Both call the public API (``wavehub.pull`` / ``wavehub.push``), not the hub module: writing a model folder is
+the API's job, the hub only fetches."""
 
 from __future__ import annotations
 
@@ -31,10 +34,10 @@ def pull(name, revision, force, offline, quiet, depth, width, num_classes, img_s
 
     Prints the local folder. The sha256 is checked against the zoo card and the blob name; a corrupted cached
     copy is re-downloaded once."""
-    from .. import hub
+    import wavehub
 
     kw = {"img_size": img_size} if img_size else {}
-    path = hub.pull(name, revision=revision, force=force, offline=True if offline else None, progress=not quiet,
+    path = wavehub.pull(name, revision=revision, force=force, offline=True if offline else None, progress=not quiet,
                     token=token, depth=depth, width=width, num_classes=num_classes, out=out, format=format, **kw)
     click.echo(str(path))
 
@@ -54,13 +57,13 @@ def push(folder, repo_id, tag, branch, private, token, message, force) -> None:
     """Validate a learngene folder and upload it to a Hub repo (created if needed). Refused before anything is
     sent: an artifact that fails validation, and (unless --force) one without a passing `wavehub gate` record
     for exactly this tensor file."""
-    from .. import hub
-    from ..api import load_learngene
+    import wavehub
+
     from ..gate import require_passing
 
-    lg = load_learngene(folder)  # validation errors first: they say what is wrong with the files
+    lg = wavehub.load_learngene(folder)  # validation errors first: they say what is wrong with the files
     if not force:
         require_passing(folder, lg.sha256)
 
-    oid = hub.push(folder, repo_id, tag=tag, branch=branch, private=private, token=token, commit_message=message)
+    oid = wavehub.push(folder, repo_id, tag=tag, branch=branch, private=private, token=token, commit_message=message)
     click.echo(f"pushed {folder} to {repo_id} at commit {oid}" + (f" (tag {tag})" if tag else ""))
