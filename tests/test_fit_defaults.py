@@ -9,7 +9,7 @@ from _tiny import tiny_wave
 
 from wavehub.artifact import save_learngene
 from wavehub.cli import main
-from wavehub.cli_fit import default_img_size, estimate_step_seconds
+from wavehub.cli.fit import default_img_size, estimate_step_seconds
 from wavehub.spec import ViTSpec
 
 

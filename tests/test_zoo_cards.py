@@ -84,28 +84,3 @@ def test_info_prints_status_and_where_it_resolves(capsys):
     assert main(["info", "deit-learngene"]) == 0
     out = capsys.readouterr().out
     assert "status: unpublished recipe" in out and "resolves to: nothing" in out
-
-
-def _commands(group, prefix=()):
-    import typer.main
-
-    cmd = typer.main.get_command(group) if not hasattr(group, "commands") else group
-    yield prefix
-    for name, sub in getattr(cmd, "commands", {}).items():
-        if getattr(sub, "commands", None) is not None:
-            yield from _commands(sub, (*prefix, name))
-        else:
-            yield (*prefix, name)
-
-
-def test_every_command_help_has_an_example(capsys):
-    from wavehub import cli
-
-    cli._register()
-    seen = list(_commands(cli.app))
-    assert ("bench",) in seen and ("bench", "quality") in seen and ("gate",) in seen and () in seen
-    for cmd in seen:
-        rc = main([*cmd, "--help"])
-        out = capsys.readouterr().out
-        assert rc == 0, cmd
-        assert "Example" in out and "wavehub" in out.split("Example", 1)[1], f"`wavehub {' '.join(cmd)} --help`"

@@ -72,7 +72,7 @@ def parse_card(text: str) -> tuple[dict, str]:
     if not text.startswith("---"):
         return {}, text
     _, front, body = text.split("---", 2)
-    meta = yaml.safe_load(front) or {}
+    meta = yaml.load(front, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml when built
     return (meta if isinstance(meta, dict) else {}), body
 
 

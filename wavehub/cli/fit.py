@@ -2,64 +2,63 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import click
 
-import typer
-
-from .cli import app
+from ._cli_utils import PATH, Arg, command
 
 __all__ = ["fit", "default_img_size", "estimate_step_seconds"]
 
 CPU_IMG_SIZE = 56          # a 224-px step of a ViT-S takes seconds on a CPU; 56 px keeps a fit to minutes
-# Sustained training throughput, FLOP/s: per CPU thread (conservative: a 6x256 224-px step took ~16 s on a
-# shared 2-core machine, ~17 GFLOP/s per thread)
-# and for one GPU. Only for the estimate printed before a fit starts.
+# Sustained training throughput, FLOP/s, per CPU thread (conservative) and for one GPU; only for the estimate
+# printed before a fit starts.
 CPU_FLOPS_PER_THREAD = 15e9
 GPU_FLOPS = 20e12
 
 
-@app.command(
+@command(
     "fit",
     epilog="Example: wavehub fit dinov2s-learngene --depth 6 --width 256 --data fashion-mnist "
     "--subset 0.05 --steps 200 --out vit-d6-w256   "
     "(then: timm.create_model('local-dir:vit-d6-w256', pretrained=True)). Prints its estimated time first; "
     "on a CPU the default input is 56 px.",
 )
-def fit(
-    name: str = typer.Argument(..., help="Learngene name, hf-hub:org/repo, local-dir:PATH or a folder."),
-    depth: int = typer.Option(..., help="Target depth (number of blocks)."),
-    width: int = typer.Option(..., help="Target width (a multiple of the template size, e.g. 64)."),
-    data: str = typer.Option(..., help="fashion-mnist | mnist | digits | an ImageFolder PATH (root/<class>/<img>)."),
-    out: Path = typer.Option(..., help="Output folder: a timm local-dir: model plus fit.json."),
-    num_classes: int = typer.Option(None, help="Classifier size (default: the dataset's class count)."),
-    img_size: int = typer.Option(None, help="Input size in pixels (default: 56 px on a CPU, the learngene's on a "
-                                 "GPU)."),
-    patch_size: int = typer.Option(None, help="Patch size (default: the learngene's)."),
-    subset: float = typer.Option(0.05, help="Training images: a fraction (< 1) or a count (>= 1), class-balanced."),
-    steps: int = typer.Option(None, help="Optimizer steps (default: --epochs over the subset)."),
-    epochs: float = typer.Option(None, help="Passes over the subset when --steps is not given (default 2)."),
-    lr: float = typer.Option(None, help="AdamW learning rate (default 1e-2)."),
-    weight_decay: float = typer.Option(None, help="AdamW weight decay (default 0)."),
-    batch_size: int = typer.Option(None, help="Batch size (default 64)."),
-    train: str = typer.Option("scalers,norms,head,pos_embed", help="What learns: any of scalers,norms,head,pos_embed."),
-    init: str = typer.Option("resample", help="Scaler init: resample (aux scalers over depth/width) | random."),
-    distill: str = typer.Option(None, help="'aux' adds a feature loss towards the learngene's aux model."),
-    seed: int = typer.Option(0, help="Seed for the subset, data order and head init."),
-    device: str = typer.Option("auto", help="auto (CUDA when present) | cpu | cuda | cuda:N."),
-    precision: str = typer.Option("auto", help="auto (bf16 where fast) | fp32 | bf16 | fp16."),
-    eval_subset: int = typer.Option(1000, help="Held-out (test split) images used for the reported accuracy."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
-    force: bool = typer.Option(False, "--force", help="Replace --out even if it holds files that are not a "
-                               "wavehub timm export."),
-) -> None:
+@click.argument("name", cls=Arg, help="Learngene name, hf-hub:org/repo, local-dir:PATH or a folder.")
+@click.option("--depth", type=int, required=True, help="Target depth (number of blocks).")
+@click.option("--width", type=int, required=True, help="Target width (a multiple of the template size, e.g. 64).")
+@click.option("--data", required=True,
+              help="fashion-mnist | mnist | digits | an ImageFolder PATH (root/<class>/<img>).")
+@click.option("--out", type=PATH, required=True, help="Output folder: a timm local-dir: model plus fit.json.")
+@click.option("--num-classes", type=int, help="Classifier size (default: the dataset's class count).")
+@click.option("--img-size", type=int, help="Input size in pixels (default: 56 px on a CPU, the learngene's on a GPU).")
+@click.option("--patch-size", type=int, help="Patch size (default: the learngene's).")
+@click.option("--subset", type=float, default=0.05,
+              help="Training images: a fraction (< 1) or a count (>= 1), class-balanced.")
+@click.option("--steps", type=int, help="Optimizer steps (default: --epochs over the subset).")
+@click.option("--epochs", type=float, help="Passes over the subset when --steps is not given (default 2).")
+@click.option("--lr", type=float, help="AdamW learning rate (default 1e-2).")
+@click.option("--weight-decay", type=float, help="AdamW weight decay (default 0).")
+@click.option("--batch-size", type=int, help="Batch size (default 64).")
+@click.option("--train", default="scalers,norms,head,pos_embed",
+              help="What learns: any of scalers,norms,head,pos_embed.")
+@click.option("--init", default="resample", help="Scaler init: resample (aux scalers over depth/width) | random.")
+@click.option("--distill", help="'aux' adds a feature loss towards the learngene's aux model.")
+@click.option("--seed", type=int, default=0, help="Seed for the subset, data order and head init.")
+@click.option("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N.")
+@click.option("--precision", default="auto", help="auto (bf16 where fast) | fp32 | bf16 | fp16.")
+@click.option("--eval-subset", type=int, default=1000,
+              help="Held-out (test split) images used for the reported accuracy.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--force", is_flag=True, help="Replace --out even if it holds files that are not a wavehub timm export.")
+def fit(name, depth, width, data, out, num_classes, img_size, patch_size, subset, steps, epochs, lr, weight_decay,
+        batch_size, train, init, distill, seed, device, precision, eval_subset, progress, force) -> None:
     """Fit only the size-specific scalers (templates frozen) on a small labelled set; save a stock timm model."""
-    from .api import load_learngene
-    from .device import autocast_dtype, check_memory, resolve_device
-    from .errors import SpecError
-    from .export import save_timm
-    from .fit import fit_scalers, num_classes_of
-    from .materialize import resolve_spec
-    from .outdir import check
+    from ..api import load_learngene
+    from ..device import autocast_dtype, check_memory, resolve_device
+    from ..errors import SpecError
+    from ..export import save_timm
+    from ..fit import fit_scalers, num_classes_of
+    from ..materialize import resolve_spec
+    from ..outdir import check
 
     check(out, "timm", force=force)  # before the fit, not after it
     lg = load_learngene(name, progress=progress)
@@ -76,7 +75,7 @@ def fit(
     n_steps = steps or _default_steps(data, subset, epochs, batch_size)
     if n_steps:
         secs = estimate_step_seconds(spec, batch_size or 64, dev) * n_steps
-        typer.echo(f"fitting {spec.depth}x{spec.width} at {spec.img_size} px on {dev.type}: {n_steps} steps, "
+        click.echo(f"fitting {spec.depth}x{spec.width} at {spec.img_size} px on {dev.type}: {n_steps} steps, "
                    f"estimated {_human(secs)} (rough, from FLOPs; see docs/performance.md)", err=True)
     opts = {k: v for k, v in dict(steps=steps, epochs=epochs, lr=lr, weight_decay=weight_decay,
                                   batch_size=batch_size, distill=distill).items() if v is not None}
@@ -86,10 +85,10 @@ def fit(
     path = save_timm(model, out, force=force)
     rec = model.wavehub_fit
     acc = rec["held_out_accuracy"]
-    typer.echo(f"wrote {path}: {rec['steps']} steps, {rec['images_seen']:,} images seen, final loss "
+    click.echo(f"wrote {path}: {rec['steps']} steps, {rec['images_seen']:,} images seen, final loss "
                f"{rec['final_loss']:.4f}" + (f", held-out accuracy {acc:.4f} on {rec['held_out_images']} images"
                                              if acc is not None else ""))
-    typer.echo(f"load it with: timm.create_model('local-dir:{path}', pretrained=True)")
+    click.echo(f"load it with: timm.create_model('local-dir:{path}', pretrained=True)")
 
 
 def default_img_size(patch_size: int, device) -> int | None:
@@ -115,7 +114,7 @@ def _default_steps(data: str, subset: float, epochs: float | None, batch_size: i
     """The step count fit_scalers will run when --steps is not given (known datasets only)."""
     import math
 
-    from .data import DATASETS
+    from ..data import DATASETS
 
     n = DATASETS.get(data, {}).get("train")
     if n is None:
