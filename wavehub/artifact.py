@@ -42,7 +42,7 @@ from .files import atomic_write_bytes, sha256_bytes, sha256_file
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE",
-    "Learngene", "save_learngene", "load_learngene", "validate_folder", "validate_config", "sha256_file",
+    "Learngene", "save_learngene", "load_learngene", "read_config", "validate_folder", "validate_config", "sha256_file",
     "sha256_bytes", "atomic_write_bytes", "expected_shapes", "render_card", "parse_json", "validate_tensors",
     "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "INTERPOLATIONS", "CROP_MODES", "GLOBAL_POOLS",
 ]
@@ -205,6 +205,17 @@ def _is_bundled(path: Path) -> bool:
         return _BUNDLED_DIR in Path(path).resolve().parents
     except OSError:
         return False
+
+
+def read_config(path: str | os.PathLike) -> LearngeneConfig:
+    """A learngene folder's checked, typed config.json, without reading its tensors (reports after a write)."""
+    folder = Path(path)
+    cfg_path = (folder if folder.is_dir() else folder.parent) / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise LearngeneNotFoundError(f"no learngene config at {cfg_path}")
+    with open(cfg_path, "rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    return LearngeneConfig.from_dict(validate_config(parse_json(raw, CONFIG_FILE)))
 
 
 def validate_folder(path: str | os.PathLike, *, verify: bool = True) -> dict:

@@ -29,7 +29,7 @@ def bank_ls(name: str) -> None:
         click.echo(f"{lg.name}: no bank (format v{lg.config.get('format_version')}); every size starts from the "
                    "aux scalers. Add entries with `wavehub bank add`.")
         return
-    click.echo(f"{lg.name}: {len(ents)} bank entries (sha256 {lg.config['bank']['sha256'][:12]}...)")
+    click.echo(f"{lg.name}: {len(ents)} bank entries (sha256 {lg.cfg.bank.sha256[:12]}...)")
     click.echo(f"{'size':>8}  {'img':>4}  {'steps':>5}  {'images':>6}  {'held-out loss':>15}  {'bytes':>9}")
     for e in sorted(ents.values(), key=lambda e: (e["width"], e["depth"])):
         loss = f"{e.get('heldout_loss_before', '?')} -> {e.get('heldout_loss_after', '?')}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ._cli_utils import PATH, command
@@ -56,10 +54,12 @@ def build(ancestry, out, method, data, init, template_size, templates, steps, ep
                            precision=precision, storage_dtype=storage_dtype, name=name, holdout=holdout,
                            progress=progress, force=force)
     if path is not None:
-        cfg = json.loads((path / "config.json").read_text())
-        r = cfg["recipe"]
-        click.echo(f"wrote {path} ({cfg['params']['learngene']:,} parameters, {r['steps']} steps, "
-                   f"{r['images_seen']:,} images, {r['wall_time_s']:.0f} s, sha256 {cfg['sha256']})")
+        from ..artifact import read_config
+
+        cfg = read_config(path)
+        r = cfg.recipe
+        click.echo(f"wrote {path} ({cfg.params['learngene']:,} parameters, {r['steps']} steps, "
+                   f"{r['images_seen']:,} images, {r['wall_time_s']:.0f} s, sha256 {cfg.sha256})")
     elif max_steps_this_run is not None:
         click.echo(f"stopped after this run's steps; checkpoint in {out}/build_checkpoint.safetensors "
                    "(continue with --resume)")

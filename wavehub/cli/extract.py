@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ._cli_utils import PATH, command
@@ -39,5 +37,7 @@ def extract(ancestry, out, method, template_size, templates, img_size, storage_d
                           templates=templates, img_size=img_size, storage_dtype=storage_dtype, name=name,
                           calibrate=calibrate, calib_images=calib_images, calib_img_size=calib_img_size,
                           progress=progress)
-    cfg = json.loads((path / "config.json").read_text())
-    click.echo(f"wrote {path} ({cfg['params']['learngene']:,} parameters, sha256 {cfg['sha256']})")
+    from ..artifact import read_config
+
+    cfg = read_config(path)
+    click.echo(f"wrote {path} ({cfg.params['learngene']:,} parameters, sha256 {cfg.sha256})")

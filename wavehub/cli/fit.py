@@ -69,7 +69,7 @@ def fit(name, depth, width, data, out, num_classes, img_size, patch_size, subset
     dev = resolve_device(device)
     autocast_dtype(dev, precision)  # a bad --precision fails here, before anything is printed or computed
     if img_size is None:
-        img_size = default_img_size(patch_size or int(lg.aux["patch_size"]), dev)
+        img_size = default_img_size(patch_size or lg.arch.patch_size, dev)
     spec = resolve_spec(lg, depth, width, num_classes=num_classes, img_size=img_size, patch_size=patch_size)
     check_memory(spec, None, dev, training=True)
     n_steps = steps or _default_steps(data, subset, epochs, batch_size)
