@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .errors import DeviceError, SpecError
+from .errors import ArgumentError, DeviceError, SpecError
 
 __all__ = ["resolve_device", "parse_dtype", "autocast_dtype", "cpu_has_fast_bf16", "matmul_dtype", "MODEL_DTYPES",
            "STORAGE_DTYPES", "available_memory", "check_memory"]
@@ -25,8 +25,9 @@ def parse_dtype(dtype: str | torch.dtype | None, *, allowed: tuple[torch.dtype, 
                 what: str = "dtype") -> torch.dtype | None:
     """``"bf16"``, ``"float32"``, ``"torch.float16"`` or a ``torch.dtype`` -> that dtype (None stays None).
 
-    Anything else (an unknown name, a number, an integer dtype) is a SpecError naming the accepted values,
-    instead of a KeyError here or a NotImplementedError from inside torch later."""
+    The one table of dtype names. Anything else (an unknown name, a number, an integer dtype) is an
+    ArgumentError (``argument`` = ``what``) naming the accepted values, instead of a KeyError here or a
+    NotImplementedError from inside torch later."""
     if dtype is None:
         return None
     dt = None
@@ -36,7 +37,8 @@ def parse_dtype(dtype: str | torch.dtype | None, *, allowed: tuple[torch.dtype, 
         dt = _DTYPE_NAMES.get(dtype.strip().lower().removeprefix("torch."))
     if dt is None or dt not in allowed:
         names = ", ".join(k for k, v in _DTYPE_NAMES.items() if v in allowed and k.startswith(("float", "bf")))
-        raise SpecError(f"{what}={dtype!r} is not a supported floating-point dtype", f"Use one of {names}.")
+        raise ArgumentError(f"{what}={dtype!r} is not a supported floating-point dtype", f"Use one of {names}.",
+                            argument=what)
     return dt
 
 
@@ -47,17 +49,20 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise DeviceError(f"{device!r} is not a device", "Use 'cpu', 'cuda', 'cuda:1' or 'auto'.") from None
+        raise DeviceError(f"device={device!r} is not a device", "Use 'cpu', 'cuda', 'cuda:1' or 'auto'.",
+                          argument="device") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"device={str(device)!r} was asked for but CUDA is not available on this machine")
+            raise DeviceError(f"device={str(device)!r} was asked for but CUDA is not available on this machine",
+                              argument="device")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(f"{dev} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise DeviceError(f"{dev} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                              argument="device")
     elif dev.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise DeviceError("device='mps' was asked for but MPS is not available")
+            raise DeviceError("device='mps' was asked for but MPS is not available", argument="device")
     elif dev.type != "cpu":
-        raise DeviceError(f"device type {dev.type!r} is not supported", "Use 'cpu' or 'cuda'.")
+        raise DeviceError(f"device type {dev.type!r} is not supported", "Use 'cpu' or 'cuda'.", argument="device")
     return dev
 
 
@@ -65,9 +70,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 def cpu_has_fast_bf16() -> bool:
     """Whether bf16 matmul beats fp32 on this CPU, decided from torch's dispatch level and the CPU flags.
 
-    The CPU model varies between machines: AMX and AVX512-BF16 run bf16 GEMMs about 2x faster than fp32
-    (measured: 437 vs 186 GFLOPS on an AVX512-BF16 EPYC), while on AVX2-only CPUs bf16 ran 7-90x *slower*.
-    No timing: a timed probe misjudges a loaded machine and would make precision (and results) vary by load."""
+    AMX and AVX512-BF16 run bf16 GEMMs faster than fp32, while AVX2-only CPUs run them far slower (see
+    benchmarks/README.md). No timing: a timed probe misjudges a loaded machine and would make precision (and results) vary by load."""
     cap = torch.backends.cpu.get_cpu_capability().upper()
     if "AMX" in cap:
         return True
@@ -88,7 +92,8 @@ def autocast_dtype(device: torch.device | str, precision: str = "auto") -> torch
     if precision in forced:
         return forced[precision]
     if precision != "auto":
-        raise DeviceError(f"unknown precision {precision!r}", "Use auto, fp32, bf16 or fp16.")
+        raise ArgumentError(f"precision={precision!r} is not a supported precision", "Use auto, fp32, bf16 or fp16.",
+                            argument="precision")
     dev = torch.device(device)
     if dev.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -99,9 +104,8 @@ def matmul_dtype(dtype: torch.dtype, device: torch.device | str | None) -> torch
     """The dtype to run composition GEMMs in when the result is wanted in ``dtype`` on ``device``.
 
     On a CPU: fp32 for every low-precision result, then one rounding on the final copy. CPUs have no fast fp16
-    GEMM (measured here: 0.7 GFLOP/s vs 84 in fp32; a ViT-S took 10.9 s to compose in fp16), and a bf16 GEMM,
-    fast only with AMX / AVX512-BF16, would round the inputs too (max error 0.25 on a ViT-S), so the same
-    request would give different weights on different CPUs."""
+    GEMM, and a bf16 GEMM, fast only with AMX / AVX512-BF16, would round the inputs too, so the same request
+    would give different weights on different CPUs."""
     dev = torch.device(device) if device is not None else torch.device("cpu")
     if dev.type != "cpu" or dtype in (torch.float32, torch.float64):
         return dtype

@@ -15,7 +15,7 @@ import torch
 
 from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
-from .errors import AncestryError, SpecError
+from .errors import AncestryError, ArgumentError, SpecError
 
 __all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
 
@@ -30,19 +30,22 @@ def parse_templates(value: str | int | dict) -> int | dict[str, int]:
     if "=" not in value:
         try:
             return int(value)
-        except ValueError:
-            raise SpecError(f"--templates {value!r} is not a number", "Pass e.g. 64 or qkv=192,proj=64,...") from None
+        except ValueError as e:
+            raise ArgumentError(f"templates={value!r} is not a number", "Pass e.g. 64 or qkv=192,proj=64,...",
+                                argument="templates") from e
     out: dict[str, int] = {}
     default = None
     for part in value.split(","):
         k, _, v = part.partition("=")
         k = k.strip()
         if k not in TYPES and k != "default":
-            raise SpecError(f"unknown weight type {k!r} in --templates", f"Types are: {', '.join(TYPES)}.")
+            raise ArgumentError(f"unknown weight type {k!r} in templates={value!r}", f"Types are: {', '.join(TYPES)}.",
+                                argument="templates")
         try:
             n = int(v)
-        except ValueError:
-            raise SpecError(f"--templates {part!r}: {v!r} is not a number", "Pass e.g. qkv=192.") from None
+        except ValueError as e:
+            raise ArgumentError(f"templates={value!r}: {v!r} is not a number", "Pass e.g. qkv=192.",
+                                argument="templates") from e
         if k == "default":
             default = n
         else:
