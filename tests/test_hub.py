@@ -196,8 +196,9 @@ def test_hash_consistent_but_malformed_artifact_refused_without_retry(hub, lg_fo
     cfg["aux"]["depth"] += 1  # the sha256 still matches, the tensors no longer fit the config
     (lg_folder / CONFIG_FILE).write_text(json.dumps(cfg))
     _seed(hub, lg_folder)
-    with pytest.raises(errors.ArtifactFormatError, match="do not match method"):
-        whub.resolve("hf-hub:wavehub/tiny")
+    with pytest.raises(errors.ArtifactFormatError, match="has shape") as ei:  # the artifact layer's own check
+        whub.pull("hf-hub:wavehub/tiny", progress=False)
+    assert ei.value.repo_id == "wavehub/tiny" and ei.value.revision == "main" and ei.value.path
     assert hub.download_count(TENSOR_FILE) == 1  # a re-download cannot fix the publisher's file
 
 
@@ -293,7 +294,7 @@ def test_malicious_tree_path_refused(hub, lg_folder, bad):
 def test_pull_writes_ready_to_train_timm_folder(hub, tmp_path):
     import timm
 
-    out = whub.pull("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56, out=tmp_path / "m",
+    out = wavehub.pull("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56, out=tmp_path / "m",
                     progress=False)
     model = timm.create_model(f"local-dir:{out}", pretrained=True)
     ref = wavehub.create_model("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56)
@@ -311,3 +312,29 @@ def test_cache_ls_and_rm(hub, lg_folder):
     assert whub.cache_ls() == []
     with pytest.raises(errors.LearngeneNotFoundError):
         whub.cache_rm("hf-hub:wavehub/tiny")
+
+
+def test_first_load_from_the_hub_hashes_the_tensor_file_once(hub, lg_folder, monkeypatch):
+    import wavehub.artifact as art
+    import wavehub.hub.download as dl
+
+    _seed(hub, lg_folder)
+    hashed = []
+    real_file, real_bytes = dl.sha256_file, art.sha256_bytes
+    monkeypatch.setattr(dl, "sha256_file", lambda p: hashed.append("file") or real_file(p))
+    monkeypatch.setattr(art, "sha256_bytes", lambda b: hashed.append("bytes") or real_bytes(b))
+    lg = wavehub.load_learngene("hf-hub:wavehub/tiny", progress=False)
+    assert lg.sha256 == sha256_file(lg_folder / TENSOR_FILE)
+    assert hashed == ["file"]  # the hub's hash is the loader's: no second pass over the file
+
+
+def test_hub_pull_is_network_only_and_the_api_writes_models(hub, lg_folder, tmp_path):
+    import inspect
+
+    _seed(hub, lg_folder)
+    assert "out" not in inspect.signature(whub.pull).parameters
+    assert wavehub.pull is not whub.pull and "out" in inspect.signature(wavehub.pull).parameters
+    assert whub.pull("hf-hub:wavehub/tiny", progress=False) == wavehub.pull("hf-hub:wavehub/tiny", progress=False)
+    with pytest.raises(errors.ArgumentError) as ei:
+        wavehub.pull("hf-hub:wavehub/tiny", depth=2, progress=False)
+    assert ei.value.argument == "out"

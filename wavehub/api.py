@@ -1,4 +1,8 @@
-"""The public Python API: create_model, from_learngene, load_learngene, list_learngenes."""
+"""The public Python API: create_model, from_learngene, load_learngene, list_learngenes, pull.
+
+The top layer: it resolves through ``wavehub.hub`` (network and verification only), loads through
+``wavehub.artifact``, materializes, fits and exports. Nothing below imports it.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from typing import Any
 
 from .artifact import Learngene
 from .artifact import load_learngene as _load_folder
-from .errors import LearngeneNotFoundError
+from .constants import CONFIG_FILE, TENSOR_FILE
+from .errors import ArgumentError, LearngeneNotFoundError
 
-__all__ = ["create_model", "from_learngene", "load_learngene", "list_learngenes", "resolve_path"]
+__all__ = ["create_model", "from_learngene", "load_learngene", "list_learngenes", "resolve_path", "pull"]
 
 _LOADED: dict[tuple, Learngene] = {}  # (path, size, mtime) -> Learngene: skip re-hashing a file we verified
 
@@ -20,7 +25,7 @@ def resolve_path(name_or_path: str | os.PathLike, *, revision: str | None = None
     """Name / ``name@rev`` / ``hf-hub:org/repo`` / ``local-dir:PATH`` / path -> a local learngene folder."""
     from . import hub
 
-    return hub.resolve(str(name_or_path), revision=revision, offline=offline, force=force, progress=progress)
+    return hub.locate(str(name_or_path), revision=revision, offline=offline, force=force, progress=progress)[0]
 
 
 def load_learngene(name_or_path: str | os.PathLike | Learngene, *, revision: str | None = None,
@@ -28,17 +33,20 @@ def load_learngene(name_or_path: str | os.PathLike | Learngene, *, revision: str
     """Resolve (local path -> bundled -> HF cache -> Hub), validate and load a learngene."""
     if isinstance(name_or_path, Learngene):
         return name_or_path
-    folder = resolve_path(name_or_path, revision=revision, offline=offline, progress=progress)
-    tensor_file = folder / "learngene.safetensors" if folder.is_dir() else folder
+    from . import hub
+
+    # the hub hashes what it fetched (the digest comes back), the loader then does not hash it again
+    folder, digest = hub.locate(str(name_or_path), revision=revision, offline=offline, progress=progress)
+    tensor_file = folder / TENSOR_FILE if folder.is_dir() else folder
     try:
         st = tensor_file.stat()
-    except OSError:
-        raise LearngeneNotFoundError(f"no learngene at {folder}") from None
-    cfg = tensor_file.with_name("config.json")
+    except OSError as e:
+        raise LearngeneNotFoundError(f"no learngene at {folder}", path=folder) from e
+    cfg = tensor_file.with_name(CONFIG_FILE)
     key = (str(tensor_file.resolve()), st.st_size, st.st_mtime_ns, cfg.stat().st_mtime_ns if cfg.exists() else 0)
     lg = _LOADED.get(key)
     if lg is None:
-        lg = _load_folder(folder, source=str(name_or_path))
+        lg = _load_folder(folder, source=str(name_or_path), sha256=digest)
         _LOADED.clear()  # keep one: a zoo user works with one learngene at a time, and they can be large
         _LOADED[key] = lg
     return lg
@@ -95,3 +103,40 @@ def list_learngenes(pattern: str = "*") -> list[str]:
     from .zoo import list_entries
 
     return [e.name for e in list_entries(pattern)]
+
+
+def pull(name: str, *, revision: str | None = None, force: bool = False, offline: bool | None = None,
+         progress: bool = True, token: Any = None, depth: int | None = None, width: int | None = None,
+         num_classes: int | None = None, out: str | os.PathLike | None = None, format: str = "timm",
+         **model_kwargs: Any) -> Path:
+    """Cache a learngene; with ``out`` also write a ready-to-train model folder (``format`` timm|transformers).
+
+    Returns the verified cache folder, or ``out`` when given. ``force`` re-downloads and also replaces an
+    ``out`` folder that is not a previous export of that format."""
+    from . import hub
+
+    t = hub.parse_name(name, revision)
+    if out is None:
+        if depth is not None or width is not None:
+            raise ArgumentError("depth=/width= need out= (the folder to write the model to)", "Pass out=DIR.",
+                                argument="out")
+        return hub.pull(name, revision=revision, force=force, offline=offline, progress=progress, token=token)
+    if format not in ("timm", "transformers"):
+        raise ArgumentError(f"format={format!r} is not an export format", "Use format='timm' or 'transformers'.",
+                            argument="format")
+    from .outdir import check
+
+    check(out, format, force=force)  # before the download and the materialization
+    folder, digest = hub.locate(name, revision=revision, force=force, offline=offline, progress=progress,
+                                token=token)
+    from .export import save_timm, save_transformers
+    from .stages import stages
+
+    with stages(f"export {format}", 2, enabled=progress) as step:
+        step("materialize")
+        lg = _load_folder(folder, source=str(folder), sha256=digest)
+        model = from_learngene(lg, depth, width, 1000 if num_classes is None else num_classes, progress=False,
+                               **model_kwargs)
+        model.wavehub_info["learngene"] = t.name
+        step(f"write {out}")
+        return (save_timm if format == "timm" else save_transformers)(model, out, force=force)

@@ -127,10 +127,10 @@ def pull(
 
     Prints the local folder. The sha256 is checked against the zoo card and the blob name; a corrupted cached
     copy is re-downloaded once."""
-    from . import hub
+    from . import api
 
     kw = {"img_size": img_size} if img_size else {}
-    path = hub.pull(name, revision=revision, force=force, offline=True if offline else None, progress=not quiet,
+    path = api.pull(name, revision=revision, force=force, offline=True if offline else None, progress=not quiet,
                     token=token, depth=depth, width=width, num_classes=num_classes, out=out, format=format, **kw)
     typer.echo(str(path))
 

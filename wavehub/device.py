@@ -8,15 +8,13 @@ from typing import Any
 
 import torch
 
+from .constants import DTYPE_NAMES
 from .errors import ArgumentError, DeviceError, SpecError
 
 __all__ = ["resolve_device", "parse_dtype", "autocast_dtype", "cpu_has_fast_bf16", "matmul_dtype", "MODEL_DTYPES",
            "STORAGE_DTYPES", "available_memory", "check_memory"]
 
-_DTYPE_NAMES = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-                "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-                "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-                "float64": torch.float64, "fp64": torch.float64, "double": torch.float64}
+_DTYPE_NAMES = {k: getattr(torch, v) for k, v in DTYPE_NAMES.items()}
 MODEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # what a materialized model may be
 STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # what a learngene's tensors are stored in
 
@@ -87,10 +85,9 @@ def cpu_has_fast_bf16() -> bool:
 def autocast_dtype(device: torch.device | str, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype for training on ``device`` (None = plain fp32)."""
     precision = (precision or "auto").lower()
-    forced = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-              "fp16": torch.float16, "float16": torch.float16}
-    if precision in forced:
-        return forced[precision]
+    if precision in ("fp32", "float32", "bf16", "bfloat16", "fp16", "float16"):
+        dt = _DTYPE_NAMES[precision]
+        return None if dt is torch.float32 else dt
     if precision != "auto":
         raise ArgumentError(f"precision={precision!r} is not a supported precision", "Use auto, fp32, bf16 or fp16.",
                             argument="precision")
