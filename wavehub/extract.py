@@ -15,6 +15,7 @@ import torch
 
 from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
+from .constants import BASE_MODELS
 from .errors import AncestryError, ArgumentError, SpecError
 
 __all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
@@ -152,7 +153,7 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
         cfg.update({
             "mean": list(anc.mean), "std": list(anc.std), "interpolation": "bicubic", "crop_pct": 1.0,
             "ancestry": {"id": anc.name, "revision": anc.revision, "license": anc.license,
-                         "hf_id": "facebook/dinov2-small" if "dinov2" in anc.name else None,
+                         "hf_id": BASE_MODELS.get(anc.name),
                          "params": sum(v.numel() for v in anc.state_dict.values())},
             "recipe": recipe, "repo_id": repo_id,
             "serves": _serves(method, cfg),

@@ -178,7 +178,6 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
         "first_conv": "patch_embed.proj",
         "classifier": "head",
         "license": (cfg.get("ancestry") or {}).get("license", "apache-2.0"),
-        "hf_hub_id": cfg.get("repo_id"),
         "source": "wavehub",
         "tag": cfg.get("name"),
     }

@@ -172,7 +172,7 @@ def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *,
         v = select_width(interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth, rule), w, nb)
         for layer in range(spec.depth):
             out[f"blocks.{layer}.{k}"] = v[layer].clone()
-    final = "norm" if spec.global_pool == "token" else "fc_norm"
+    final = spec.final_norm  # timm's rule, in one place (spec.final_norm_name)
     for p in ("weight", "bias"):
         out[f"{final}.{p}"] = select_width(tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb).clone()
     aux = cfg["aux"]
