@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .constants import LEARNGENE_FILES
 from .errors import OutputError
 
 __all__ = ["KINDS", "Kind", "check", "writing", "swap_in", "clean_leftovers", "is_output_of"]
@@ -77,7 +78,7 @@ class Kind:
     recognise: Callable[[Path], bool]
 
 
-_LG = frozenset({"learngene.safetensors", "config.json", "README.md", "bank.safetensors"})
+_LG = frozenset(LEARNGENE_FILES)
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("learngene", _LG, _is_learngene),
     Kind("build", _LG | {"build_checkpoint.safetensors", "build_log.jsonl"}, _is_build),
