@@ -52,3 +52,18 @@ def test_the_hub_package_never_imports_the_api_layer():
                 names = [node.module or ""] + ([a.name for a in node.names] if not node.module else [])
                 mods = {n.split(".")[0] for n in names} if node.level == 2 else set()
                 assert not mods & upward, f"{path.name} imports {mods & upward}"
+
+
+def test_every_wavehub_env_var_is_documented_in_constants():
+    import re
+    from pathlib import Path
+
+    from wavehub import constants
+
+    root = Path(wavehub.__file__).parent.parent
+    used = set()
+    for folder in ("wavehub", "benchmarks", "tests"):
+        for path in (root / folder).rglob("*.py"):
+            used |= set(re.findall(r"\bWAVEHUB_[A-Z][A-Z_]*[A-Z]\b", path.read_text(encoding="utf-8")))
+    assert used <= set(constants.ENV_VARS), used - set(constants.ENV_VARS)
+    assert all(f"``{v}``" in constants.__doc__ for v in constants.ENV_VARS)

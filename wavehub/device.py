@@ -46,9 +46,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError):
+    except (RuntimeError, TypeError) as e:
         raise DeviceError(f"device={device!r} is not a device", "Use 'cpu', 'cuda', 'cuda:1' or 'auto'.",
-                          argument="device") from None
+                          argument="device") from e
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError(f"device={str(device)!r} was asked for but CUDA is not available on this machine",

@@ -112,7 +112,7 @@ def _check_rebuilds(model, arch: str, args: dict[str, Any]) -> None:
             ref = timm.create_model(arch, pretrained=False, num_classes=model.num_classes, weight_init="skip", **args)
     except Exception as e:  # noqa: BLE001 - any failure means the config would not load either
         raise ExportError(f"timm cannot rebuild this model from its config: {e}",
-                          "Export a model built by wavehub.") from None
+                          "Export a model built by wavehub.") from e
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     if want != got:

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from .artifact import Learngene
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .errors import SpecError
 from .spec import ViTSpec
 
@@ -170,9 +171,9 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
         # crop, so timm's transform and transformers' processor agree on every aspect ratio (a center crop's
         # offset is rounded by torchvision but floored by transformers: a 1-px shift on some images)
         "crop_mode": cfg.get("crop_mode", "squash"),
-        "mean": tuple(cfg.get("mean", (0.485, 0.456, 0.406)))[: spec.in_chans] if spec.in_chans == 3
+        "mean": tuple(cfg.get("mean", IMAGENET_MEAN))[: spec.in_chans] if spec.in_chans == 3
         else (float(sum(cfg.get("mean", (0.449,))) / len(cfg.get("mean", (0.449,)))),) * spec.in_chans,
-        "std": tuple(cfg.get("std", (0.229, 0.224, 0.225)))[: spec.in_chans] if spec.in_chans == 3
+        "std": tuple(cfg.get("std", IMAGENET_STD))[: spec.in_chans] if spec.in_chans == 3
         else (float(sum(cfg.get("std", (0.226,))) / len(cfg.get("std", (0.226,)))),) * spec.in_chans,
         "num_classes": spec.num_classes,
         "first_conv": "patch_embed.proj",
