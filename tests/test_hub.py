@@ -170,6 +170,10 @@ def test_missing_repo_revision_file(hub, lg_folder, name, err):
     with pytest.raises(err) as ei:
         whub.resolve(name)
     assert ei.value.remedy
+    if name.startswith("hf-hub:"):  # the client's exception stays visible, the repo is a field
+        assert ei.value.repo_id == name.split(":")[1].split("@")[0]
+        if err is not errors.EntryNotFoundError:  # that one wavehub finds itself, in the file listing
+            assert isinstance(ei.value.__cause__, Exception)
 
 
 @pytest.mark.parametrize("victim", [TENSOR_FILE, CONFIG_FILE])
@@ -271,6 +275,7 @@ def test_private_repo_needs_token(hub, lg_folder, monkeypatch):
     with pytest.raises(errors.AuthError) as ei:
         whub.resolve("hf-hub:wavehub/secret")
     assert "HF_TOKEN" in str(ei.value)
+    assert ei.value.status in (401, 403) and ei.value.repo_id == "wavehub/secret" and ei.value.__cause__ is not None
     with pytest.raises(errors.AuthError):
         whub.resolve("hf-hub:wavehub/secret", token="hf_wrong")
     assert (whub.resolve("hf-hub:wavehub/secret", token="hf_good") / TENSOR_FILE).is_file()
