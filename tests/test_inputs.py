@@ -134,7 +134,7 @@ def test_errors_carry_structured_fields_and_keep_message_and_remedy():
     assert issubclass(errors.FitError, errors.BuildError)
 
 
-@pytest.mark.parametrize("value", ["sixty-four", "qkv=x", "everything=3"])
+@pytest.mark.parametrize("value", ["sixty-four", "qkv=x", "everything=3", "qkv=3"])
 def test_bad_templates_string_is_an_argument_error(value):
     from wavehub.extract import parse_templates
 

@@ -53,7 +53,8 @@ def parse_templates(value: str | int | dict) -> int | dict[str, int]:
             out[k] = n
     missing = [t for t in TYPES if t not in out]
     if missing and default is None:
-        raise SpecError(f"--templates gives no count for {', '.join(missing)}", "Add them or a default=N entry.")
+        raise ArgumentError(f"templates={value!r} gives no count for {', '.join(missing)}",
+                            "Add them or a default=N entry.", argument="templates")
     return {t: out.get(t, default) for t in TYPES}
 
 
