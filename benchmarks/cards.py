@@ -1,9 +1,9 @@
 """Regenerate the zoo's model cards and the README's zoo table from the artifacts and the measured results.
 
-    python benchmarks/cards.py            # rewrite wavehub/model_cards/*.md and README.md's zoo table
+    python benchmarks/cards.py            # rewrite model_cards/*.md and README.md's zoo table
     python benchmarks/cards.py --check    # exit 1 (and show what differs) if anything is out of date
 
-What it writes, per card (``wavehub/model_cards/<name>.md``):
+What it writes, per card (``model_cards/<name>.md``):
 - front matter from the artifact where the weights are here (bundled): sha256 of ``learngene.safetensors``,
   parameter count, template counts per weight type, sizes served. Recipes and published entries keep what their
   card says (a published entry's artifact is on the Hub, checked on download against the card's sha256);
@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CARDS = ROOT / "wavehub" / "model_cards"
+CARDS = ROOT / "model_cards"
 BUNDLED = ROOT / "wavehub" / "_bundled"
 README = ROOT / "README.md"
 SUMMARY = ROOT / "benchmarks" / "results" / "quality_summary.json"
@@ -187,7 +187,7 @@ def zoo_table() -> str:
     for e in list_entries():
         status = f"published: `{e.repo_id}@{e.revision}`" if e.status == "published" else (
             "bundled (offline)" if e.status == "bundled" else "unpublished recipe")
-        card = f"[`{e.name}`](wavehub/model_cards/{e.card_path.name})"
+        card = f"[`{e.name}`](model_cards/{e.card_path.name})"
         out.append(f"| {card} | {status} | {e.method} | `{e.ancestry}` | depth {e.depths}, width {e.widths} |")
     return "\n".join(out)
 

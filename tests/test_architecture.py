@@ -37,3 +37,33 @@ def test_tiny_patch8_export_reloads(tmp_path):
     again = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
     x = torch.randn(1, 3, 32, 32)
     assert torch.equal(model(x), again(x))
+
+
+def test_the_hub_package_never_imports_the_api_layer():
+    """hub is network only: pulling with out= (materialize + export) lives in wavehub.api, above it."""
+    import ast
+    from pathlib import Path
+
+    root = Path(wavehub.__file__).parent
+    upward = {"api", "materialize", "export", "fit", "timm_models", "cli", "outdir", "stages"}
+    for path in sorted((root / "hub").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                names = [node.module or ""] + ([a.name for a in node.names] if not node.module else [])
+                mods = {n.split(".")[0] for n in names} if node.level == 2 else set()
+                assert not mods & upward, f"{path.name} imports {mods & upward}"
+
+
+def test_every_wavehub_env_var_is_documented_in_constants():
+    import re
+    from pathlib import Path
+
+    from wavehub import constants
+
+    root = Path(wavehub.__file__).parent.parent
+    used = set()
+    for folder in ("wavehub", "benchmarks", "tests"):
+        for path in (root / folder).rglob("*.py"):
+            used |= set(re.findall(r"\bWAVEHUB_[A-Z][A-Z_]*[A-Z]\b", path.read_text(encoding="utf-8")))
+    assert used <= set(constants.ENV_VARS), used - set(constants.ENV_VARS)
+    assert all(f"``{v}``" in constants.__doc__ for v in constants.ENV_VARS)

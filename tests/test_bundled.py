@@ -12,9 +12,10 @@ from timm.models.vision_transformer import VisionTransformer
 
 import wavehub
 from wavehub.artifact import load_learngene, sha256_file
+from wavehub.zoo import CARDS_DIR
 
 BUNDLED = Path(wavehub.__file__).parent / "_bundled" / "dinov2s-learngene"
-CARD = Path(wavehub.__file__).parent / "model_cards" / "dinov2s-learngene.md"
+CARD = CARDS_DIR / "dinov2s-learngene.md"
 
 
 @pytest.fixture(scope="module")

@@ -170,6 +170,10 @@ def test_missing_repo_revision_file(hub, lg_folder, name, err):
     with pytest.raises(err) as ei:
         whub.resolve(name)
     assert ei.value.remedy
+    if name.startswith("hf-hub:"):  # the client's exception stays visible, the repo is a field
+        assert ei.value.repo_id == name.split(":")[1].split("@")[0]
+        if err is not errors.EntryNotFoundError:  # that one wavehub finds itself, in the file listing
+            assert isinstance(ei.value.__cause__, Exception)
 
 
 @pytest.mark.parametrize("victim", [TENSOR_FILE, CONFIG_FILE])
@@ -196,8 +200,9 @@ def test_hash_consistent_but_malformed_artifact_refused_without_retry(hub, lg_fo
     cfg["aux"]["depth"] += 1  # the sha256 still matches, the tensors no longer fit the config
     (lg_folder / CONFIG_FILE).write_text(json.dumps(cfg))
     _seed(hub, lg_folder)
-    with pytest.raises(errors.ArtifactFormatError, match="do not match method"):
-        whub.resolve("hf-hub:wavehub/tiny")
+    with pytest.raises(errors.ArtifactFormatError, match="has shape") as ei:  # the artifact layer's own check
+        whub.pull("hf-hub:wavehub/tiny", progress=False)
+    assert ei.value.repo_id == "wavehub/tiny" and ei.value.revision == "main" and ei.value.path
     assert hub.download_count(TENSOR_FILE) == 1  # a re-download cannot fix the publisher's file
 
 
@@ -270,6 +275,7 @@ def test_private_repo_needs_token(hub, lg_folder, monkeypatch):
     with pytest.raises(errors.AuthError) as ei:
         whub.resolve("hf-hub:wavehub/secret")
     assert "HF_TOKEN" in str(ei.value)
+    assert ei.value.status in (401, 403) and ei.value.repo_id == "wavehub/secret" and ei.value.__cause__ is not None
     with pytest.raises(errors.AuthError):
         whub.resolve("hf-hub:wavehub/secret", token="hf_wrong")
     assert (whub.resolve("hf-hub:wavehub/secret", token="hf_good") / TENSOR_FILE).is_file()
@@ -293,7 +299,7 @@ def test_malicious_tree_path_refused(hub, lg_folder, bad):
 def test_pull_writes_ready_to_train_timm_folder(hub, tmp_path):
     import timm
 
-    out = whub.pull("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56, out=tmp_path / "m",
+    out = wavehub.pull("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56, out=tmp_path / "m",
                     progress=False)
     model = timm.create_model(f"local-dir:{out}", pretrained=True)
     ref = wavehub.create_model("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56)
@@ -311,3 +317,29 @@ def test_cache_ls_and_rm(hub, lg_folder):
     assert whub.cache_ls() == []
     with pytest.raises(errors.LearngeneNotFoundError):
         whub.cache_rm("hf-hub:wavehub/tiny")
+
+
+def test_first_load_from_the_hub_hashes_the_tensor_file_once(hub, lg_folder, monkeypatch):
+    import wavehub.artifact as art
+    import wavehub.hub.download as dl
+
+    _seed(hub, lg_folder)
+    hashed = []
+    real_file, real_bytes = dl.sha256_file, art.sha256_bytes
+    monkeypatch.setattr(dl, "sha256_file", lambda p: hashed.append("file") or real_file(p))
+    monkeypatch.setattr(art, "sha256_bytes", lambda b: hashed.append("bytes") or real_bytes(b))
+    lg = wavehub.load_learngene("hf-hub:wavehub/tiny", progress=False)
+    assert lg.sha256 == sha256_file(lg_folder / TENSOR_FILE)
+    assert hashed == ["file"]  # the hub's hash is the loader's: no second pass over the file
+
+
+def test_hub_pull_is_network_only_and_the_api_writes_models(hub, lg_folder, tmp_path):
+    import inspect
+
+    _seed(hub, lg_folder)
+    assert "out" not in inspect.signature(whub.pull).parameters
+    assert wavehub.pull is not whub.pull and "out" in inspect.signature(wavehub.pull).parameters
+    assert whub.pull("hf-hub:wavehub/tiny", progress=False) == wavehub.pull("hf-hub:wavehub/tiny", progress=False)
+    with pytest.raises(errors.ArgumentError) as ei:
+        wavehub.pull("hf-hub:wavehub/tiny", depth=2, progress=False)
+    assert ei.value.argument == "out"

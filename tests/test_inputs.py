@@ -20,10 +20,10 @@ def lg():
 
 
 @pytest.mark.parametrize("dtype", ["float7", 5, torch.int8, "int8", torch.complex64, [], "torch.float8"])
-def test_bad_dtype_is_a_spec_error(lg, dtype):
-    with pytest.raises(errors.SpecError, match="dtype") as e:
+def test_bad_dtype_is_an_argument_error(lg, dtype):
+    with pytest.raises(errors.ArgumentError, match="dtype") as e:
         wavehub.create_model(lg, depth=2, width=128, dtype=dtype)
-    assert "float32" in e.value.remedy
+    assert "float32" in e.value.remedy and e.value.argument == "dtype" and isinstance(e.value, ValueError)
 
 
 @pytest.mark.parametrize("dtype,want", [("float64", torch.float64), ("bf16", torch.bfloat16),
@@ -37,17 +37,18 @@ def test_dtype_names_and_objects(lg, dtype, want):
 def test_storage_dtype_is_checked_before_extraction():
     from wavehub.extract import extract_learngene
 
-    with pytest.raises(errors.SpecError, match="storage_dtype"):
+    with pytest.raises(errors.ArgumentError, match="storage_dtype"):
         extract_learngene("timm:never-loaded", storage_dtype="float64")
-    with pytest.raises(errors.SpecError, match="storage_dtype"):
+    with pytest.raises(errors.ArgumentError, match="storage_dtype"):
         extract_learngene("timm:never-loaded", storage_dtype="int8")
 
 
 @pytest.mark.parametrize("device", ["tpu", "xla", 3.5, "cuda:x"] + ([] if torch.cuda.is_available() else
                                                                     ["cuda", "cuda:0"]))
 def test_bad_or_absent_device_is_a_device_error(lg, device):
-    with pytest.raises(errors.DeviceError):
+    with pytest.raises(errors.DeviceError) as e:
         wavehub.create_model(lg, depth=2, width=128, device=device)
+    assert e.value.argument == "device"
 
 
 def test_cli_fit_bad_device_and_precision(capsys, tmp_path):
@@ -122,3 +123,21 @@ def test_timm_ancestry_error_is_whole_words(monkeypatch):
     assert msg.endswith((".", "...", ")")), msg
     with pytest.raises(errors.AncestryError, match="list_models"):
         load_ancestry("timm:vit_no_such_model_224")
+
+
+def test_errors_carry_structured_fields_and_keep_message_and_remedy():
+    e = errors.HubError("boom", "retry", repo_id="a/b", revision="main", status=503, path=None)
+    assert (e.repo_id, e.revision, e.status, e.path, e.argument) == ("a/b", "main", 503, None, None)
+    assert str(e) == "boom -> retry" and e.fields() == {"repo_id": "a/b", "revision": "main", "status": 503}
+    a = errors.ArgumentError("dtype='x' is bad", argument="dtype")
+    assert isinstance(a, ValueError) and isinstance(a, errors.WavehubError) and a.argument == "dtype"
+    assert issubclass(errors.FitError, errors.BuildError)
+
+
+@pytest.mark.parametrize("value", ["sixty-four", "qkv=x", "everything=3", "qkv=3"])
+def test_bad_templates_string_is_an_argument_error(value):
+    from wavehub.extract import parse_templates
+
+    with pytest.raises(errors.ArgumentError) as e:
+        parse_templates(value)
+    assert e.value.argument == "templates" and "--templates" not in e.value.message

@@ -23,7 +23,7 @@ _LAZY = {
     "from_learngene": "wavehub.api",
     "load_learngene": "wavehub.api",
     "list_learngenes": "wavehub.api",
-    "pull": "wavehub.hub",
+    "pull": "wavehub.api",
     "push": "wavehub.hub",
     "save_timm": "wavehub.export",
     "save_transformers": "wavehub.export",

@@ -17,12 +17,11 @@ from typing import Any
 
 import torch
 
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .errors import AncestryError
 
 __all__ = ["Ancestry", "load_ancestry", "fold_layer_scale", "prepared_state", "IMAGENET_MEAN", "IMAGENET_STD"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass

@@ -218,22 +218,23 @@ def read_config(path: str | os.PathLike) -> LearngeneConfig:
     return LearngeneConfig.from_dict(validate_config(parse_json(raw, CONFIG_FILE)))
 
 
-def validate_folder(path: str | os.PathLike, *, verify: bool = True) -> dict:
+def validate_folder(path: str | os.PathLike, *, verify: bool = True, sha256: str | None = None) -> dict:
     """All of :func:`load_learngene`'s checks; returns the config (tensors are dropped)."""
-    return load_learngene(path, verify=verify).config
+    return load_learngene(path, verify=verify, sha256=sha256).config
 
 
 def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any = "cpu",
-                   source: str | None = None) -> Learngene:
+                   source: str | None = None, sha256: str | None = None) -> Learngene:
     """Load and validate a learngene folder (or its ``learngene.safetensors``).
 
-    ``verify=False`` skips only the sha256 comparison (for fuzzing the parser and for quick peeks)."""
+    ``verify=False`` skips only the sha256 comparison (for fuzzing the parser and for quick peeks);
+    ``sha256`` is the tensor file's digest when the caller (the hub) already hashed it, so it is not hashed twice."""
     path = Path(path)
     try:
         config, data, card = _read_folder(path)
         config = validate_config(config)
         recorded = LearngeneConfig.from_dict(config).sha256
-        if verify and sha256_bytes(data) != recorded:
+        if verify and (sha256 or sha256_bytes(data)) != recorded:
             raise IntegrityError(f"{TENSOR_FILE} in {path} does not match its recorded sha256 "
                                  f"({recorded[:12]}...): the file is corrupted or was modified")
         tensors = validate_tensors(data, config)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .artifact import CARD_FILE, Learngene, atomic_write_bytes, render_card, save_learngene
+from .constants import BASE_MODELS
 from .errors import BuildError
 from .spec import ViTSpec
 
@@ -413,7 +414,7 @@ def _export_tensors(model: nn.Module, method: str, spec: ViTSpec) -> dict[str, t
     for k in NORM_KEYS:
         mod, p = k.split(".")
         t[f"aux.{k}"] = torch.stack([getattr(getattr(b, mod), p) for b in vit.blocks])
-    final = vit.norm if spec.global_pool == "token" else vit.fc_norm
+    final = getattr(vit, spec.final_norm)
     t["aux.norm.weight"], t["aux.norm.bias"] = final.weight, final.bias
     t["aux.pos_embed"] = vit.pos_embed
     if spec.class_token:
@@ -652,7 +653,7 @@ def _train(cfg: BuildConfig, anc, arch: dict, stream, out: Path, dist_: _Dist, d
         "name": name or f"{cfg.method}-distilled", "mean": list(anc.mean), "std": list(anc.std),
         "interpolation": "bicubic", "crop_pct": 1.0,
         "ancestry": {"id": anc.name, "revision": anc.revision, "license": anc.license,
-                     "hf_id": "facebook/dinov2-small" if "dinov2" in anc.name else None,
+                     "hf_id": BASE_MODELS.get(anc.name),
                      "params": sum(v.numel() for v in anc.state_dict.values())},
         "recipe": recipe,
     })

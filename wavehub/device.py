@@ -8,15 +8,13 @@ from typing import Any
 
 import torch
 
-from .errors import DeviceError, SpecError
+from .constants import DTYPE_NAMES
+from .errors import ArgumentError, DeviceError, SpecError
 
 __all__ = ["resolve_device", "parse_dtype", "autocast_dtype", "cpu_has_fast_bf16", "matmul_dtype", "MODEL_DTYPES",
            "STORAGE_DTYPES", "available_memory", "check_memory"]
 
-_DTYPE_NAMES = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-                "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-                "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-                "float64": torch.float64, "fp64": torch.float64, "double": torch.float64}
+_DTYPE_NAMES = {k: getattr(torch, v) for k, v in DTYPE_NAMES.items()}
 MODEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # what a materialized model may be
 STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # what a learngene's tensors are stored in
 
@@ -25,8 +23,9 @@ def parse_dtype(dtype: str | torch.dtype | None, *, allowed: tuple[torch.dtype, 
                 what: str = "dtype") -> torch.dtype | None:
     """``"bf16"``, ``"float32"``, ``"torch.float16"`` or a ``torch.dtype`` -> that dtype (None stays None).
 
-    Anything else (an unknown name, a number, an integer dtype) is a SpecError naming the accepted values,
-    instead of a KeyError here or a NotImplementedError from inside torch later."""
+    The one table of dtype names. Anything else (an unknown name, a number, an integer dtype) is an
+    ArgumentError (``argument`` = ``what``) naming the accepted values, instead of a KeyError here or a
+    NotImplementedError from inside torch later."""
     if dtype is None:
         return None
     dt = None
@@ -36,7 +35,8 @@ def parse_dtype(dtype: str | torch.dtype | None, *, allowed: tuple[torch.dtype, 
         dt = _DTYPE_NAMES.get(dtype.strip().lower().removeprefix("torch."))
     if dt is None or dt not in allowed:
         names = ", ".join(k for k, v in _DTYPE_NAMES.items() if v in allowed and k.startswith(("float", "bf")))
-        raise SpecError(f"{what}={dtype!r} is not a supported floating-point dtype", f"Use one of {names}.")
+        raise ArgumentError(f"{what}={dtype!r} is not a supported floating-point dtype", f"Use one of {names}.",
+                            argument=what)
     return dt
 
 
@@ -46,18 +46,21 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise DeviceError(f"{device!r} is not a device", "Use 'cpu', 'cuda', 'cuda:1' or 'auto'.") from None
+    except (RuntimeError, TypeError) as e:
+        raise DeviceError(f"device={device!r} is not a device", "Use 'cpu', 'cuda', 'cuda:1' or 'auto'.",
+                          argument="device") from e
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"device={str(device)!r} was asked for but CUDA is not available on this machine")
+            raise DeviceError(f"device={str(device)!r} was asked for but CUDA is not available on this machine",
+                              argument="device")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(f"{dev} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise DeviceError(f"{dev} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                              argument="device")
     elif dev.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise DeviceError("device='mps' was asked for but MPS is not available")
+            raise DeviceError("device='mps' was asked for but MPS is not available", argument="device")
     elif dev.type != "cpu":
-        raise DeviceError(f"device type {dev.type!r} is not supported", "Use 'cpu' or 'cuda'.")
+        raise DeviceError(f"device type {dev.type!r} is not supported", "Use 'cpu' or 'cuda'.", argument="device")
     return dev
 
 
@@ -65,9 +68,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 def cpu_has_fast_bf16() -> bool:
     """Whether bf16 matmul beats fp32 on this CPU, decided from torch's dispatch level and the CPU flags.
 
-    The CPU model varies between machines: AMX and AVX512-BF16 run bf16 GEMMs about 2x faster than fp32
-    (measured: 437 vs 186 GFLOPS on an AVX512-BF16 EPYC), while on AVX2-only CPUs bf16 ran 7-90x *slower*.
-    No timing: a timed probe misjudges a loaded machine and would make precision (and results) vary by load."""
+    AMX and AVX512-BF16 run bf16 GEMMs faster than fp32, while AVX2-only CPUs run them far slower (see
+    benchmarks/README.md). No timing: a timed probe misjudges a loaded machine and would make precision (and results) vary by load."""
     cap = torch.backends.cpu.get_cpu_capability().upper()
     if "AMX" in cap:
         return True
@@ -83,12 +85,12 @@ def cpu_has_fast_bf16() -> bool:
 def autocast_dtype(device: torch.device | str, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype for training on ``device`` (None = plain fp32)."""
     precision = (precision or "auto").lower()
-    forced = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-              "fp16": torch.float16, "float16": torch.float16}
-    if precision in forced:
-        return forced[precision]
+    if precision in ("fp32", "float32", "bf16", "bfloat16", "fp16", "float16"):
+        dt = _DTYPE_NAMES[precision]
+        return None if dt is torch.float32 else dt
     if precision != "auto":
-        raise DeviceError(f"unknown precision {precision!r}", "Use auto, fp32, bf16 or fp16.")
+        raise ArgumentError(f"precision={precision!r} is not a supported precision", "Use auto, fp32, bf16 or fp16.",
+                            argument="precision")
     dev = torch.device(device)
     if dev.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -99,9 +101,8 @@ def matmul_dtype(dtype: torch.dtype, device: torch.device | str | None) -> torch
     """The dtype to run composition GEMMs in when the result is wanted in ``dtype`` on ``device``.
 
     On a CPU: fp32 for every low-precision result, then one rounding on the final copy. CPUs have no fast fp16
-    GEMM (measured here: 0.7 GFLOP/s vs 84 in fp32; a ViT-S took 10.9 s to compose in fp16), and a bf16 GEMM,
-    fast only with AMX / AVX512-BF16, would round the inputs too (max error 0.25 on a ViT-S), so the same
-    request would give different weights on different CPUs."""
+    GEMM, and a bf16 GEMM, fast only with AMX / AVX512-BF16, would round the inputs too, so the same request
+    would give different weights on different CPUs."""
     dev = torch.device(device) if device is not None else torch.device("cpu")
     if dev.type != "cpu" or dtype in (torch.float32, torch.float64):
         return dtype

@@ -4,12 +4,20 @@ Modelled on ``huggingface_hub.errors``: one small hierarchy rooted at :class:`Wa
 catch everything wavehub raises with one ``except``, and the CLI can print ``str(err)`` (one line plus a
 remedy) instead of a traceback. Errors that are also classic Python categories inherit from them too
 (``SpecError`` is a ``ValueError``, ``LearngeneNotFoundError`` a ``FileNotFoundError``) so generic handlers work.
+
+Every error also carries structured fields, ``None`` when unknown: ``repo_id``, ``revision`` and ``status`` (the
+HTTP status) on Hub errors, ``path`` on file errors, ``argument`` (the Python parameter name, e.g. ``"dtype"``)
+on :class:`ArgumentError`. Programs branch on those instead of parsing the message; the CLI maps ``argument``
+to its flag name. The library's messages speak Python (``dtype='float7'``), never CLI flags.
 """
 
 from __future__ import annotations
 
+import os
+
 __all__ = [
     "WavehubError",
+    "ArgumentError",
     "SpecError",
     "ArtifactError",
     "ArtifactFormatError",
@@ -26,25 +34,45 @@ __all__ = [
     "DatasetNotFoundError",
     "AncestryError",
     "BuildError",
+    "FitError",
     "ExportError",
     "OutputError",
 ]
 
 
 class WavehubError(Exception):
-    """Base class. ``remedy`` is one line telling the user what to do next."""
+    """Base class. ``remedy`` is one line telling the user what to do next; the keyword fields say what the
+    error is about (``None`` when unknown)."""
 
     default_remedy = ""
 
-    def __init__(self, message: str, remedy: str | None = None):
+    def __init__(self, message: str, remedy: str | None = None, *, repo_id: str | None = None,
+                 revision: str | None = None, path: str | os.PathLike | None = None, status: int | None = None,
+                 argument: str | None = None):
         self.message = message
         self.remedy = remedy if remedy is not None else self.default_remedy
+        self.repo_id = repo_id
+        self.revision = revision
+        self.path = None if path is None else str(path)
+        self.status = status
+        self.argument = argument
         super().__init__(self.__str__())
+
+    def fields(self) -> dict[str, object]:
+        """The structured fields that are known (for re-raising with a new message, or for logging)."""
+        return {k: v for k in _FIELDS if (v := getattr(self, k, None)) is not None}
 
     def __str__(self) -> str:
         if self.remedy:
             return f"{self.message} -> {self.remedy}"
         return self.message
+
+
+_FIELDS = ("repo_id", "revision", "path", "status", "argument")
+
+
+class ArgumentError(WavehubError, ValueError):
+    """An option has a value wavehub cannot use (``dtype='float7'``); ``argument`` names the parameter."""
 
 
 class SpecError(WavehubError, ValueError):
@@ -136,6 +164,12 @@ class AncestryError(WavehubError, ValueError):
 
 class BuildError(WavehubError, RuntimeError):
     """Learngene construction failed (bad options, checkpoint mismatch, ...)."""
+
+
+class FitError(BuildError):
+    """Fitting diverged (a non-finite loss). A BuildError too, so handlers written before it existed still work."""
+
+    default_remedy = "Lower the learning rate (lr=...) or check the data; fit_options are passed to fit_scalers."
 
 
 class ExportError(WavehubError, ValueError):

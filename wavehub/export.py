@@ -26,7 +26,7 @@ import torch
 
 from .errors import ExportError
 
-__all__ = ["data_config_of", "model_args_of", "processor_config", "save_timm", "save_transformers", "stock_arch",
+__all__ = ["data_config_of", "model_args_of", "processor_config", "save_timm", "save_transformers",
            "timm_card"]
 
 _logger = logging.getLogger(__name__)
@@ -34,13 +34,6 @@ _logger = logging.getLogger(__name__)
 _RESAMPLE = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
 _TIMM_REMEDY = ("Use save_timm(model, DIR) (or --format timm): transformers loads that folder through "
                 "AutoModelForImageClassification (TimmWrapper), timm through create_model('local-dir:DIR').")
-
-
-def stock_arch(patch_size: int, width: int | None = None) -> str:
-    """The registered timm ViT of this patch size and width; ``model_args`` override every size field."""
-    from .materialize import timm_architecture
-
-    return timm_architecture(patch_size, width)
 
 
 def _is_identity(m) -> bool:
@@ -102,7 +95,9 @@ def model_args_of(model) -> tuple[str, dict[str, Any]]:
     args.update({k: v for k, v in extras.items() if v != defaults[k]})
     if model.pos_embed is None:
         args["pos_embed"] = "none"
-    arch = stock_arch(args["patch_size"], args["embed_dim"])
+    from .materialize import timm_architecture  # the one name rule (model_args override every size field)
+
+    arch = timm_architecture(args["patch_size"], args["embed_dim"])
     if "dinov2" in arch:
         args.setdefault("init_values", 0.0)  # the dinov2 entrypoints default to LayerScale; 0 = none (timm drops None)
     _check_rebuilds(model, arch, args)
@@ -117,7 +112,7 @@ def _check_rebuilds(model, arch: str, args: dict[str, Any]) -> None:
             ref = timm.create_model(arch, pretrained=False, num_classes=model.num_classes, weight_init="skip", **args)
     except Exception as e:  # noqa: BLE001 - any failure means the config would not load either
         raise ExportError(f"timm cannot rebuild this model from its config: {e}",
-                          "Export a model built by wavehub.") from None
+                          "Export a model built by wavehub.") from e
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     if want != got:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
+from .constants import BASE_MODELS
 from .errors import SpecError
 from .methods.wave import parse_templates
 
@@ -81,7 +82,7 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
         cfg.update({
             "mean": list(anc.mean), "std": list(anc.std), "interpolation": "bicubic", "crop_pct": 1.0,
             "ancestry": {"id": anc.name, "revision": anc.revision, "license": anc.license,
-                         "hf_id": "facebook/dinov2-small" if "dinov2" in anc.name else None,
+                         "hf_id": BASE_MODELS.get(anc.name),
                          "params": sum(v.numel() for v in anc.state_dict.values())},
             "recipe": recipe, "repo_id": repo_id,
             "serves": m.serves(cfg),

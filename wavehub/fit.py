@@ -293,10 +293,10 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
             seen += len(y)
             losses.append(float(loss))
             if not math.isfinite(losses[-1]):
-                from .errors import BuildError
+                from .errors import FitError
 
-                raise BuildError(f"the loss became {losses[-1]} at step {len(losses)}",
-                                 f"Lower the learning rate (lr={lr}) or pass precision='fp32'.")
+                raise FitError(f"the loss became {losses[-1]} at step {len(losses)}",
+                               f"Lower the learning rate (lr={lr}) or pass precision='fp32'.")
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")

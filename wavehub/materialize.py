@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from .artifact import Learngene
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .errors import SpecError
 from .spec import ViTSpec
 
@@ -145,8 +146,8 @@ def stock_architecture(spec: ViTSpec) -> str:
 def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
     cfg = lg.cfg
     data = cfg.data
-    mean = data.mean if data.mean is not None else (0.485, 0.456, 0.406) if spec.in_chans == 3 else (0.449,)
-    std = data.std if data.std is not None else (0.229, 0.224, 0.225) if spec.in_chans == 3 else (0.226,)
+    mean = data.mean if data.mean is not None else IMAGENET_MEAN if spec.in_chans == 3 else (0.449,)
+    std = data.std if data.std is not None else IMAGENET_STD if spec.in_chans == 3 else (0.226,)
     return {
         "architecture": stock_architecture(spec),
         "input_size": (spec.in_chans, spec.img_size, spec.img_size),
@@ -164,7 +165,6 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
         "first_conv": "patch_embed.proj",
         "classifier": "head",
         "license": cfg.license,
-        "hf_hub_id": cfg.repo_id,
         "source": "wavehub",
         "tag": cfg.name,
     }

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .constants import LEARNGENE_FILES
 from .errors import OutputError
 
 __all__ = ["KINDS", "Kind", "check", "writing", "swap_in", "clean_leftovers", "is_output_of"]
@@ -77,7 +78,7 @@ class Kind:
     recognise: Callable[[Path], bool]
 
 
-_LG = frozenset({"learngene.safetensors", "config.json", "README.md", "bank.safetensors"})
+_LG = frozenset(LEARNGENE_FILES)
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("learngene", _LG, _is_learngene),
     Kind("build", _LG | {"build_checkpoint.safetensors", "build_log.jsonl"}, _is_build),
@@ -116,7 +117,8 @@ def _probe_parent(parent: Path, out: Path) -> None:
         os.rmdir(probe)
     except OSError as e:
         raise OutputError(f"cannot write to {anc} ({e.strerror or type(e).__name__})",
-                          f"Choose an output folder you can write to, or fix the permissions of {anc}.") from None
+                          f"Choose an output folder you can write to, or fix the permissions of {anc}.",
+                          path=anc) from e
 
 
 def check(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite: bool = True) -> Path:
@@ -137,7 +139,7 @@ def check(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite: 
         try:
             names = sorted(p.name for p in path.iterdir())
         except OSError as e:
-            raise OutputError(f"cannot read {path} ({e.strerror})", "Choose another output folder.") from None
+            raise OutputError(f"cannot read {path} ({e.strerror})", "Choose another output folder.", path=path) from e
         if names and force and not is_output_of(path, kind):
             subdirs = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.is_symlink())
             if subdirs:  # no wavehub output has folders inside: this is someone's tree, not a model folder
@@ -280,7 +282,8 @@ def writing(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.wavehub-tmp-{os.getpid()}-", dir=path.parent))
     except OSError as e:
-        raise OutputError(f"cannot write beside {path} ({e.strerror})", "Choose another output folder.") from None
+        raise OutputError(f"cannot write beside {path} ({e.strerror})", "Choose another output folder.",
+                          path=path) from e
     try:
         yield tmp
         if path.is_dir():
@@ -293,5 +296,5 @@ def writing(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite
             full = e.errno in (errno.ENOSPC, errno.EDQUOT)
             raise OutputError(f"writing {path} failed: {e.strerror or e}",
                               f"Free disk space under {path.parent}, or choose another output folder." if full
-                              else "Check the folder's permissions and free space, then retry.") from None
+                              else "Check the folder's permissions and free space, then retry.", path=path) from e
         raise

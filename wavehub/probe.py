@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .constants import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = ["extract_features", "linear_probe"]
 
 
@@ -36,8 +38,8 @@ def linear_probe(model: torch.nn.Module, dataset: str = "fashion-mnist", *, n_tr
     cfg = getattr(model, "pretrained_cfg", None) or {}
     size = img_size or model.patch_embed.img_size[0]
     in_chans = model.patch_embed.proj.in_channels
-    kw = dict(img_size=size, in_chans=in_chans, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
-              std=tuple(cfg.get("std", (0.229, 0.224, 0.225))), seed=seed)
+    kw = dict(img_size=size, in_chans=in_chans, mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
+              std=tuple(cfg.get("std", IMAGENET_STD)), seed=seed)
     tr = load_dataset(dataset, "train", subset=n_train, **kw)
     te = load_dataset(dataset, "test", subset=n_test, **kw)
     xtr, ytr = extract_features(model, make_loader(tr, batch_size, shuffle=False), device)

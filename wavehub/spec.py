@@ -8,11 +8,21 @@ from typing import Any
 
 from .errors import SpecError
 
-__all__ = ["ViTSpec", "MAX_PARAMS", "vit_param_count"]
+__all__ = ["ViTSpec", "MAX_PARAMS", "FC_NORM_POOLS", "final_norm_name", "vit_param_count"]
 
 # A spec whose weights alone would need more than this many parameters is refused up front: it would
-# exhaust memory long before it was useful (ViT-22B has 2.2e10; we refuse above 4e10).
+# exhaust memory long before it was useful (ViT-22B is about half of it).
 MAX_PARAMS = 40_000_000_000
+# The pools timm's VisionTransformer applies its final norm after (``fc_norm``); 'token' and '' norm before.
+FC_NORM_POOLS = ("avg", "avgmax", "max")
+
+
+def final_norm_name(global_pool: str) -> str:
+    """``"fc_norm"`` or ``"norm"``: which of a timm ViT's two final norms holds weights for this pool.
+
+    timm's rule (``VisionTransformer.__init__``, ``fc_norm=None``): ``use_fc_norm = global_pool in ('avg',
+    'avgmax', 'max')``; the other norm is an Identity. So ``global_pool=''`` (no pooling) uses ``norm``."""
+    return "fc_norm" if global_pool in FC_NORM_POOLS else "norm"
 
 
 def vit_param_count(depth: int, width: int, mlp_ratio: float, patch_size: int, in_chans: int,
@@ -78,6 +88,11 @@ class ViTSpec:
         spec = ViTSpec(**filled)
         spec.validate()
         return spec
+
+    @property
+    def final_norm(self) -> str:
+        """The final-norm module name of the timm ViT this spec builds (see :func:`final_norm_name`)."""
+        return final_norm_name(self.global_pool)
 
     @property
     def grid(self) -> int:

@@ -1,10 +1,14 @@
-"""timm registration: one ``wavehub_<name>`` entrypoint per zoo entry (``-`` becomes ``_``).
+"""timm registration: one ``wavehub_<name>`` entrypoint per zoo entry (see :func:`wavehub.zoo.timm_name`).
 
 After ``import wavehub``: ``timm.create_model("wavehub_dinov2s_learngene", pretrained=True, depth=8, width=384)``
 and ``timm.list_models("wavehub_*")``. timm has no plugin discovery, so this module registers on import, and
 ``wavehub/__init__`` imports it the moment timm is imported (at once if timm already is), never before.
-``pretrained=True`` materializes from the learngene; ``pretrained=False`` gives timm's random init of the same
-architecture (the baseline every learngene is compared with).
+
+Every entrypoint goes through timm's own ``build_model_with_cfg``, as timm's ViTs do, so ``features_only=True``
+and ``out_indices=`` give timm's ``FeatureGetterNet``; ``pretrained=True`` materializes from the learngene,
+``pretrained=False`` is timm's random init of the architecture the zoo card states (see
+:func:`wavehub.api.create_model`). The registered ``pretrained_cfg`` has no ``hf_hub_id``: the learngene's repo
+holds no timm weights. Where a model came from is in ``model.wavehub_info`` (documented in ``wavehub.api``).
 """
 
 from __future__ import annotations
@@ -13,29 +17,17 @@ import sys
 from typing import Any
 
 from timm.models import register_model
+from timm.models._builder import build_model_with_cfg, pretrained_cfg_for_features
 from timm.models._registry import generate_default_cfgs
 
+from .zoo import timm_name
+
 __all__: list[str] = []  # register_model appends every entrypoint name
-
-# Keys timm's factory passes that the learngene route does not use.
-_FACTORY_KEYS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "features_only", "out_indices")
-
-
-def timm_name(name: str) -> str:
-    return "wavehub_" + name.replace("-", "_").replace(".", "_")
 
 
 def _make_entrypoint(zoo_name: str):
     def entrypoint(pretrained: bool = False, **kwargs: Any):
-        for k in _FACTORY_KEYS:
-            kwargs.pop(k, None)
-        if "embed_dim" in kwargs and "width" not in kwargs:
-            kwargs["width"] = kwargs.pop("embed_dim")
-        if pretrained:
-            from .api import create_model
-
-            return create_model(zoo_name, **kwargs)
-        return _random_init(zoo_name, **kwargs)
+        return _build(zoo_name, pretrained, **kwargs)
 
     entrypoint.__name__ = timm_name(zoo_name)
     entrypoint.__qualname__ = entrypoint.__name__
@@ -44,24 +36,26 @@ def _make_entrypoint(zoo_name: str):
     return entrypoint
 
 
-def _random_init(zoo_name: str, depth: int | None = None, width: int | None = None, **kwargs: Any):
-    """timm's own random init of the architecture the learngene would produce (offline defaults)."""
-    from timm.models.vision_transformer import VisionTransformer
+def _build(zoo_name: str, pretrained: bool, **kwargs: Any):
+    """timm's builder around wavehub's model: it handles ``features_only``/``out_indices`` (a ViT's default
+    feature class is timm's getter), the model's ``pretrained_cfg`` is the one wavehub computed for it."""
+    from .api import create_model
 
-    from .api import load_learngene
-    from .materialize import resolve_spec
+    kwargs.pop("cache_dir", None)  # nothing is downloaded through timm's cache
+    built: dict[str, Any] = {}
 
-    fields = {k: kwargs.pop(k) for k in ("num_classes", "num_heads", "mlp_ratio", "patch_size", "img_size",
-                                         "in_chans", "global_pool", "class_token") if k in kwargs}
-    try:
-        lg = load_learngene(zoo_name, offline=True, progress=False)
-        spec = resolve_spec(lg, depth, width, **fields)
-        return VisionTransformer(**(spec.timm_kwargs() | kwargs))
-    except Exception:  # noqa: BLE001 - not cached: fall back to timm's defaults for unset fields
-        from .spec import ViTSpec
+    def make(**kw: Any):
+        built["model"] = create_model(zoo_name, pretrained=pretrained, **kw)
+        return built["model"]
 
-        spec = ViTSpec(depth=depth or 12, width=width or 384, **fields).resolve({})
-        return VisionTransformer(**(spec.timm_kwargs() | kwargs))
+    model = build_model_with_cfg(make, timm_name(zoo_name), pretrained=False,
+                                 feature_cfg=dict(out_indices=kwargs.pop("out_indices", 3), feature_cls="getter"),
+                                 **kwargs)
+    cfg = built["model"].pretrained_cfg  # the builder set its registry cfg: put wavehub's back
+    built["model"].pretrained_cfg = built["model"].default_cfg = cfg
+    if model is not built["model"]:  # features_only: timm's wrapper
+        model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(cfg)
+    return model
 
 
 def _register_all() -> None:
@@ -75,11 +69,9 @@ def _register_all() -> None:
     for e in entries:
         fn = _make_entrypoint(e.name)
         setattr(sys.modules[__name__], fn.__name__, fn)
-        cfg = dict(license=getattr(e, "license", None) or "apache-2.0", num_classes=1000,
-                   description=f"wavehub learngene {e.name}")
-        if getattr(e, "repo_id", None):
-            cfg["hf_hub_id"] = e.repo_id
-        cfgs[f"{fn.__name__}.wavehub"] = cfg
+        # input_size=None: timm's builder must not inject in_chans/img_size defaults; the learngene decides them
+        cfgs[f"{fn.__name__}.wavehub"] = dict(license=getattr(e, "license", None) or "apache-2.0", num_classes=1000,
+                                              input_size=None, description=f"wavehub learngene {e.name}")
     global default_cfgs
     default_cfgs = generate_default_cfgs(cfgs)
     for e in entries:

@@ -1,7 +1,11 @@
 """The zoo: one ``model_cards/<name>.md`` per learngene; the zoo is what those cards' front matter says.
 
+``model_cards/`` at the top of the source tree is the one source of the zoo; a wheel carries a copy as
+``wavehub/model_cards`` (see setup.py), found here when wavehub is installed.
+
 Each card is a valid Hub model card (``library_name: wavehub`` ...) with a ``wavehub:`` block: status, repo id,
-pinned revision, sha256 of the tensor file, method, ancestry, sizes served. The status says whether weights exist:
+pinned revision, sha256 of the tensor file, method, ancestry, sizes served, and ``architecture`` (the aux
+architecture: what ``pretrained=False`` builds without downloading anything). The status says whether weights exist:
 ``bundled`` (inside the package), ``published`` (on the Hub at the pinned revision) or ``recipe`` (a documented
 build that nobody has published yet: loading it raises an error naming the bundled default).
 
@@ -19,12 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .constants import CONFIG_FILE, ENV_ZOO, TENSOR_FILE, TIMM_PREFIX
 from .errors import LearngeneNotFoundError
 
 __all__ = ["ZooEntry", "CARDS_DIR", "BUNDLED_DIR", "STATUSES", "DEFAULT", "list_entries", "get_entry", "parse_card",
-           "bundled_path", "check_available", "card_dirs"]
+           "bundled_path", "check_available", "card_dirs", "timm_name", "architecture_of"]
 
-CARDS_DIR = Path(__file__).parent / "model_cards"
+
+def _cards_dir() -> Path:
+    """The installed copy (``wavehub/model_cards`` in a wheel), else the source tree's top-level folder."""
+    installed = Path(__file__).parent / "model_cards"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "model_cards"
+
+
+CARDS_DIR = _cards_dir()
 BUNDLED_DIR = Path(__file__).parent / "_bundled"
 STATUSES = ("bundled", "published", "recipe")
 DEFAULT = "dinov2s-learngene"  # the bundled learngene every "not available" error points to
@@ -51,9 +63,11 @@ class ZooEntry:
     bank: tuple[str, ...] = ()       # sizes its bank holds (format v2), e.g. ("4x192", "8x384")
     metadata: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
+    architecture: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
+
     @property
     def timm_name(self) -> str:
-        return "wavehub_" + self.name.replace("-", "_")
+        return timm_name(self.name)
 
     @property
     def where(self) -> str:
@@ -63,6 +77,11 @@ class ZooEntry:
         if self.status == "published":
             return f"published at {self.repo_id}@{self.revision}"
         return "unpublished recipe"
+
+
+def timm_name(name: str) -> str:
+    """A zoo name's timm model name: ``wavehub_`` + the name with ``-`` and ``.`` as ``_`` (timm's alphabet)."""
+    return TIMM_PREFIX + name.replace("-", "_").replace(".", "_")
 
 
 def parse_card(text: str) -> tuple[dict, str]:
@@ -93,13 +112,14 @@ def _entry(path: Path) -> ZooEntry | None:
         bundled=bool(w.get("bundled", False)), license=meta.get("license"), template_size=w.get("template_size"),
         templates=w.get("templates"), widths=w.get("widths"), depths=w.get("depths"), params=w.get("params"),
         description=desc, card_path=path, status=status, metadata=meta,
+        architecture=dict(w["architecture"]) if isinstance(w.get("architecture"), dict) else {},
         bank=tuple(str(x) for x in ((w.get("bank") or {}).get("sizes") or ()) if isinstance(w.get("bank"), dict)),
     )
 
 
 def card_dirs() -> list[Path]:
     """The package's cards, then every folder in ``WAVEHUB_ZOO`` (later folders win on a name clash)."""
-    extra = [Path(p) for p in os.environ.get("WAVEHUB_ZOO", "").split(os.pathsep) if p]
+    extra = [Path(p) for p in os.environ.get(ENV_ZOO, "").split(os.pathsep) if p]
     return [CARDS_DIR, *extra]
 
 
@@ -134,7 +154,7 @@ def get_entry(name: str) -> ZooEntry:
 
 def bundled_path(name: str) -> Path | None:
     p = BUNDLED_DIR / name
-    return p if (p / "learngene.safetensors").is_file() else None
+    return p if (p / TENSOR_FILE).is_file() else None
 
 
 def check_available(e: ZooEntry) -> None:
@@ -144,3 +164,28 @@ def check_available(e: ZooEntry) -> None:
             f"{e.name} is an unpublished recipe: no weights have been built or published yet",
             f"Use the bundled default, e.g. wavehub.create_model({DEFAULT!r}, depth=8, width=384); "
             f"`wavehub info {e.name}` shows how to build it.")
+
+
+def architecture_of(name: str | os.PathLike) -> dict[str, Any]:
+    """The aux architecture of a learngene as far as it is known without the network: a local folder's (or the
+    bundled copy's) config.json, else the zoo card's ``architecture`` block; empty when unknown."""
+    import json
+
+    raw = str(name).removeprefix("local-dir:")
+    candidates = [Path(raw).expanduser()]
+    try:
+        e = get_entry(raw.split("@")[0])
+    except LearngeneNotFoundError:
+        e = None
+    if e is not None and (b := bundled_path(e.name)) is not None:
+        candidates.append(b)
+    for p in candidates:
+        cfg = (p if p.is_dir() else p.parent) / CONFIG_FILE
+        if p.exists() and cfg.is_file():
+            try:
+                aux = json.loads(cfg.read_text()).get("aux")
+            except (OSError, ValueError):
+                aux = None
+            if isinstance(aux, dict):
+                return dict(aux)
+    return dict(e.architecture) if e is not None else {}

@@ -34,6 +34,9 @@ class Target(Protocol):
     @property
     def mlp_hidden(self) -> int: ...
 
+    @property
+    def final_norm(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class Method:

@@ -67,7 +67,7 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target
     pe = select_tensor(get("patch_embed.proj.weight"), ("D",), src, dst)
     out["patch_embed.proj.weight"] = patch_weight(pe.reshape(pe.shape[0], -1), aux, spec)
     out["patch_embed.proj.bias"] = select_tensor(get("patch_embed.proj.bias"), ("D",), src, dst).contiguous()
-    final = "norm" if spec.global_pool == "token" else "fc_norm"
+    final = spec.final_norm  # timm's rule, in one place (spec.final_norm_name)
     for p in ("weight", "bias"):
         out[f"{final}.{p}"] = select_tensor(get(f"norm.{p}"), ("D",), src, dst).contiguous()
     pos = get("pos_embed")

@@ -53,7 +53,7 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target
             out[f"blocks.{layer}.{p}"] = torch.add(base, inc, alpha=float(coef[layer]))
     out["patch_embed.proj.weight"] = tensors["shared.patch_embed.proj.weight"].to(device=device, dtype=dtype)
     out["patch_embed.proj.bias"] = tensors["shared.patch_embed.proj.bias"].to(device=device, dtype=dtype)
-    final = "norm" if spec.global_pool == "token" else "fc_norm"
+    final = spec.final_norm  # timm's rule, in one place (spec.final_norm_name)
     for p in ("weight", "bias"):
         out[f"{final}.{p}"] = tensors[f"shared.norm.{p}"].to(device=device, dtype=dtype)
     out["pos_embed"] = resample_pos_embed(tensors["shared.pos_embed"].to(device=device, dtype=dtype),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import ArtifactFormatError, SpecError
+from ..errors import ArgumentError, ArtifactFormatError, SpecError
 from .base import Method, Target
 from .embed import patch_weight, resample_pos_embed
 from .kron import compose_layers, compose_vector, nkp_svd
@@ -65,26 +65,30 @@ def parse_templates(value: str | int | dict) -> int | dict[str, int]:
     if "=" not in value:
         try:
             return int(value)
-        except ValueError:
-            raise SpecError(f"--templates {value!r} is not a number", "Pass e.g. 64 or qkv=192,proj=64,...") from None
+        except ValueError as e:
+            raise ArgumentError(f"templates={value!r} is not a number", "Pass e.g. 64 or qkv=192,proj=64,...",
+                                argument="templates") from e
     out: dict[str, int] = {}
     default = None
     for part in value.split(","):
         k, _, v = part.partition("=")
         k = k.strip()
         if k not in TYPES and k != "default":
-            raise SpecError(f"unknown weight type {k!r} in --templates", f"Types are: {', '.join(TYPES)}.")
+            raise ArgumentError(f"unknown weight type {k!r} in templates={value!r}", f"Types are: {', '.join(TYPES)}.",
+                                argument="templates")
         try:
             n = int(v)
-        except ValueError:
-            raise SpecError(f"--templates {part!r}: {v!r} is not a number", "Pass e.g. qkv=192.") from None
+        except ValueError as e:
+            raise ArgumentError(f"templates={value!r}: {v!r} is not a number", "Pass e.g. qkv=192.",
+                                argument="templates") from e
         if k == "default":
             default = n
         else:
             out[k] = n
     missing = [t for t in TYPES if t not in out]
     if missing and default is None:
-        raise SpecError(f"--templates gives no count for {', '.join(missing)}", "Add them or a default=N entry.")
+        raise ArgumentError(f"templates={value!r} gives no count for {', '.join(missing)}",
+                            "Add them or a default=N entry.", argument="templates")
     return {t: out.get(t, default) for t in TYPES}
 
 
@@ -194,7 +198,7 @@ def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, 
         v = select_width(interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth, rule), w, nb)
         for layer in range(spec.depth):
             out[f"blocks.{layer}.{k}"] = v[layer].clone()
-    final = "norm" if spec.global_pool == "token" else "fc_norm"
+    final = spec.final_norm  # timm's rule, in one place (spec.final_norm_name)
     for p in ("weight", "bias"):
         out[f"{final}.{p}"] = select_width(tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb).clone()
     aux = cfg["aux"]
@@ -413,7 +417,7 @@ def export(model, spec: Target) -> dict[str, torch.Tensor]:
     for k in NORM_KEYS:
         mod, p = k.split(".")
         t[f"aux.{k}"] = torch.stack([getattr(getattr(b, mod), p) for b in vit.blocks])
-    final = vit.norm if spec.global_pool == "token" else vit.fc_norm
+    final = getattr(vit, spec.final_norm)
     t["aux.norm.weight"], t["aux.norm.bias"] = final.weight, final.bias
     t["aux.pos_embed"] = vit.pos_embed
     if spec.class_token:
