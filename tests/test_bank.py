@@ -163,7 +163,7 @@ def test_fit_starts_from_the_bank_entry(banked):
     folder, _ = banked
     lg = load_learngene(folder)
     from wavehub.materialize import resolve_spec
-    from wavehub.methods.wave_module import WaveModel
+    from wavehub.wave_module import WaveModel
 
     spec = resolve_spec(lg, 3, 64, num_classes=5)
     wm = WaveModel.from_learngene(lg, spec)

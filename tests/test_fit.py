@@ -112,7 +112,8 @@ def test_composition_is_one_gemm_per_weight_type_whatever_the_depth(lg):
 def _reference_composition(wm) -> dict[str, torch.Tensor]:
     """The textbook composition (``kron.compose``, checked against a naive Kronecker loop in test_methods)."""
     from wavehub.methods.kron import compose, compose_vector
-    from wavehub.methods.wave import TYPES, _patch_weight
+    from wavehub.methods.embed import patch_weight as _patch_weight
+    from wavehub.methods.wave import TYPES
 
     out = {}
     for name, wt in TYPES.items():
@@ -129,7 +130,7 @@ def _reference_composition(wm) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("train_templates", [False, True])
 def test_fast_composition_matches_reference_and_its_gradients(lg, train_templates):
-    from wavehub.methods.wave_module import WaveModel
+    from wavehub.wave_module import WaveModel
 
     spec = resolve_spec(lg, 3, 192, num_classes=10)
     ref = WaveModel.from_learngene(lg, spec, init="random", seed=2, train_templates=train_templates)
@@ -151,7 +152,7 @@ def test_fast_composition_matches_reference_and_its_gradients(lg, train_template
 
 
 def test_frozen_template_cache_follows_in_place_changes(lg):
-    from wavehub.methods.wave_module import WaveModel
+    from wavehub.wave_module import WaveModel
 
     wm = WaveModel.from_learngene(lg, resolve_spec(lg, 2, 128, num_classes=10), init="random", seed=0)
     before = wm.composed()["blocks.0.attn.qkv.weight"].detach().clone()

@@ -55,7 +55,7 @@ def test_fresh_weights_are_ordinary_tensors(tmp_path):
     """Big composed weights live on huge-page mappings (wavehub.memory); they must behave as any tensor."""
     from safetensors.torch import load_file, save_file
 
-    from wavehub import memory
+    from wavehub.methods import memory
 
     big = memory.empty((1024, 1024), dtype=torch.float32)          # 4 MiB
     small = memory.empty((3, 4), dtype=torch.float16)

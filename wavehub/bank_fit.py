@@ -1,6 +1,6 @@
 """Fill a learngene's bank: fit one size's scalers, norms and pos_embed label-free, templates frozen.
 
-The target (a :class:`~wavehub.methods.wave_module.WaveModel` of that size, started from the aux scalers) learns to
+The target (a :class:`~wavehub.wave_module.WaveModel` of that size, started from the aux scalers) learns to
 reproduce the ancestry's token features on unlabeled crops of natural photographs: every target block is matched
 to the ancestry block at the same relative depth, and the final tokens to the ancestry's, on the residual-stream
 channels the target's width was selected from. Per-block targets keep the problem well conditioned; no label and no

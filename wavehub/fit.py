@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .errors import DatasetNotFoundError, SpecError
-from .methods.wave_module import WaveModel
+from .wave_module import WaveModel
 
 __all__ = ["fit_scalers", "TRAINABLE", "DEFAULTS", "fit_loaders", "param_groups", "evaluate", "channel_index",
            "prepare", "training_step", "num_classes_of",

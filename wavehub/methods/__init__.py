@@ -1,3 +1,31 @@
-"""Pure tensor code for each learngene method. No files, no network: artifact.py and hub.py do I/O."""
+"""Pure tensor code for each learngene method, and the registry that names them. No files, no network.
 
-__all__ = ["kron", "wave", "tleg", "select"]
+Every method is one module here that defines a :class:`~wavehub.methods.base.Method` record (``METHOD``) and one
+line in :data:`METHODS`; the rest of wavehub looks a method up with :func:`get_method` instead of branching on
+its name, so adding a method touches nothing outside this package. This package imports nothing of wavehub but
+:mod:`wavehub.errors` (checked by tests/test_layers.py): artifact.py and hub.py do I/O, materialize.py builds
+models, and all of them may use it.
+"""
+
+from __future__ import annotations
+
+from ..errors import SpecError
+from . import select, tleg, wave
+from .base import Method, Target
+
+__all__ = ["Method", "Target", "METHODS", "get_method"]
+
+#: Every method wavehub knows, by its name in config.json (filled once, at import).
+METHODS: dict[str, Method] = {
+    "wave": wave.METHOD,
+    "tleg": tleg.METHOD,
+    "select": select.METHOD,
+}
+
+
+def get_method(name: str) -> Method:
+    """The method called ``name``; an unknown name is a SpecError listing the known ones."""
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise SpecError(f"unknown method {name!r}", f"Use one of {', '.join(METHODS)}.") from None

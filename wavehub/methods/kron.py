@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import memory
+from . import memory
 
 __all__ = ["compose", "compose_layers", "compose_vector", "blocks", "unblocks", "nkp_svd", "kron_reference"]
 

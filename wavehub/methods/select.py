@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import SpecError
-from ..spec import ViTSpec
+from ..errors import ArtifactFormatError, SpecError
+from .base import Method, Target
+from .embed import patch_weight, resample_pos_embed
 from .resample import section_indices, uniform_indices
-from .wave import _patch_weight, resample_pos_embed
 
-__all__ = ["check_spec", "select_tensor", "compose_state_dict", "expected_shapes", "BLOCK_PARAMS"]
+__all__ = ["check_spec", "select_tensor", "compose_state_dict", "expected_shapes", "BLOCK_PARAMS", "extract",
+           "validate_block", "serves", "METHOD"]
 
 BLOCK_PARAMS = {  # param -> per-dimension axis kinds ("D" residual, "H" hidden, "Q" qkv rows)
     "norm1.weight": ("D",), "norm1.bias": ("D",),
@@ -27,7 +28,7 @@ BLOCK_PARAMS = {  # param -> per-dimension axis kinds ("D" residual, "H" hidden,
 }
 
 
-def check_spec(cfg: dict, spec: ViTSpec) -> None:
+def check_spec(cfg: dict, spec: Target) -> None:
     aux = cfg["aux"]
     if spec.depth > aux["depth"]:
         raise SpecError(f"Weight Selection cannot add layers: the teacher has {aux['depth']}, asked {spec.depth}",
@@ -50,7 +51,7 @@ def select_tensor(t: torch.Tensor, kinds: tuple[str, ...], src: dict[str, int], 
     return t
 
 
-def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, device=None,
+def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None,
                        dtype=None) -> dict[str, torch.Tensor]:
     aux = cfg["aux"]
     src = {"D": aux["width"], "H": int(aux["width"] * aux["mlp_ratio"]), "Q": 3 * aux["width"]}
@@ -64,7 +65,7 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpe
         for p, kinds in BLOCK_PARAMS.items():
             out[f"blocks.{layer}.{p}"] = select_tensor(get(f"blocks.{layer}.{p}"), kinds, src, dst).contiguous()
     pe = select_tensor(get("patch_embed.proj.weight"), ("D",), src, dst)
-    out["patch_embed.proj.weight"] = _patch_weight(pe.reshape(pe.shape[0], -1), aux, spec)
+    out["patch_embed.proj.weight"] = patch_weight(pe.reshape(pe.shape[0], -1), aux, spec)
     out["patch_embed.proj.bias"] = select_tensor(get("patch_embed.proj.bias"), ("D",), src, dst).contiguous()
     final = "norm" if spec.global_pool == "token" else "fc_norm"
     for p in ("weight", "bias"):
@@ -99,3 +100,35 @@ def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     if prefix:
         shapes["teacher.cls_token"] = (1, 1, D)
     return shapes
+
+
+def extract(state: dict[str, torch.Tensor], arch: dict, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+    """The teacher itself (every tensor a target may select from), under ``teacher.<timm key>``."""
+    keep = {k[len("teacher."):] for k in expected_shapes({"aux": arch})}
+    block = {"layers": "first-N", "elements": "uniform, per q/k/v section"}
+    return {f"teacher.{k}": v for k, v in state.items() if k in keep}, block
+
+
+def validate_block(cfg: dict) -> None:
+    """The optional ``select`` block is descriptive only: it must be an object when present."""
+    if cfg.get("select") is not None and not isinstance(cfg["select"], dict):
+        raise ArtifactFormatError("config.json select must be an object")
+
+
+def serves(cfg: dict) -> dict:
+    """Up to the teacher's width and depth: selection cannot grow a model."""
+    aux = cfg["aux"]
+    return {"widths": f"<= {aux['width']}", "depths": f"1..{aux['depth']}", "min_depth": 1,
+            "max_depth": aux["depth"]}
+
+
+def _compose(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None, dtype=None,
+             **_: object) -> dict[str, torch.Tensor]:
+    return compose_state_dict(tensors, cfg, spec, device=device, dtype=dtype)
+
+
+METHOD = Method(
+    name="select", summary="Weight Selection: the teacher's first layers and uniformly selected channels",
+    expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=_compose,
+    extract=extract, serves=serves,
+)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import SpecError
-from ..spec import ViTSpec
-from .wave import resample_pos_embed
+from ..errors import ArtifactFormatError, SpecError
+from .base import Method, Target
+from .embed import resample_pos_embed
 
 __all__ = ["BLOCK_PARAMS", "SHARED", "coefficients", "check_spec", "compose_state_dict", "extract",
-           "expected_shapes"]
+           "expected_shapes", "validate_block", "serves", "distill_init", "export", "METHOD"]
 
 BLOCK_PARAMS = (
     "norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",
@@ -29,7 +29,7 @@ def coefficients(depth: int) -> torch.Tensor:
     return torch.arange(depth, dtype=torch.float64) / depth
 
 
-def check_spec(cfg: dict, spec: ViTSpec) -> None:
+def check_spec(cfg: dict, spec: Target) -> None:
     aux = cfg["aux"]
     if spec.width != aux["width"] or spec.mlp_hidden != int(aux["width"] * aux["mlp_ratio"]):
         raise SpecError(
@@ -41,7 +41,7 @@ def check_spec(cfg: dict, spec: ViTSpec) -> None:
                         f"Use patch_size={aux['patch_size']} and in_chans={aux['in_chans']}.")
 
 
-def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, device=None,
+def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None,
                        dtype=None) -> dict[str, torch.Tensor]:
     """All non-head weights of an L-layer descendant (``utils.gene_tranfer`` of the TLEG code)."""
     coef = coefficients(spec.depth)
@@ -105,3 +105,54 @@ def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     if prefix:
         shapes["shared.cls_token"] = (1, 1, D)
     return shapes
+
+
+def validate_block(cfg: dict) -> None:
+    """The optional ``tleg`` block is descriptive only: it must be an object when present."""
+    if cfg.get("tleg") is not None and not isinstance(cfg["tleg"], dict):
+        raise ArtifactFormatError("config.json tleg must be an object")
+
+
+def serves(cfg: dict) -> dict:
+    """The aux width only, any depth."""
+    return {"widths": str(cfg["aux"]["width"]), "depths": ">= 1", "min_depth": 1}
+
+
+def _compose(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None, dtype=None,
+             **_: object) -> dict[str, torch.Tensor]:
+    return compose_state_dict(tensors, cfg, spec, device=device, dtype=dtype)
+
+
+def _extract(state: dict[str, torch.Tensor], arch: dict, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+    block = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "least-squares fit"}
+    return extract(state, arch), block
+
+
+def distill_init(arch: dict, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
+                 **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+    """Stage 1's start: the least-squares line through ``state``, or TLEG's own init (None): linear weights
+    trunc-normal(0.02), biases 0, LayerNorm base 1/0 and increment 0."""
+    block = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "distillation (wavehub build)"}
+    if state is not None:
+        return extract(state, arch), block
+    t: dict[str, torch.Tensor] = {}
+    for k, shape in expected_shapes({"aux": arch}).items():
+        if "norm" in k and k.endswith("weight"):
+            t[k] = torch.ones(shape) if (".base." in k or k.startswith("shared.")) else torch.zeros(shape)
+        elif k.endswith("bias"):
+            t[k] = torch.zeros(shape)
+        else:
+            t[k] = torch.nn.init.trunc_normal_(torch.empty(shape), std=0.02, generator=generator)
+    return t, block
+
+
+def export(model, spec: Target) -> dict[str, torch.Tensor]:
+    """A trained TLEG module's tensors (``model.tensors()``), as float32 CPU copies."""
+    return {k: v.detach().float().cpu().clone() for k, v in model.tensors().items()}
+
+
+METHOD = Method(
+    name="tleg", summary="a linear expansion over depth, θ_base + (l/L)·θ_ilayer (the aux width, any depth)",
+    expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=_compose,
+    extract=_extract, serves=serves, distill_init=distill_init, export=export,
+)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import SpecError
-from ..spec import ViTSpec
+from ..errors import ArtifactFormatError, SpecError
+from .base import Method, Target
+from .embed import patch_weight, resample_pos_embed
 from .kron import compose_layers, compose_vector, nkp_svd
 from .resample import check_depth_rule, interp_depth, section_indices, uniform_indices
 
@@ -27,6 +28,7 @@ __all__ = [
     "WeightType", "TYPES", "BLOCK_TYPES", "NORM_KEYS",
     "wave_config", "check_spec", "target_scalers", "select_width", "target_extras", "compose_weights",
     "extract", "random_learngene", "expected_shapes", "scaler_count", "DEFAULT_DEPTH_RULE", "resolve_depth_rule",
+    "compose", "validate_block", "serves", "distill_init", "export", "METHOD",
 ]
 
 #: Depth rule used when a caller passes none (chosen by measurement: benchmarks/README.md §7).
@@ -80,7 +82,7 @@ def wave_config(arch: dict, template_size: int = 64, templates: int | dict[str, 
             "norms": "aux", "pos_embed": "aux"}
 
 
-def check_spec(cfg: dict, spec: ViTSpec) -> None:
+def check_spec(cfg: dict, spec: Target) -> None:
     """Refuse sizes the templates cannot tile, before any allocation."""
     w = cfg["wave"]["template_size"]
     hidden = spec.mlp_hidden
@@ -103,7 +105,7 @@ def _axis_index(kind: str, src: dict, dst: dict, sections: int, device) -> torch
     return section_indices(src[kind] * sections, dst[kind] * sections, sections, device)
 
 
-def _grids(cfg: dict, spec: ViTSpec | None) -> tuple[dict, dict]:
+def _grids(cfg: dict, spec: Target | None) -> tuple[dict, dict]:
     """Block counts of each axis kind in the aux model and in the target."""
     w = cfg["wave"]["template_size"]
     aux = cfg["aux"]
@@ -112,7 +114,7 @@ def _grids(cfg: dict, spec: ViTSpec | None) -> tuple[dict, dict]:
     return src, dst
 
 
-def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, init: str = "resample",
+def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, init: str = "resample",
                    generator: torch.Generator | None = None, device=None, dtype=None,
                    depth_rule: str | None = None) -> dict[str, torch.Tensor]:
     """Scalers for a target: the aux scalers resampled over depth (``depth_rule``, see
@@ -157,7 +159,7 @@ def select_width(v: torch.Tensor, w: int, n_dst_blocks: int) -> torch.Tensor:
     return v.reshape(*v.shape[:-1], n_src, w).index_select(-2, idx).reshape(*v.shape[:-1], n_dst_blocks * w)
 
 
-def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *, device=None,
+def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None,
                   dtype=None, depth_rule: str | None = None) -> dict[str, torch.Tensor]:
     """Norms, pos_embed and cls_token for the target (timm keys), from the aux extras.
 
@@ -186,34 +188,16 @@ def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec, *,
     return out
 
 
-def resample_pos_embed(pos: torch.Tensor, aux: dict, spec: ViTSpec) -> torch.Tensor:
-    """Aux pos_embed ``(1, prefix + g², C)`` -> the target's prefix and grid (timm's bicubic resampling)."""
-    src_prefix = 1 if aux.get("class_token", True) else 0
-    dst_prefix = 1 if spec.class_token else 0
-    g_src = aux["img_size"] // aux["patch_size"]
-    prefix, grid = pos[:, :src_prefix], pos[:, src_prefix:]
-    if g_src != spec.grid:
-        from timm.layers import resample_abs_pos_embed
-
-        grid = resample_abs_pos_embed(grid.float(), new_size=(spec.grid, spec.grid), old_size=(g_src, g_src),
-                                      num_prefix_tokens=0, verbose=False).to(pos.dtype)
-    if dst_prefix and not src_prefix:
-        prefix = torch.zeros_like(pos[:, :1])
-    elif not dst_prefix:
-        prefix = pos[:, :0]
-    return torch.cat([prefix, grid], dim=1).contiguous()
-
-
 def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor], cfg: dict,
-                    spec: ViTSpec, *, device=None, dtype=None) -> dict[str, torch.Tensor]:
+                    spec: Target, *, device=None, dtype=None,
+                    matmul_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """Compose every templated weight and bias of the target into timm keys (one GEMM per type), in ``dtype``.
 
-    The GEMMs run in :func:`~wavehub.device.matmul_dtype` (fp32 for any low-precision result on a CPU); the
-    copy that lays out each weight casts to ``dtype``, so the result is rounded once."""
-    from ..device import matmul_dtype
-
+    The GEMMs run in ``matmul_dtype`` (default ``dtype``; :func:`wavehub.device.matmul_dtype` picks fp32 for
+    a low-precision result on a CPU); the copy that lays out each weight casts to ``dtype``, so the result is
+    rounded once."""
     out_dtype = dtype or tensors[f"templates.{next(iter(TYPES))}"].dtype
-    mm = matmul_dtype(out_dtype, device)
+    mm = matmul_dtype or out_dtype
     out: dict[str, torch.Tensor] = {}
     for name, wt in TYPES.items():
         t = tensors[f"templates.{name}"].to(device=device, dtype=mm)
@@ -221,7 +205,7 @@ def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.T
         Ws = compose_layers(scalers[name].to(mm), t, out_dtype=out_dtype)   # one GEMM, one copy per layer
         b = compose_vector(scalers[name + ".bias"].to(mm), tb).to(out_dtype)
         if not wt.per_layer:
-            out[f"{wt.key}.weight"] = _patch_weight(Ws[0], cfg["aux"], spec)
+            out[f"{wt.key}.weight"] = patch_weight(Ws[0], cfg["aux"], spec)
             out[f"{wt.key}.bias"] = b[0].clone()
             continue
         for layer, W in enumerate(Ws):
@@ -229,21 +213,6 @@ def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.T
             out[f"{k}.weight"] = W
             out[f"{k}.bias"] = b[layer].clone()
     return out
-
-
-def _patch_weight(w: torch.Tensor, aux: dict, spec: ViTSpec) -> torch.Tensor:
-    """(D, C·P·P) -> conv weight (D, C', P', P'), adapting channels and patch size like timm does."""
-    c, p = aux["in_chans"], aux["patch_size"]
-    conv = w.reshape(w.shape[0], c, p, p)
-    if spec.in_chans != c:
-        from timm.models._manipulate import adapt_input_conv
-
-        conv = adapt_input_conv(spec.in_chans, conv.float()).to(w.dtype)
-    if spec.patch_size != p:
-        from timm.layers import resample_patch_embed
-
-        conv = resample_patch_embed(conv.float(), [spec.patch_size, spec.patch_size], verbose=False).to(w.dtype)
-    return conv.contiguous()
 
 
 def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
@@ -272,7 +241,7 @@ def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def scaler_count(cfg: dict, spec: ViTSpec) -> int:
+def scaler_count(cfg: dict, spec: Target) -> int:
     """Number of size-specific numbers (scalers) a target needs: what stage 2 trains."""
     _, dst = _grids(cfg, spec)
     n = 0
@@ -342,3 +311,104 @@ def random_learngene(arch: dict, *, template_size: int = 64, templates: int | di
         else:  # pos_embed, cls_token
             out[k] = torch.randn(shape, generator=generator) * std
     return out, wave
+
+
+def compose(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None, dtype=None,
+            matmul_dtype: torch.dtype | None = None, init: str = "resample",
+            scalers: dict[str, torch.Tensor] | None = None, generator: torch.Generator | None = None,
+            depth_rule: str | None = None) -> dict[str, torch.Tensor]:
+    """Every non-head tensor of the target: scalers (given, or from the aux ones by ``init``), composed weights,
+    then the extras. ``tensors``/``cfg`` are the source the target starts from (the learngene, or a bank entry
+    seen as the aux model); resampling runs in ``matmul_dtype`` and every tensor ends in ``dtype``."""
+    mm = matmul_dtype or dtype
+    if scalers is None:
+        scalers = target_scalers(tensors, cfg, spec, init=init, generator=generator, device=device, dtype=mm,
+                                 depth_rule=depth_rule)
+    sd = compose_weights(tensors, scalers, cfg, spec, device=device, dtype=dtype, matmul_dtype=mm)
+    extras = target_extras(tensors, cfg, spec, device=device, dtype=mm, depth_rule=depth_rule)
+    sd.update({k: v.to(dtype) for k, v in extras.items()})
+    return sd
+
+
+def _pos_int(d: dict, key: str, where: str, limit: int) -> int:
+    v = d.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= limit:
+        raise ArtifactFormatError(f"{where}.{key} must be a positive integer, got {v!r}")
+    return v
+
+
+def validate_block(cfg: dict) -> None:
+    """The ``wave`` block of a config whose aux architecture is already validated: every type present, with
+    template sizes that tile the aux model (so later shape arithmetic cannot fail)."""
+    aux = cfg["aux"]
+    wave = cfg.get("wave")
+    if not isinstance(wave, dict) or not isinstance(wave.get("types"), dict):
+        raise ArtifactFormatError("config.json lacks the 'wave' block with per-type template settings")
+    if wave.get("order", "S_kron_T") != "S_kron_T":
+        raise ArtifactFormatError(f"unsupported Kronecker order {wave.get('order')!r}")
+    w = _pos_int(wave, "template_size", "wave", limit=1 << 12)
+    hidden = int(aux["width"] * aux["mlp_ratio"])
+    if aux["width"] % w or hidden % w:
+        raise ArtifactFormatError("wave.template_size must divide the aux width and mlp hidden size")
+    for name in TYPES:
+        tc = wave["types"].get(name)
+        if not isinstance(tc, dict):
+            raise ArtifactFormatError(f"wave.types.{name} is missing")
+        for k in ("w1", "w2", "n", "bias_n"):
+            _pos_int(tc, k, f"wave.types.{name}", limit=1 << 16)
+        if tc["w1"] != w:
+            raise ArtifactFormatError(f"wave.types.{name}.w1 must equal wave.template_size")
+        want_w2 = aux["in_chans"] * aux["patch_size"] ** 2 if name == "patch_embed" else w
+        if tc["w2"] != want_w2:
+            raise ArtifactFormatError(f"wave.types.{name}.w2 must be {want_w2}")
+
+
+def serves(cfg: dict) -> dict:
+    """Any width the templates tile, any depth."""
+    w = cfg["wave"]["template_size"]
+    return {"widths": f"multiples of {w}", "width_multiple": w, "depths": ">= 1", "min_depth": 1}
+
+
+def distill_init(arch: dict, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
+                 template_size: int = 64, templates: int | dict[str, int] = 16, bias_templates: int | None = None,
+                 **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+    """Stage 1's start: the data-free extraction of ``state``, or random templates and scalers (None)."""
+    if state is not None:
+        return extract(state, arch, template_size=template_size, templates=templates, bias_templates=bias_templates)
+    return random_learngene(arch, template_size=template_size, templates=templates, bias_templates=bias_templates,
+                            generator=generator)
+
+
+def export(model, spec: Target) -> dict[str, torch.Tensor]:
+    """A trained ``WaveModel``'s learngene: its templates and scalers, and the ViT's norms and embeddings as the
+    aux extras (float32 CPU copies)."""
+    t: dict[str, torch.Tensor] = {}
+    for name in TYPES:
+        t[f"templates.{name}"] = model.templates[name]
+        t[f"templates.{name}.bias"] = model.templates[f"{name}_bias"]
+        t[f"aux.scalers.{name}"] = model.scalers[name]
+        t[f"aux.scalers.{name}.bias"] = model.scalers[f"{name}_bias"]
+    vit = model.vit
+    for k in NORM_KEYS:
+        mod, p = k.split(".")
+        t[f"aux.{k}"] = torch.stack([getattr(getattr(b, mod), p) for b in vit.blocks])
+    final = vit.norm if spec.global_pool == "token" else vit.fc_norm
+    t["aux.norm.weight"], t["aux.norm.bias"] = final.weight, final.bias
+    t["aux.pos_embed"] = vit.pos_embed
+    if spec.class_token:
+        t["aux.cls_token"] = vit.cls_token
+    return {k: v.detach().float().cpu().clone() for k, v in t.items()}
+
+
+def _extract(state: dict[str, torch.Tensor], arch: dict, *, template_size: int = 64,
+             templates: int | dict[str, int] = 16, bias_templates: int | None = None,
+             **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+    return extract(state, arch, template_size=template_size, templates=templates, bias_templates=bias_templates)
+
+
+METHOD = Method(
+    name="wave", summary="shared Kronecker templates + per-size scalers (any width the templates tile, any depth)",
+    expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=compose,
+    extract=_extract, serves=serves, has_scalers=True, depth_rule=True, calibrates=True,
+    distill_init=distill_init, export=export,
+)

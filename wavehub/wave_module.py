@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..spec import ViTSpec
-from .wave import TYPES, _patch_weight
+from .methods.embed import patch_weight
+from .methods.wave import TYPES
+from .spec import ViTSpec
 
 __all__ = ["WaveModel"]
 
@@ -80,7 +81,7 @@ class WaveModel(nn.Module):
             W = W.reshape(L, p * w1, q * w2)
             b = torch.mm(Sb.to(dt).transpose(1, 2).reshape(L * Sb.shape[2], Sb.shape[1]), Tb).reshape(L, -1)
             if not wt.per_layer:
-                out[f"{wt.key}.weight"] = _patch_weight(W[0], self.cfg["aux"], self.spec)
+                out[f"{wt.key}.weight"] = patch_weight(W[0], self.cfg["aux"], self.spec)
                 out[f"{wt.key}.bias"] = b[0]
                 continue
             for layer, (Wl, bl) in enumerate(zip(W.unbind(0), b.unbind(0), strict=True)):
@@ -102,8 +103,8 @@ class WaveModel(nn.Module):
                        bank: bool | str = True, **timm_kwargs) -> WaveModel:
         """Start from a WAVE learngene: scalers initialized for ``spec`` (the bank entry for that size when
         the learngene has one and ``bank``, else resampled aux scalers, over depth by ``depth_rule``)."""
-        from ..materialize import build_model, wave_source
-        from .wave import target_scalers
+        from .materialize import build_model, wave_source
+        from .methods.wave import target_scalers
 
         g = torch.Generator().manual_seed(seed)
         src, cfg, _ = wave_source(lg, spec, bank, init)

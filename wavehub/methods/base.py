@@ -1,0 +1,83 @@
+"""The record every learngene method fills in, and the target shape it builds for.
+
+A method is a plain bundle of functions (timm's registry style: no classes to subclass, no plugin magic): the
+callers in materialize, extract, artifact, fit and build look a method up by the name in config.json and
+call its functions, so none of them branches on the method's name. Only :mod:`wavehub.errors` is imported from
+outside ``methods/``: the target is described by the :class:`Target` protocol (``ViTSpec`` satisfies it), so
+this layer stays pure tensor code that every other layer may use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["Method", "Target"]
+
+
+class Target(Protocol):
+    """What a method needs to know about the model it builds (``wavehub.spec.ViTSpec`` is one)."""
+
+    depth: int
+    width: int
+    mlp_ratio: float
+    patch_size: int
+    img_size: int
+    in_chans: int
+    class_token: bool
+    global_pool: str
+
+    @property
+    def grid(self) -> int: ...
+
+    @property
+    def mlp_hidden(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Method:
+    """One learngene method: its name in config.json and the functions that work on its tensors.
+
+    ``cfg`` below is a learngene's config (config.json's object: ``cfg["aux"]`` is the aux architecture and
+    ``cfg[name]`` the method's own block); ``tensors`` the learngene's tensors by name; ``spec`` a
+    :class:`Target`. Every function raises only :mod:`wavehub.errors` types for a bad input.
+    """
+
+    #: The value of config.json's ``method`` and the key of the method's own block in it.
+    name: str
+    #: One line for cards and error messages.
+    summary: str
+    #: ``(cfg) -> {tensor name: shape}``: every tensor the learngene must hold (loading validates against it).
+    expected_shapes: Callable[[Mapping[str, Any]], dict[str, tuple[int, ...]]]
+    #: ``(cfg) -> None``: check the method's own config block; raises ArtifactFormatError (a schema error).
+    validate_block: Callable[[Mapping[str, Any]], None]
+    #: ``(cfg, spec) -> None``: refuse a target this method cannot build (SpecError, before any allocation).
+    check_spec: Callable[[Mapping[str, Any], Target], None]
+    #: ``(tensors, cfg, spec, *, device, dtype, matmul_dtype, init, scalers, generator, depth_rule)`` -> every
+    #: non-head tensor of the target in timm keys. Methods without scalers ignore init/scalers/depth_rule;
+    #: ``matmul_dtype`` is the dtype the GEMMs run in (``wavehub.device.matmul_dtype``; None = ``dtype``).
+    compose: Callable[..., dict[str, Any]]
+    #: ``(state, arch, **options) -> (tensors, block)``: a learngene from an ancestry state dict (timm keys,
+    #: layer scale folded, pos_embed on the aux grid) without training. ``block`` is ``cfg[name]``. Options are
+    #: the method's own (WAVE: template_size, templates, bias_templates); others are ignored.
+    extract: Callable[..., tuple[dict[str, Any], dict[str, Any]]]
+    #: ``(cfg) -> dict``: the sizes this learngene serves (config.json's ``serves``: widths, depths, ...).
+    serves: Callable[[Mapping[str, Any]], dict[str, Any]]
+    #: Whether targets get per-size scalers: stage 2 (``wavehub.fit``) and banks need them.
+    has_scalers: bool = False
+    #: Whether ``compose`` takes a ``depth_rule`` (how aux layers are placed on the target's depth).
+    depth_rule: bool = False
+    #: Whether ``extract`` can be calibrated on images (``wavehub.calibrate``).
+    calibrates: bool = False
+    #: Stage 1 (``wavehub build``): ``(arch, state | None, *, generator, **options) -> (tensors, block)``, the
+    #: aux model's starting point, extracted from ``state`` or random when it is None. None: not distillable.
+    distill_init: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None
+    #: Stage 1: ``(model, spec) -> tensors``, the learngene tensors of a trained aux model (float32, CPU, detached
+    #: copies). The model is the build's trainable module (WAVE: ``WaveModel``; TLEG: one with ``tensors()``).
+    export: Callable[[Any, Target], dict[str, Any]] | None = None
+
+    @property
+    def distillable(self) -> bool:
+        """Whether ``wavehub build`` can train a learngene of this method."""
+        return self.distill_init is not None and self.export is not None
