@@ -1,7 +1,7 @@
 """Stage 1: build a learngene by distilling an ancestry into an auxiliary model made of templates.
 
 The aux model has the ancestry's depth and width, and every templated weight is ``Σ_t S_t ⊗ T_t`` (WAVE,
-:class:`~wavehub.methods.wave_module.WaveModel` with trainable templates) or ``θ_base + (l/L)·θ_ilayer`` (TLEG).
+:class:`~wavehub.wave_module.WaveModel` with trainable templates) or ``θ_base + (l/L)·θ_ilayer`` (TLEG).
 It learns from the frozen ancestry by feature KD (cosine + relative MSE on the final tokens and a few
 intermediate residual streams) and, when the ancestry has a classifier, logit KD (+ CE when the data's labels
 are the ancestry's classes). The templates (and aux scalers/extras) become the learngene.
@@ -15,10 +15,10 @@ One module per job: :mod:`.config` (BuildConfig, RunOptions), :mod:`.models` (au
 :mod:`.losses`, :mod:`.ddp`, :mod:`.checkpoint`, :mod:`.export` (tensors, recipe, card), :mod:`.train`.
 """
 
+from ..tleg_module import TlegModel
 from .checkpoint import CHECKPOINT_FILE, read_checkpoint
 from .config import BuildConfig, RunOptions
 from .losses import distill_loss, feature_layers, feature_loss, heldout_loss
-from .models import TlegModel
 from .train import LOG_FILE, build, build_learngene
 
 __all__ = ["BuildConfig", "RunOptions", "build", "build_learngene", "TlegModel", "distill_loss", "heldout_loss",

@@ -36,26 +36,10 @@ def hardware(dev: torch.device, dist_: Dist) -> dict:
 
 
 def export_tensors(model: nn.Module, method: str, spec: ViTSpec) -> dict[str, torch.Tensor]:
-    from ..methods.wave import NORM_KEYS, TYPES
+    """The learngene tensors of the trained aux model (the method's ``export``: float32 CPU copies)."""
+    from ..methods import get_method
 
-    if method == "tleg":
-        return {k: v.detach().float().cpu().clone() for k, v in model.tensors().items()}
-    t: dict[str, torch.Tensor] = {}
-    for name in TYPES:
-        t[f"templates.{name}"] = model.templates[name]
-        t[f"templates.{name}.bias"] = model.templates[f"{name}_bias"]
-        t[f"aux.scalers.{name}"] = model.scalers[name]
-        t[f"aux.scalers.{name}.bias"] = model.scalers[f"{name}_bias"]
-    vit = model.vit
-    for k in NORM_KEYS:
-        mod, p = k.split(".")
-        t[f"aux.{k}"] = torch.stack([getattr(getattr(b, mod), p) for b in vit.blocks])
-    final = vit.norm if spec.global_pool == "token" else vit.fc_norm
-    t["aux.norm.weight"], t["aux.norm.bias"] = final.weight, final.bias
-    t["aux.pos_embed"] = vit.pos_embed
-    if spec.class_token:
-        t["aux.cls_token"] = vit.cls_token
-    return {k: v.detach().float().cpu().clone() for k, v in t.items()}
+    return get_method(method).export(model, spec)
 
 
 def render_build_card(config: dict) -> str:

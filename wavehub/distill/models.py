@@ -1,5 +1,6 @@
-"""The aux models being distilled and their starting point: WAVE's :class:`~wavehub.methods.wave_module.WaveModel`
-(trainable templates) or :class:`TlegModel`, the frozen teacher, and the initial learngene."""
+"""What distillation trains and learns from: the initial learngene (the method's ``distill_init``), the aux model
+(:class:`~wavehub.wave_module.WaveModel` with trainable templates for methods with scalers,
+:class:`~wavehub.tleg_module.TlegModel` otherwise) and the frozen teacher."""
 
 from __future__ import annotations
 
@@ -13,81 +14,52 @@ from torch import nn
 from ..artifact import Learngene
 from ..errors import BuildError
 from ..spec import ViTSpec
+from ..tleg_module import TlegModel
+from ..wave_module import WaveModel
 from .config import BuildConfig
 
-__all__ = ["TlegModel", "aux_spec", "initial_learngene", "make_aux", "teacher"]
-
-
-class TlegModel(nn.Module):
-    """TLEG's aux net: ``θ_base``/``θ_ilayer`` per block parameter and shared tensors, all trainable."""
-
-    def __init__(self, vit: nn.Module, tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec):
-        super().__init__()
-        self.vit, self.cfg, self.spec = vit, cfg, spec
-        self.names = sorted(tensors)
-        self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v.detach().clone().float())
-                                        for k, v in tensors.items()})
-        for n, p in self.vit.named_parameters():
-            p.requires_grad_(n.startswith("head"))
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {k: self.params[k.replace(".", "__")] for k in self.names}
-
-    def composed(self) -> dict[str, torch.Tensor]:
-        from ..methods import tleg
-
-        return tleg.compose_state_dict(self.tensors(), self.cfg, self.spec)
+__all__ = ["aux_spec", "distillable", "initial_learngene", "make_aux", "teacher"]
 
 
 def aux_spec(arch: dict, num_classes: int) -> ViTSpec:
+    """The aux model's ViTSpec: the ancestry's architecture with ``num_classes`` outputs."""
     return ViTSpec(depth=arch["depth"], width=arch["width"], num_heads=arch["num_heads"],
                    head_dim=arch["width"] // arch["num_heads"], mlp_ratio=arch["mlp_ratio"],
                    patch_size=arch["patch_size"], img_size=arch["img_size"], in_chans=arch["in_chans"],
                    num_classes=num_classes, global_pool=arch["global_pool"], class_token=arch["class_token"]).resolve({})
 
 
+def distillable(name: str):
+    """The registry's method called ``name`` if ``wavehub build`` can train it; else a BuildError."""
+    from ..methods import METHODS
+
+    method = METHODS.get(name)
+    if method is None or not method.distillable:
+        can = ", ".join(f"--method {n}" for n, m in METHODS.items() if m.distillable)
+        raise BuildError(f"unknown build method {name!r}", f"Use {can}.")
+    return method
+
+
 def initial_learngene(cfg: BuildConfig, anc, arch: dict) -> Learngene:
     """The aux model's starting point: data-free extraction or random, as a (not yet saved) Learngene."""
-    from ..extract import _ancestry_state, _serves, parse_templates
-    from ..methods import tleg, wave
+    from ..extract import _ancestry_state, parse_templates
 
+    method = distillable(cfg.method)
     g = torch.Generator().manual_seed(cfg.seed)
-    lcfg: dict[str, Any] = {"aux": arch}
-    if cfg.method == "wave":
-        templates = parse_templates(cfg.templates)
-        if cfg.init == "extract":
-            t, wcfg = wave.extract(_ancestry_state(anc, arch), arch, template_size=cfg.template_size,
-                                   templates=templates, bias_templates=cfg.bias_templates)
-        else:
-            t, wcfg = wave.random_learngene(arch, template_size=cfg.template_size, templates=templates,
-                                            bias_templates=cfg.bias_templates, generator=g)
-        lcfg["wave"] = wcfg
-    elif cfg.method == "tleg":
-        lcfg["tleg"] = {"coefficient": "l/L (0-indexed l, L = target depth)",
-                        "source": "distillation (wavehub build)"}
-        if cfg.init == "extract":
-            t = tleg.extract(_ancestry_state(anc, arch), arch)
-        else:
-            t = {}  # TLEG's own init: linear ~ trunc-normal(0.02), biases 0, LN base 1/0, LN ilayer 0
-            for k, shape in tleg.expected_shapes({"aux": arch}).items():
-                if "norm" in k and k.endswith("weight"):
-                    t[k] = torch.ones(shape) if (".base." in k or k.startswith("shared.")) else torch.zeros(shape)
-                elif k.endswith("bias"):
-                    t[k] = torch.zeros(shape)
-                else:
-                    t[k] = torch.nn.init.trunc_normal_(torch.empty(shape), std=0.02, generator=g)
-    else:
-        raise BuildError(f"unknown build method {cfg.method!r}", "Use --method wave or --method tleg.")
-    lcfg["serves"] = _serves(cfg.method, lcfg)
+    state = _ancestry_state(anc, arch) if cfg.init == "extract" else None
+    t, block = method.distill_init(arch, state, generator=g, template_size=cfg.template_size,
+                                   templates=parse_templates(cfg.templates), bias_templates=cfg.bias_templates)
+    lcfg: dict[str, Any] = {"aux": arch, cfg.method: block}
+    lcfg["serves"] = method.serves(lcfg)
     return Learngene(cfg.method, lcfg, {k: v.float() for k, v in t.items()})
 
 
 def make_aux(lg: Learngene, spec: ViTSpec, device: torch.device) -> nn.Module:
+    """The trainable aux model at the ancestry's size, starting from ``lg``."""
     from ..materialize import build_model
+    from ..methods import get_method
 
-    if lg.method == "wave":
-        from ..methods.wave_module import WaveModel
-
+    if get_method(lg.method).has_scalers:
         return WaveModel.from_learngene(lg, spec, init="resample", train_templates=True, device=device)
     vit = build_model(lg, spec, device=device)
     return TlegModel(vit, {k: v.to(device) for k, v in lg.tensors.items()}, lg.config, spec)

@@ -21,7 +21,7 @@ from .checkpoint import CHECKPOINT_FILE, CHECKPOINT_VERSION, load_checkpoint, sa
 from .config import DEFAULT_STEPS, BuildConfig, RunOptions
 from .export import command, export_tensors, hardware, render_build_card
 from .losses import distill_loss, feature_layers, forward_outputs, heldout_loss
-from .models import aux_spec, initial_learngene, make_aux, teacher
+from .models import aux_spec, distillable, initial_learngene, make_aux, teacher
 
 __all__ = ["LOG_FILE", "build_learngene", "build"]
 
@@ -73,6 +73,7 @@ def build(cfg: BuildConfig, run: RunOptions) -> Path | None:
     from ..extract import ancestry_arch
     from ..stages import Stages
 
+    distillable(cfg.method)  # an unknown method fails before anything loads
     if cfg.init not in ("extract", "random"):
         raise BuildError(f"unknown --init {cfg.init!r}", "Use --init extract or --init random.")
     storage = parse_dtype(run.storage_dtype, allowed=STORAGE_DTYPES, what="storage_dtype")
