@@ -78,7 +78,7 @@ class Recipe:
     warmup: float = 0.1
     clip_grad: float = 1.0
     eval_fracs: tuple[float, ...] = (1 / 3, 2 / 3, 1.0)
-    fit_steps: int = 80         # scaler-fit steps of wave-fit, batch `batch` (wavehub.fit.DEFAULTS otherwise);
+    fit_steps: int = 80         # scaler-fit steps of wave-fit, batch `batch` (wavehub.fit.FitConfig otherwise);
     #                             fit_quality.py: ≈ 80 steps needed; each costs ≈ one full fine-tune step
     depth_rule: str = "stretch"  # WAVE aux-layer -> target-layer rule (wavehub.methods.resample.depth_positions)
     norm_calib: int = 0         # >0: standardize pre-logit features over this many train images before fine-tuning
@@ -274,7 +274,7 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     """The one fine-tune recipe (all parameters train); returns the accuracy curve at ``r.eval_steps()``."""
     from wavehub.data import make_loader
     from wavehub.device import autocast_dtype
-    from wavehub.fit import _batches, evaluate, training_step, warmup_cosine
+    from wavehub.fit import batches, evaluate, training_step, warmup_cosine
 
     dev = torch.device("cpu")
     amp = autocast_dtype(dev, r.precision)
@@ -292,7 +292,7 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     points, curve, losses = set(r.eval_steps()), [], []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for step, (x, y) in enumerate(_batches(loader, r.steps), 1):
+        for step, (x, y) in enumerate(batches(loader, r.steps), 1):
             losses.append(float(training_step(model, opt, params, x, y, amp, r.clip_grad)))
             sched.step()
             if not math.isfinite(losses[-1]):
