@@ -1,10 +1,10 @@
 """Stage 2 of WAVE: fit the size-specific weight scalers on a little labelled data, templates frozen.
 
-The model being trained is a :class:`~wavehub.methods.wave_module.WaveModel`: a stock
+The model being trained is a :class:`~wavehub.wave_module.WaveModel`: a stock
 timm ViT whose templated weights are recomposed every step from ``Σ_t S_t ⊗ T_t`` with one 2-D GEMM per weight
 type for *all* layers, in the autocast dtype (bf16 where the device is fast at it). Only the scalers (and, by
-choice, norms / head / pos_embed) receive gradients, so AdamW touches a few hundred thousand numbers instead of
-the whole model. The result is composed once into a plain timm ``VisionTransformer`` with a ``wavehub_fit``
+choice, norms / head / pos_embed) receive gradients, so AdamW touches a small fraction of
+the model's numbers. The result is composed once into a plain timm ``VisionTransformer`` with a ``wavehub_fit``
 record (what was fitted, on how much data, and how well it does on held-out data).
 """
 
