@@ -15,11 +15,28 @@ One module per job: :mod:`.config` (BuildConfig, RunOptions), :mod:`.models` (au
 :mod:`.losses`, :mod:`.ddp`, :mod:`.checkpoint`, :mod:`.export` (tensors, recipe, card), :mod:`.train`.
 """
 
-from ..tleg_module import TlegModel
-from .checkpoint import CHECKPOINT_FILE, read_checkpoint
-from .config import BuildConfig, RunOptions
-from .losses import distill_loss, feature_layers, feature_loss, heldout_loss
-from .train import LOG_FILE, build, build_learngene
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Lazy, like the package's own __init__: ``wavehub.distill.config`` (the defaults the CLI shows) imports no torch.
+_LAZY = {
+    "BuildConfig": ".config", "RunOptions": ".config", "build": ".train", "build_learngene": ".train",
+    "LOG_FILE": ".train", "CHECKPOINT_FILE": ".checkpoint", "read_checkpoint": ".checkpoint",
+    "distill_loss": ".losses", "heldout_loss": ".losses", "feature_layers": ".losses", "feature_loss": ".losses",
+    "TlegModel": "..tleg_module",
+}
 
 __all__ = ["BuildConfig", "RunOptions", "build", "build_learngene", "TlegModel", "distill_loss", "heldout_loss",
            "feature_layers", "feature_loss", "CHECKPOINT_FILE", "LOG_FILE", "read_checkpoint"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
