@@ -17,7 +17,7 @@ from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
 from .errors import AncestryError, SpecError
 
-__all__ = ["ancestry_arch", "ancestry_state", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
+__all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
 
 
 def parse_templates(value: str | int | dict) -> int | dict[str, int]:
@@ -67,7 +67,7 @@ def ancestry_arch(model_args: dict, img_size: int | None = None) -> dict[str, An
     return arch
 
 
-def ancestry_state(anc, arch: dict) -> dict[str, torch.Tensor]:
+def _ancestry_state(anc, arch: dict) -> dict[str, torch.Tensor]:
     """Ancestry weights in timm keys, layer scale folded, pos_embed resampled to the aux grid."""
     from timm.layers import resample_abs_pos_embed
 
@@ -116,7 +116,7 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
         anc = load_ancestry(ancestry)
         step("prepare weights")
         arch = ancestry_arch(anc.model_args, img_size)
-        sd = ancestry_state(anc, arch)
+        sd = _ancestry_state(anc, arch)
         recipe: dict[str, Any] = {"kind": "extract", "data": "none (data-free)", "img_size": arch["img_size"],
                                   "storage_dtype": storage_dtype,
                                   "command": rebuild_command(ancestry, method, template_size, templates, img_size,

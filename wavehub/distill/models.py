@@ -42,11 +42,11 @@ def distillable(name: str):
 
 def initial_learngene(cfg: BuildConfig, anc, arch: dict) -> Learngene:
     """The aux model's starting point: data-free extraction or random, as a (not yet saved) Learngene."""
-    from ..extract import ancestry_state, parse_templates
+    from ..extract import _ancestry_state, parse_templates
 
     method = distillable(cfg.method)
     g = torch.Generator().manual_seed(cfg.seed)
-    state = ancestry_state(anc, arch) if cfg.init == "extract" else None
+    state = _ancestry_state(anc, arch) if cfg.init == "extract" else None
     t, block = method.distill_init(arch, state, generator=g, template_size=cfg.template_size,
                                    templates=parse_templates(cfg.templates), bias_templates=cfg.bias_templates)
     lcfg: dict[str, Any] = {"aux": arch, cfg.method: block}
