@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{a.learngene} has no bank", file=sys.stderr)
         return 1
     img = next(iter(ents.values()))["img_size"]
-    teacher = load_ancestry(lg.config["ancestry"]["id"]).model("cpu", img_size=img)
+    teacher = load_ancestry(lg.cfg.ancestry["id"]).model("cpu", img_size=img)
     x = heldout_crops(lg, img, a.images, seed=1)
     rows = []
     for size in a.sizes:
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                      "rule_vs_no_bank": round(dist[chosen] / dist["no bank"], 3)})
         print(f"{size:>7}: rule {chosen} {dist[chosen]:.3f} | best {best} {dist[best]:.3f} | "
               f"no bank {dist['no bank']:.3f}", flush=True)
-    out = {"learngene": a.learngene, "bank_sha256": lg.config["bank"]["sha256"], "img_size": img,
+    out = {"learngene": a.learngene, "bank_sha256": lg.cfg.bank.sha256, "img_size": img,
            "images": a.images, "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     return 0

@@ -43,7 +43,7 @@ def recon_error(lg, anc_sd) -> dict[str, float]:
 
     norm_of = {"qkv": "norm1", "fc1": "norm2"}
     out = {}
-    L = lg.aux["depth"]
+    L = lg.arch.depth
     for name in wave.BLOCK_TYPES:
         wt = wave.TYPES[name]
         W = torch.stack([anc_sd[wt.key.format(l=i) + ".weight"].float() for i in range(L)])

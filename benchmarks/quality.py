@@ -188,8 +188,8 @@ def dataset(name: str, split: str, n: int, img_size: int):
     from wavehub.data import load_dataset
 
     lg = learngene("wave")
-    return load_dataset(name, split, img_size=img_size, in_chans=3, mean=tuple(lg.config["mean"]),
-                        std=tuple(lg.config["std"]), subset=n, seed=0)
+    return load_dataset(name, split, img_size=img_size, in_chans=3, mean=lg.cfg.data.mean, std=lg.cfg.data.std,
+                        subset=n, seed=0)
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -227,7 +227,9 @@ def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distil
     if init == "wave-fit":
         return fitted_model(lg, spec, r, seed, train_ds, cache_key)
     d, w = parse_size(size)
-    rule = {"depth_rule": r.depth_rule} if lg.method == "wave" else {}
+    from wavehub.methods import get_method
+
+    rule = {"depth_rule": r.depth_rule} if get_method(lg.method).depth_rule else {}
     if init in ("wave", "wave-bank"):
         rule["bank"] = init == "wave-bank"
     m = wavehub.create_model(lg, d, w, num_classes=10, img_size=r.img_size, seed=seed, progress=False, **rule)

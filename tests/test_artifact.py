@@ -220,3 +220,31 @@ def test_saved_bytes_are_reproducible(tmp_path):
     n = int.from_bytes(raw[:8], "little")
     assert raw[8:8 + n].startswith(b'{"__metadata__":{"format_version":"1","format":"wavehub.learngene"')
     assert set(load_learngene(tmp_path / "s0").tensors) == set(lg.tensors)
+
+
+def test_typed_config_views_of_the_bundled_learngene():
+    """config.json read once into typed views; config_bytes gives back the published file byte for byte."""
+    from pathlib import Path
+
+    import wavehub
+    from wavehub.config import AuxArch, LearngeneConfig, config_bytes, validate_config
+
+    folder = Path(wavehub.__file__).resolve().parent / "_bundled" / "dinov2s-learngene"
+    raw = (folder / "config.json").read_bytes()
+    config = validate_config(json.loads(raw))
+    assert config_bytes(config) == raw
+    c = LearngeneConfig.from_dict(config)
+    aux = config["aux"]
+    assert c.method == "wave" and c.block is config["wave"] and c.name == config["name"]
+    assert c.aux == AuxArch(**aux) and c.aux.head_dim == aux["width"] // aux["num_heads"]
+    assert c.aux.grid == aux["img_size"] // aux["patch_size"] and c.aux.mlp_hidden == int(aux["width"] * aux["mlp_ratio"])
+    assert c.data.mean == tuple(config["mean"]) and c.data.crop_pct == config["crop_pct"]
+    assert c.bank.sha256 == config["bank"]["sha256"] and set(c.bank.entries) == set(config["bank"]["entries"])
+    assert c.sha256 == config["sha256"] and c.license == config["ancestry"]["license"]
+
+
+def test_learngene_exposes_the_typed_config():
+    lg = tiny_wave()
+    assert lg.cfg.aux == lg.arch and lg.arch.width == lg.aux["width"]
+    assert lg.cfg.block is lg.config["wave"] and lg.cfg.data.std == (0.5, 0.5, 0.5)
+    assert lg.spec_defaults()["head_dim"] == lg.arch.width // lg.arch.num_heads

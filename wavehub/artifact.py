@@ -8,45 +8,45 @@ into a typed :mod:`wavehub.errors` error, so no malformed or tampered file reach
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import (
+    CARD_FILE,
+    CONFIG_FILE,
+    CROP_MODES,
+    FORMAT,
+    FORMAT_VERSION,
+    GLOBAL_POOLS,
+    INTERPOLATIONS,
+    MAX_CONFIG_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_JSON_DEPTH,
+    TENSOR_FILE,
+    AuxArch,
+    LearngeneConfig,
+    config_bytes,
+    parse_json,
+    validate_config,
+)
 from .errors import (
     ArtifactFormatError,
     ArtifactVersionError,
     IntegrityError,
     LearngeneNotFoundError,
 )
+from .files import atomic_write_bytes, sha256_bytes, sha256_file
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE", "METHODS",
+    "FORMAT", "FORMAT_VERSION", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE",
     "Learngene", "save_learngene", "load_learngene", "validate_folder", "validate_config", "sha256_file",
     "sha256_bytes", "atomic_write_bytes", "expected_shapes", "render_card", "parse_json", "validate_tensors",
     "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "INTERPOLATIONS", "CROP_MODES", "GLOBAL_POOLS",
 ]
 
-FORMAT = "wavehub.learngene"
-FORMAT_VERSION = "1"          # the tensor file's format (unchanged by a bank)
-#: config.json versions this wavehub reads: "1", and "2" = "1" plus an optional bank (wavehub.bank)
-CONFIG_VERSIONS = ("1", "2")
-TENSOR_FILE = "learngene.safetensors"
-CONFIG_FILE = "config.json"
-CARD_FILE = "README.md"
-METHODS = ("wave", "tleg", "select")
-_AUX_INT_KEYS = ("depth", "width", "num_heads", "patch_size", "img_size", "in_chans")
-MAX_CONFIG_BYTES = 1 << 20        # a learngene's config.json is a few KB; anything near this is not one
-MAX_HEADER_BYTES = 100 << 20      # safetensors' own limit for its JSON header
-MAX_JSON_DEPTH = 32               # the schema nests 4 deep; far deeper JSON would overflow recursive readers
-# the values create_model and the exports can pass on (PIL's filters; timm's crop modes and pools)
-INTERPOLATIONS = ("nearest", "lanczos", "bilinear", "bicubic", "box", "hamming")
-CROP_MODES = ("squash", "center", "border")
-GLOBAL_POOLS = ("token", "avg", "max", "avgmax", "")
 _BUNDLED_DIR = Path(__file__).resolve().parent / "_bundled"
 
 
@@ -63,6 +63,11 @@ class Learngene:
     bank: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
+    def cfg(self) -> LearngeneConfig:
+        """The typed view of :attr:`config` (read fields here rather than the dict's keys)."""
+        return LearngeneConfig.from_dict(self.config, self.method)
+
+    @property
     def name(self) -> str:
         return self.config.get("name") or "learngene"
 
@@ -72,7 +77,13 @@ class Learngene:
 
     @property
     def aux(self) -> dict[str, Any]:
+        """config.json's ``aux`` object as a dict (kept for callers; :attr:`arch` is the typed view)."""
         return self.config["aux"]
+
+    @property
+    def arch(self) -> AuxArch:
+        """The aux architecture, typed."""
+        return self.cfg.aux
 
     @property
     def num_params(self) -> int:
@@ -80,239 +91,23 @@ class Learngene:
 
     def spec_defaults(self) -> dict[str, Any]:
         """Fields a ViTSpec inherits from this learngene when the user leaves them unset."""
-        a = self.aux
-        return {k: a.get(k) for k in ("patch_size", "img_size", "in_chans", "mlp_ratio", "class_token",
-                                      "global_pool")} | {"head_dim": a["width"] // a["num_heads"]}
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 of a file through a read-only memory map: one ``update`` over the whole file, so hashlib drops
-    the GIL once (not once per chunk) and a pull's hash thread does not queue behind the download thread."""
-    import mmap
-
-    with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            return hashlib.sha256().hexdigest()
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            return hashlib.sha256(m).hexdigest()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over ``path``: never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a published file must be readable by all
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        return self.arch.spec_defaults()
 
 
 def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes the method requires for this config."""
-    method = config["method"]
-    if method == "wave":
-        from .methods.wave import expected_shapes as f
-    elif method == "tleg":
-        from .methods.tleg import expected_shapes as f
-    else:
-        from .methods.select import expected_shapes as f
-    return f(config)
+    from .methods import get_method
 
-
-def method_of(config: dict) -> Any:
-    return config.get("method") if isinstance(config, dict) else None
+    return get_method(config.get("method")).expected_shapes(config)
 
 
 def _fail(msg: str) -> ArtifactFormatError:
     return ArtifactFormatError(msg)
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"non-finite number {name}")
-
-
-def parse_json(raw: bytes | str, what: str, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
-    """JSON bounded in size and nesting depth, strict numbers (no NaN/Infinity), any failure an
-    ArtifactFormatError: the one reader for config.json and the safetensors header, so a hostile file cannot
-    raise RecursionError or MemoryError here or in any later recursive walk of the result."""
-    if len(raw) > max_bytes:
-        raise _fail(f"{what} is {len(raw):,} bytes, over the {max_bytes:,}-byte limit")
-    try:
-        obj = json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError:
-        raise _fail(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except (ValueError, UnicodeDecodeError, TypeError) as e:
-        raise _fail(f"{what} is not valid JSON ({type(e).__name__}: {str(e)[:80]})") from None
-    stack = [(obj, 1)]
-    while stack:  # iterative: the depth check itself must not recurse
-        o, d = stack.pop()
-        if d > MAX_JSON_DEPTH:
-            raise _fail(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(o, dict):
-            stack.extend((v, d + 1) for v in o.values())
-        elif isinstance(o, list):
-            stack.extend((v, d + 1) for v in o)
-    return obj
-
-
-def _pos_int(d: dict, key: str, where: str, limit: int = 1 << 20) -> int:
-    v = d.get(key)
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= limit:
-        raise _fail(f"{where}.{key} must be a positive integer, got {v!r}")
-    return v
-
-
-def validate_config(config: Any) -> dict:
-    """Check config.json's schema (types and ranges), so later arithmetic on it cannot blow up."""
-    if not isinstance(config, dict):
-        raise _fail("config.json is not a JSON object")
-    if config.get("format") != FORMAT:
-        raise _fail(f"config.json format is {config.get('format')!r}, expected {FORMAT!r}")
-    version = config.get("format_version")
-    if version not in CONFIG_VERSIONS:
-        raise ArtifactVersionError(f"learngene format version {version!r} is not supported (this wavehub reads "
-                                   f"versions {', '.join(CONFIG_VERSIONS)})", "Upgrade wavehub: pip install -U wavehub")
-    if "bank" in config and (version == "1" or method_of(config) != "wave"):
-        raise _fail("a bank needs format_version 2 and a WAVE learngene")
-    method = config.get("method")
-    if method not in METHODS:
-        raise _fail(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    aux = config.get("aux")
-    if not isinstance(aux, dict):
-        raise _fail("config.json has no 'aux' architecture object")
-    for k in _AUX_INT_KEYS:
-        _pos_int(aux, k, "aux", limit=1 << 16)
-    mr = aux.get("mlp_ratio")
-    if not isinstance(mr, (int, float)) or isinstance(mr, bool) or not (0 < mr <= 64) or math.isnan(mr):
-        raise _fail(f"aux.mlp_ratio must be a number in (0, 64], got {mr!r}")
-    if (aux["width"] * mr) != int(aux["width"] * mr):
-        raise _fail("aux.width * aux.mlp_ratio must be an integer")
-    if aux["width"] % aux["num_heads"] or aux["img_size"] % aux["patch_size"]:
-        raise _fail("aux architecture is inconsistent (heads must divide width, patch must divide img_size)")
-    if not isinstance(aux.get("class_token", True), bool):
-        raise _fail("aux.class_token must be true or false")
-    if aux["width"] * aux["depth"] > 1 << 24 or (aux["img_size"] // aux["patch_size"]) ** 2 > 1 << 20:
-        raise _fail("aux architecture is implausibly large")
-    sha = config.get("sha256")
-    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
-        raise _fail("config.json sha256 must be the 64-hex-digit sha256 of learngene.safetensors")
-    _validate_aux_extras(aux)
-    _validate_data_fields(config, aux)
-    _validate_descriptive(config)
-    for block in ("tleg", "select"):
-        if config.get(block) is not None and not isinstance(config[block], dict):
-            raise _fail(f"config.json {block} must be an object")
-    if method == "wave":
-        _validate_wave(config, aux)
-    return config
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _validate_aux_extras(aux: dict) -> None:
-    gp = aux.get("global_pool")
-    if gp is not None and gp not in GLOBAL_POOLS:
-        raise _fail(f"aux.global_pool must be one of {', '.join(map(repr, GLOBAL_POOLS))}, got {_short(gp)}")
-    if gp == "token" and aux.get("class_token", True) is False:
-        raise _fail("aux.global_pool 'token' needs aux.class_token true")
-
-
-def _validate_data_fields(config: dict, aux: dict) -> None:
-    """The preprocessing fields create_model copies into the model's pretrained_cfg and the exports write."""
-    for key in ("mean", "std", "interpolation", "crop_pct", "crop_mode"):
-        if key in config and config[key] is None:  # create_model reads them with .get(key, default)
-            raise _fail(f"config.json {key} is null; leave it out for the default")
-    for key in ("mean", "std"):
-        v = config.get(key)
-        if v is None:
-            continue
-        if not (isinstance(v, list) and len(v) in {1, 3, aux["in_chans"]} and all(_number(x) for x in v)):
-            raise _fail(f"config.json {key} must be a list of 1, 3 or in_chans finite numbers, got {_short(v)}")
-        if key == "std" and not all(x > 0 for x in v):
-            raise _fail("config.json std values must be positive")
-    interp = config.get("interpolation")
-    if interp is not None and interp not in INTERPOLATIONS:
-        raise _fail(f"config.json interpolation must be one of {', '.join(INTERPOLATIONS)}, got {_short(interp)}")
-    crop = config.get("crop_pct")
-    if crop is not None and not (_number(crop) and 0.1 <= crop <= 1.0):
-        raise _fail(f"config.json crop_pct must be a number in [0.1, 1], got {_short(crop)}")
-    mode = config.get("crop_mode")
-    if mode is not None and mode not in CROP_MODES:
-        raise _fail(f"config.json crop_mode must be one of {', '.join(CROP_MODES)}, got {_short(mode)}")
-
-
-def _validate_descriptive(config: dict) -> None:
-    """Names, ancestry and counts: written into model cards, YAML metadata and pretrained_cfg."""
-    for key in ("name", "repo_id", "license", "created", "wavehub_version"):
-        v = config.get(key)
-        if v is not None and not (isinstance(v, str) and len(v) <= 256):
-            raise _fail(f"config.json {key} must be a string of at most 256 characters, got {_short(v)}")
-    tf = config.get("tensor_file")
-    if tf is not None and tf != TENSOR_FILE:
-        raise _fail(f"config.json tensor_file must be {TENSOR_FILE!r}, got {_short(tf)}")
-    anc = config.get("ancestry")
-    if anc is not None:
-        if not isinstance(anc, dict):
-            raise _fail(f"config.json ancestry must be an object, got {_short(anc)}")
-        for k, v in anc.items():
-            if v is not None and not (isinstance(v, (str, bool)) or _number(v)):
-                raise _fail(f"config.json ancestry.{_short(k)} must be a string or number, got {_short(v)}")
-    for key in ("params", "serves"):
-        v = config.get(key)
-        if v is not None and not isinstance(v, dict):
-            raise _fail(f"config.json {key} must be an object, got {_short(v)}")
-
-
 def _short(v: Any) -> str:
     r = repr(v)
     return r if len(r) <= 40 else r[:37] + "..."
-
-
-def _validate_wave(config: dict, aux: dict) -> None:
-    from .methods.wave import TYPES
-
-    wave = config.get("wave")
-    if not isinstance(wave, dict) or not isinstance(wave.get("types"), dict):
-        raise _fail("config.json lacks the 'wave' block with per-type template settings")
-    if wave.get("order", "S_kron_T") != "S_kron_T":
-        raise _fail(f"unsupported Kronecker order {wave.get('order')!r}")
-    w = _pos_int(wave, "template_size", "wave", limit=1 << 12)
-    hidden = int(aux["width"] * aux["mlp_ratio"])
-    if aux["width"] % w or hidden % w:
-        raise _fail("wave.template_size must divide the aux width and mlp hidden size")
-    for name in TYPES:
-        tc = wave["types"].get(name)
-        if not isinstance(tc, dict):
-            raise _fail(f"wave.types.{name} is missing")
-        for k in ("w1", "w2", "n", "bias_n"):
-            _pos_int(tc, k, f"wave.types.{name}", limit=1 << 16)
-        if tc["w1"] != w:
-            raise _fail(f"wave.types.{name}.w1 must equal wave.template_size")
-        want_w2 = aux["in_chans"] * aux["patch_size"] ** 2 if name == "patch_embed" else w
-        if tc["w2"] != want_w2:
-            raise _fail(f"wave.types.{name}.w2 must be {want_w2}")
 
 
 def _check_data_section(header: dict, size: int) -> None:
@@ -372,7 +167,7 @@ def _parse_tensors(data: bytes, config: dict) -> dict:
     missing = sorted(set(want) - set(tensors))
     extra = sorted(set(tensors) - set(want))
     if missing or extra:
-        raise _fail(f"{TENSOR_FILE} tensor names do not match method {config['method']!r}: "
+        raise _fail(f"{TENSOR_FILE} tensor names do not match method {config.get('method')!r}: "
                     f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
                     f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}")
     for k, shape in want.items():
@@ -426,9 +221,10 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
     try:
         config, data, card = _read_folder(path)
         config = validate_config(config)
-        if verify and sha256_bytes(data) != config["sha256"]:
+        recorded = LearngeneConfig.from_dict(config).sha256
+        if verify and sha256_bytes(data) != recorded:
             raise IntegrityError(f"{TENSOR_FILE} in {path} does not match its recorded sha256 "
-                                 f"({config['sha256'][:12]}...): the file is corrupted or was modified")
+                                 f"({recorded[:12]}...): the file is corrupted or was modified")
         tensors = validate_tensors(data, config)
         from .bank import read_bank
 
@@ -444,7 +240,7 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
         raise _fail(f"learngene at {path} is malformed ({type(e).__name__}: {str(e)[:100]})") from None
     if device not in (None, "cpu"):
         tensors = {k: v.to(device) for k, v in tensors.items()}
-    return Learngene(config["method"], config, tensors, card, source or str(path), bank)
+    return Learngene(LearngeneConfig.from_dict(config).method, config, tensors, card, source or str(path), bank)
 
 
 def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | None = None, force: bool = False,
@@ -466,8 +262,7 @@ def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | Non
     config.update(format=FORMAT, format_version=FORMAT_VERSION, method=lg.method, sha256=sha256_bytes(data),
                   tensor_file=TENSOR_FILE, wavehub_version=__version__)
     config.setdefault("created", _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
-    config.setdefault("params", {})
-    config["params"]["learngene"] = sum(t.numel() for t in tensors.values())
+    config.setdefault("params", {}).update(learngene=sum(t.numel() for t in tensors.values()))
     records = (config.pop("bank", None) or {}).get("entries", {})   # an entry's fitting record
     validate_config(config)
     text = card if card is not None else (lg.card or render_card(config))
@@ -479,7 +274,7 @@ def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | Non
 
             config = write_bank(tmp, config, lg.bank, records)
         else:
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            (tmp / CONFIG_FILE).write_bytes(config_bytes(config))
         (tmp / CARD_FILE).write_text(text, encoding="utf-8")
     lg.config = config
     return out
@@ -502,28 +297,28 @@ def render_card(config: dict) -> str:
     """A minimal Hub model card for a learngene folder (library_name: wavehub)."""
     import yaml
 
-    anc = config.get("ancestry") or {}
+    c = LearngeneConfig.from_dict(config)
+    anc, aux = c.ancestry, c.aux
     meta = {
         "library_name": "wavehub",
-        "tags": ["learngene", config["method"], "vit", "image-classification"],
-        "license": anc.get("license", "apache-2.0"),
+        "tags": ["learngene", c.method, "vit", "image-classification"],
+        "license": c.license,
     }
     if anc.get("hf_id"):
         meta["base_model"] = anc["hf_id"]
-    name = config.get("name", "learngene")
-    aux = config["aux"]
+    name = c.name if c.name is not None else "learngene"
     lines = [
         "---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
         f"# {name}", "",
-        f"A **{config['method'].upper()}** learngene for [wavehub](https://github.com/wavehub/wavehub): "
+        f"A **{c.method.upper()}** learngene for [wavehub](https://github.com/wavehub/wavehub): "
         "size-agnostic weight templates from which wavehub builds a stock timm `VisionTransformer` of the depth "
         "and width you ask for.", "",
         f"- ancestry: `{anc.get('id', 'unknown')}`",
-        f"- aux architecture: depth {aux['depth']}, width {aux['width']}, {aux['num_heads']} heads, "
-        f"patch {aux['patch_size']}, {aux['img_size']} px",
-        f"- learngene parameters: {config.get('params', {}).get('learngene', 'n/a')}",
-        f"- sha256 of `{TENSOR_FILE}`: `{config.get('sha256')}`", "",
+        f"- aux architecture: depth {aux.depth}, width {aux.width}, {aux.num_heads} heads, "
+        f"patch {aux.patch_size}, {aux.img_size} px",
+        f"- learngene parameters: {c.params.get('learngene', 'n/a')}",
+        f"- sha256 of `{TENSOR_FILE}`: `{c.sha256}`", "",
         "## Usage", "", "```python", "import wavehub",
-        f'model = wavehub.from_learngene("{name}", depth=8, width={aux["width"]}, num_classes=10)', "```", "",
+        f'model = wavehub.from_learngene("{name}", depth=8, width={aux.width}, num_classes=10)', "```", "",
     ]
     return "\n".join(lines)

@@ -19,12 +19,12 @@ resampling code: the identity at the entry's own size, and depth/width resamplin
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import BankEntry, LearngeneConfig, with_aux
 from .errors import ArtifactFormatError, IntegrityError
 
 __all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "entry_arch", "entry_config",
@@ -58,24 +58,28 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def entry_arch(config: dict, depth: int, width: int, img_size: int | None = None) -> dict:
     """The aux architecture an entry of this size stands for (same head size, patch and mlp ratio)."""
-    aux = dict(config["aux"])
-    head_dim = aux["width"] // aux["num_heads"]
-    aux.update(depth=int(depth), width=int(width), num_heads=max(1, int(width) // head_dim))
+    return _entry_config(config, depth, width, img_size)["aux"]
+
+
+def _entry_config(config: dict, depth: int, width: int, img_size: int | None) -> dict:
+    head_dim = LearngeneConfig.from_dict(config).aux.head_dim
+    changes = {"depth": int(depth), "width": int(width), "num_heads": max(1, int(width) // head_dim)}
     if img_size is not None:
-        aux["img_size"] = int(img_size)
-    return aux
+        changes["img_size"] = int(img_size)
+    return with_aux(config, **changes)
 
 
 def entry_config(config: dict, entry: dict) -> dict:
     """The learngene's config with its aux architecture replaced by the entry's."""
-    return dict(config, aux=entry_arch(config, entry["depth"], entry["width"], entry["img_size"]))
+    e = BankEntry.from_dict("", entry)
+    return _entry_config(config, e.depth, e.width, e.img_size)
 
 
 def entry_names(config: dict, entry: dict) -> dict[str, tuple[int, ...]]:
     """The aux tensors (names and shapes) an entry must hold."""
-    from .artifact import expected_shapes
+    from .methods import get_method
 
-    shapes = expected_shapes(entry_config(config, entry))
+    shapes = get_method(LearngeneConfig.from_dict(config).method).expected_shapes(entry_config(config, entry))
     return {k: v for k, v in shapes.items() if k.startswith("aux.")}
 
 
@@ -118,7 +122,7 @@ def _check_block(config: dict) -> dict:
                 raise _fail(f"bank entry {key!r}: {f} must be a positive integer, got {v!r}")
         if key != entry_key(e["depth"], e["width"]):
             raise _fail(f"bank entry {key!r} does not match its size {e['depth']}x{e['width']}")
-        if e["img_size"] % config["aux"]["patch_size"]:
+        if e["img_size"] % LearngeneConfig.from_dict(config).aux.patch_size:
             raise _fail(f"bank entry {key!r}: img_size must be a multiple of the patch size")
         if not (isinstance(e.get("sha256"), str) and len(e["sha256"]) == 64):
             raise _fail(f"bank entry {key!r} has no sha256")
@@ -174,7 +178,8 @@ def write_bank(folder: str | Path, config: dict, bank: dict[str, dict[str, Any]]
     """Write ``bank.safetensors`` then ``config.json`` (atomically, in that order); returns the new config."""
     from safetensors.torch import save as st_save
 
-    from .artifact import CONFIG_FILE, atomic_write_bytes
+    from .config import CONFIG_FILE, config_bytes
+    from .files import atomic_write_bytes
 
     folder = Path(folder)
     flat = {f"{key}/{name}": t.detach().cpu().contiguous() for key, ts in sorted(bank.items())
@@ -189,7 +194,7 @@ def write_bank(folder: str | Path, config: dict, bank: dict[str, dict[str, Any]]
     config = dict(config, format_version="2",
                   bank={"file": BANK_FILE, "sha256": hashlib.sha256(data).hexdigest(), "entries": ents})
     atomic_write_bytes(folder / BANK_FILE, data)
-    atomic_write_bytes(folder / CONFIG_FILE, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(folder / CONFIG_FILE, config_bytes(config))
     return config
 
 
@@ -222,7 +227,7 @@ def choose_entry(config: dict, depth: int, width: int, grid: int | None = None) 
         key, e = min(wide, key=lambda kv: (abs(math.log(kv[1]["width"] / width)),
                                            abs(math.log(kv[1]["depth"] / depth)), kv[0]))
         rule = "nearest"
-    same_grid = grid is None or e["img_size"] // config["aux"]["patch_size"] == grid
+    same_grid = grid is None or e["img_size"] // aux["patch_size"] == grid
     return Choice(key, rule, "entry" if same_grid else "aux")
 
 
@@ -254,7 +259,8 @@ def source_for(tensors: dict[str, Any], config: dict, entry_tensors: dict[str, A
     if choice.pos_embed == "aux":
         from .methods.wave import select_width
 
-        w = config["wave"]["template_size"]
+        c = LearngeneConfig.from_dict(config)
+        w = c.block["template_size"]
         src["aux.pos_embed"] = select_width(tensors["aux.pos_embed"], w, e["width"] // w)
-        cfg["aux"]["img_size"] = config["aux"]["img_size"]
+        cfg = with_aux(cfg, img_size=c.aux.img_size)
     return src, cfg

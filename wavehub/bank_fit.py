@@ -78,7 +78,8 @@ def heldout_crops(lg, img_size: int, n: int = FIT_DEFAULTS["heldout"], *, seed: 
     from .ancestry import IMAGENET_MEAN, IMAGENET_STD
     from .distill_data import make_stream
 
-    mean, std = tuple(lg.config.get("mean", IMAGENET_MEAN)), tuple(lg.config.get("std", IMAGENET_STD))
+    norm = lg.cfg.data
+    mean, std = norm.mean or tuple(IMAGENET_MEAN), norm.std or tuple(IMAGENET_STD)
     return make_stream(data, img_size=img_size, mean=mean, std=std, seed=seed + 7919).batch(0, 0, n)[0]
 
 
@@ -109,18 +110,19 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
     from .distill_data import make_stream
     from .fit import channel_index, prepare, warmup_cosine
     from .materialize import resolve_spec
+    from .methods import get_method
 
     bad = set(options) - set(FIT_DEFAULTS)
     if bad:
         raise SpecError(f"unknown bank fitting option(s) {sorted(bad)}", f"Choose from {', '.join(FIT_DEFAULTS)}.")
     o = FIT_DEFAULTS | options
-    if lg.method != "wave":
+    if not get_method(lg.method).has_scalers:
         raise SpecError(f"a bank holds WAVE scalers; {lg.name!r} is a {lg.method.upper()} learngene",
                         "Use a WAVE learngene such as dinov2s-learngene.")
     spec = resolve_spec(lg, depth, width, num_classes=0, img_size=o["img_size"])
     dev = resolve_device(device)
     amp = autocast_dtype(dev, precision)
-    anc_id = teacher if isinstance(teacher, str) else (lg.config.get("ancestry") or {}).get("id")
+    anc_id = teacher if isinstance(teacher, str) else lg.cfg.ancestry.get("id")
     if isinstance(teacher, torch.nn.Module):
         anc_id = f"{type(teacher).__name__} (passed in)"
         teacher = teacher.to(dev).eval()
@@ -129,12 +131,13 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
                         "ancestry spec): bank entries are distilled from the ancestry.")
     else:
         teacher = load_ancestry(anc_id).model(dev, img_size=spec.img_size)
-    if teacher.embed_dim != lg.aux["width"]:
-        raise SpecError(f"the ancestry's width {teacher.embed_dim} differs from the aux width {lg.aux['width']}",
+    if teacher.embed_dim != lg.arch.width:
+        raise SpecError(f"the ancestry's width {teacher.embed_dim} differs from the aux width {lg.arch.width}",
                         "Bank entries need an ancestry whose channels the aux model shares.")
     for p in teacher.parameters():
         p.requires_grad_(False)
-    mean, std = tuple(lg.config.get("mean", IMAGENET_MEAN)), tuple(lg.config.get("std", IMAGENET_STD))
+    norm = lg.cfg.data
+    mean, std = norm.mean or tuple(IMAGENET_MEAN), norm.std or tuple(IMAGENET_STD)
     stream = make_stream(o["data"], img_size=spec.img_size, mean=mean, std=std, seed=seed)
     xh = heldout_crops(lg, spec.img_size, o["heldout"], seed=seed, data=o["data"]).to(dev)
     fork = [dev.index or 0] if dev.type == "cuda" else []

@@ -1,8 +1,8 @@
 """Calibrated WAVE extraction: make the template SVD see the inputs the weights really get.
 
 The data-free NKP-SVD minimizes the weight error ``‖W − Ŵ‖``, as if every input channel mattered equally. In
-DINOv2 they do not: after LayerNorm some residual channels carry 100x the RMS of others (measured: per-channel
-RMS 0.09–14 on natural images), so errors in their columns dominate the output error. Before extraction we
+DINOv2 they do not: after LayerNorm some residual channels carry orders of magnitude more RMS than others, so
+errors in their columns dominate the output error. Before extraction we
 re-parameterize every block exactly (the aux model's function does not change):
 
 - the LayerNorm affine (γ, β) of ``norm1``/``norm2`` moves into the following ``qkv``/``fc1`` (``W·diag(γ)``,
@@ -11,11 +11,9 @@ re-parameterize every block exactly (the aux model's function does not change):
   (``W·diag(γ·r)``), and the LayerNorm weight becomes ``1/r`` so the product is unchanged. The SVD then
   minimizes the output error for inputs of the measured per-channel scale.
 
-Measured (``benchmarks/README.md`` §5): at the aux size (depth 12, width 384, 112 px FMNIST probe), 64
-templates per type give 70.3 % plain, 73.2 % calibrated, as much as the plain extraction's ≈ 190 (73.7 %).
-But depth/width-resampled targets at 42 px probe *worse* than from the plain ≈ 190 learngene (12x256: 53 vs
-67 % under bf16 autocast; their pre-logit features vary 4x less across images), so the bundled default stays
-plain. Calibration is an option of ``wavehub extract``, not the default.
+Calibration helps at the aux size but depth/width-resampled targets probe worse than from a plain learngene
+with more templates (benchmarks/README.md §5), so the bundled default stays plain: calibration is an option of
+``wavehub extract``, not the default.
 """
 
 from __future__ import annotations

@@ -161,10 +161,12 @@ def batches(loader: DataLoader, steps: int) -> Iterator[tuple[torch.Tensor, torc
 
 def channel_index(cfg: dict, spec, device=None) -> torch.Tensor:
     """Residual-stream channels of the aux model that the target's channels were selected from."""
+    from .config import LearngeneConfig
     from .methods.resample import uniform_indices
 
-    w = cfg["wave"]["template_size"]
-    n_src, n_dst = cfg["aux"]["width"] // w, spec.width // w
+    view = LearngeneConfig.from_dict(cfg, "wave")
+    w = int(view.block["template_size"])
+    n_src, n_dst = view.aux.width // w, spec.width // w
     blocks = uniform_indices(n_src, n_dst, device)
     return (blocks[:, None] * w + torch.arange(w, device=device)).reshape(-1)
 

@@ -21,9 +21,9 @@ __all__ = ["resolve_spec", "check_spec", "state_dict_for", "bank_choice", "wave_
 
 def resolve_spec(lg: Learngene, depth: int | None = None, width: int | None = None, **fields: Any) -> ViTSpec:
     """A validated spec: unset fields come from the learngene's aux architecture."""
-    aux = lg.aux
-    depth = aux["depth"] if depth is None else depth
-    width = aux["width"] if width is None else width
+    arch = lg.arch
+    depth = arch.depth if depth is None else depth
+    width = arch.width if width is None else width
     fields = {k: v for k, v in fields.items() if v is not None}
     try:
         spec = ViTSpec(depth=depth, width=width, **fields)
@@ -36,13 +36,9 @@ def resolve_spec(lg: Learngene, depth: int | None = None, width: int | None = No
 
 def check_spec(lg: Learngene, spec: ViTSpec) -> None:
     """The method's own limits (template divisibility, TLEG fixed width, WS no growth)."""
-    if lg.method == "wave":
-        from .methods.wave import check_spec as f
-    elif lg.method == "tleg":
-        from .methods.tleg import check_spec as f
-    else:
-        from .methods.select import check_spec as f
-    f(lg.config, spec)
+    from .methods import get_method
+
+    get_method(lg.method).check_spec(lg.config, spec)
 
 
 def bank_choice(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str = "resample"):
@@ -70,26 +66,15 @@ def wave_source(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str
 
 def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator,
              depth_rule: str | None = None, bank: bool | str = True) -> dict[str, torch.Tensor]:
-    if lg.method == "wave":
-        from .device import matmul_dtype
-        from .methods import wave
+    from .device import matmul_dtype
+    from .methods import get_method
 
-        mm = matmul_dtype(dtype, device)  # resample and compose in fp32 on a CPU; round once, at the end
-        tensors, cfg, _ = wave_source(lg, spec, bank, init)
-        if scalers is None:
-            scalers = wave.target_scalers(tensors, cfg, spec, init=init, generator=generator,
-                                          device=device, dtype=mm, depth_rule=depth_rule)
-        sd = wave.compose_weights(tensors, scalers, cfg, spec, device=device, dtype=dtype)
-        extras = wave.target_extras(tensors, cfg, spec, device=device, dtype=mm, depth_rule=depth_rule)
-        sd.update({k: v.to(dtype) for k, v in extras.items()})
-        return sd
-    if lg.method == "tleg":
-        from .methods import tleg
-
-        return tleg.compose_state_dict(lg.tensors, lg.config, spec, device=device, dtype=dtype)
-    from .methods import select
-
-    return select.compose_state_dict(lg.tensors, lg.config, spec, device=device, dtype=dtype)
+    method = get_method(lg.method)
+    # a method with scalers starts from the bank entry chosen for the size (or the aux model)
+    tensors, cfg, _ = wave_source(lg, spec, bank, init) if method.has_scalers else (lg.tensors, lg.config, None)
+    # resample and compose in fp32 on a CPU; round once, at the end
+    return method.compose(tensors, cfg, spec, device=device, dtype=dtype, matmul_dtype=matmul_dtype(dtype, device),
+                          init=init, scalers=scalers, generator=generator, depth_rule=depth_rule)
 
 
 def init_head(spec: ViTSpec, *, device=None, dtype=None, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -158,29 +143,30 @@ def stock_architecture(spec: ViTSpec) -> str:
 
 
 def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
-    cfg = lg.config
+    cfg = lg.cfg
+    data = cfg.data
+    mean = data.mean if data.mean is not None else (0.485, 0.456, 0.406) if spec.in_chans == 3 else (0.449,)
+    std = data.std if data.std is not None else (0.229, 0.224, 0.225) if spec.in_chans == 3 else (0.226,)
     return {
         "architecture": stock_architecture(spec),
         "input_size": (spec.in_chans, spec.img_size, spec.img_size),
         "fixed_input_size": True,
-        "interpolation": cfg.get("interpolation", "bicubic"),
+        "interpolation": data.interpolation if data.interpolation is not None else "bicubic",
         # 1.0 = the whole image, as wavehub's own data pipeline and extraction see it (timm's 0.875 would crop)
-        "crop_pct": float(cfg.get("crop_pct", 1.0)),
+        "crop_pct": float(data.crop_pct if data.crop_pct is not None else 1.0),
         # squash = resize the whole image to input_size (as wavehub.data does); with crop_pct 1.0 it needs no
         # crop, so timm's transform and transformers' processor agree on every aspect ratio (a center crop's
         # offset is rounded by torchvision but floored by transformers: a 1-px shift on some images)
-        "crop_mode": cfg.get("crop_mode", "squash"),
-        "mean": tuple(cfg.get("mean", (0.485, 0.456, 0.406)))[: spec.in_chans] if spec.in_chans == 3
-        else (float(sum(cfg.get("mean", (0.449,))) / len(cfg.get("mean", (0.449,)))),) * spec.in_chans,
-        "std": tuple(cfg.get("std", (0.229, 0.224, 0.225)))[: spec.in_chans] if spec.in_chans == 3
-        else (float(sum(cfg.get("std", (0.226,))) / len(cfg.get("std", (0.226,)))),) * spec.in_chans,
+        "crop_mode": data.crop_mode if data.crop_mode is not None else "squash",
+        "mean": tuple(mean)[: spec.in_chans] if spec.in_chans == 3 else (float(sum(mean) / len(mean)),) * spec.in_chans,
+        "std": tuple(std)[: spec.in_chans] if spec.in_chans == 3 else (float(sum(std) / len(std)),) * spec.in_chans,
         "num_classes": spec.num_classes,
         "first_conv": "patch_embed.proj",
         "classifier": "head",
-        "license": (cfg.get("ancestry") or {}).get("license", "apache-2.0"),
-        "hf_hub_id": cfg.get("repo_id"),
+        "license": cfg.license,
+        "hf_hub_id": cfg.repo_id,
         "source": "wavehub",
-        "tag": cfg.get("name"),
+        "tag": cfg.name,
     }
 
 
@@ -193,10 +179,12 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
     the learngene does not provide are refused with a SpecError. ``depth_rule`` (WAVE): "prefix" | "stretch"."""
     from timm.models.vision_transformer import VisionTransformer
 
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    if lg.method == "wave":
-        from .methods.wave import resolve_depth_rule
+    from .methods import get_method
+    from .methods.resample import resolve_depth_rule
 
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    method = get_method(lg.method)
+    if method.depth_rule:
         depth_rule = resolve_depth_rule(depth_rule)   # recorded below; unknown names fail before composing
     elif depth_rule is not None:
         raise SpecError(f"depth_rule applies to WAVE learngenes; {lg.name!r} is a {lg.method.upper()} learngene",
@@ -221,14 +209,15 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
     model.default_cfg = model.pretrained_cfg
     model.wavehub_info = {
         "learngene": lg.name, "learngene_sha256": lg.sha256, "method": lg.method, "source": lg.source,
-        "repo_id": lg.config.get("repo_id"), "init": init if lg.method == "wave" else lg.method,
+        "repo_id": lg.cfg.repo_id, "init": init if method.has_scalers else lg.method,
         "spec": {k: v for k, v in vars(spec).items()}, "seed": seed,
     }
-    if lg.method == "wave":
+    if method.depth_rule:
         model.wavehub_info["depth_rule"] = depth_rule
+    if method.has_scalers:
         choice = bank_choice(lg, spec, bank, init)   # the norms and pos_embed came from it in any case
         model.wavehub_info["bank"] = None if choice is None else {
             "entry": choice.key, "rule": choice.rule, "pos_embed": choice.pos_embed,
-            "bank_sha256": lg.config["bank"]["sha256"]}
+            "bank_sha256": lg.cfg.bank.sha256}
     return model
 

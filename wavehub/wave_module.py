@@ -65,7 +65,7 @@ class WaveModel(nn.Module):
         Each type is one 2-D GEMM ``(L·p·q, N) @ (N, w1·w2)`` on a contiguous copy of the (small) scalers, in
         the autocast dtype; its backward is one GEMM against the transposed templates, which BLAS reads in
         place. (Multiplying a transposed *view* of the scalers instead makes torch run a batched matmul whose
-        backward materializes a transposed copy of the templates per layer: 170 of 205 ms at 4x192.) Per-layer
+        backward materializes a transposed copy of the templates per layer, most of a step's time.) Per-layer
         tensors are ``unbind`` views: their backward is one stack, where ``W[layer]`` would write L zero-filled
         full-size gradients and sum them. Equal to ``kron.compose`` (tested)."""
         dev = self.templates["qkv"].device.type

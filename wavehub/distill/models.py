@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..artifact import Learngene
+from ..config import AuxArch
 from ..errors import BuildError
 from ..spec import ViTSpec
 from ..tleg_module import TlegModel
@@ -23,10 +24,10 @@ __all__ = ["aux_spec", "distillable", "initial_learngene", "make_aux", "teacher"
 
 def aux_spec(arch: dict, num_classes: int) -> ViTSpec:
     """The aux model's ViTSpec: the ancestry's architecture with ``num_classes`` outputs."""
-    return ViTSpec(depth=arch["depth"], width=arch["width"], num_heads=arch["num_heads"],
-                   head_dim=arch["width"] // arch["num_heads"], mlp_ratio=arch["mlp_ratio"],
-                   patch_size=arch["patch_size"], img_size=arch["img_size"], in_chans=arch["in_chans"],
-                   num_classes=num_classes, global_pool=arch["global_pool"], class_token=arch["class_token"]).resolve({})
+    a = AuxArch.from_dict(arch)
+    return ViTSpec(depth=a.depth, width=a.width, num_heads=a.num_heads, head_dim=a.head_dim, mlp_ratio=a.mlp_ratio,
+                   patch_size=a.patch_size, img_size=a.img_size, in_chans=a.in_chans, num_classes=num_classes,
+                   global_pool=a.global_pool, class_token=a.class_token).resolve({})
 
 
 def distillable(name: str):
@@ -42,11 +43,12 @@ def distillable(name: str):
 
 def initial_learngene(cfg: BuildConfig, anc, arch: dict) -> Learngene:
     """The aux model's starting point: data-free extraction or random, as a (not yet saved) Learngene."""
-    from ..extract import _ancestry_state, parse_templates
+    from ..ancestry import prepared_state
+    from ..methods.wave import parse_templates
 
     method = distillable(cfg.method)
     g = torch.Generator().manual_seed(cfg.seed)
-    state = _ancestry_state(anc, arch) if cfg.init == "extract" else None
+    state = prepared_state(anc, arch) if cfg.init == "extract" else None
     t, block = method.distill_init(arch, state, generator=g, template_size=cfg.template_size,
                                    templates=parse_templates(cfg.templates), bias_templates=cfg.bias_templates)
     lcfg: dict[str, Any] = {"aux": arch, cfg.method: block}

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..artifact import CARD_FILE, Learngene, atomic_write_bytes, save_learngene
+from ..config import AuxArch
 from ..errors import BuildError
 from ..schedule import warmup_cosine
 from . import ddp
@@ -86,7 +87,7 @@ def build(cfg: BuildConfig, run: RunOptions) -> Path | None:
         arch = ancestry_arch(anc.model_args, cfg.img_size)
         setup(f"load data ({cfg.data})")
         stream = make_stream(cfg.data, img_size=cfg.img_size, mean=anc.mean, std=anc.std, seed=cfg.seed,
-                             in_chans=arch["in_chans"])
+                             in_chans=AuxArch.from_dict(arch).in_chans)
         if run.epochs is not None:
             if stream.labels is None:
                 raise BuildError("--epochs needs a dataset; the 'natural' stream is endless", "Pass --steps N.")
@@ -126,7 +127,7 @@ def _train(cfg: BuildConfig, run: RunOptions, ctx: _Context) -> Path | None:
     warm = cfg.warmup()
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.steps, warm, cfg.min_lr_ratio))
     use_labels = stream.labels is not None and num_classes > 0 and num_classes == int(stream.labels.max()) + 1
-    layers = feature_layers(arch["depth"])
+    layers = feature_layers(AuxArch.from_dict(arch).depth)
 
     ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
     start, images_seen, elapsed, summary = 0, 0, 0.0, {}

@@ -70,6 +70,10 @@ class Method:
     depth_rule: bool = False
     #: Whether ``extract`` can be calibrated on images (``wavehub.calibrate``).
     calibrates: bool = False
+    #: The keyword options ``extract`` and ``distill_init`` take (and a rebuild command records), in CLI order.
+    options: tuple[str, ...] = ()
+    #: What ``extract`` does, for progress lines ("decompose (NKP-SVD)").
+    extract_label: str = "extract"
     #: Stage 1 (``wavehub build``): ``(arch, state | None, *, generator, **options) -> (tensors, block)``, the
     #: aux model's starting point, extracted from ``state`` or random when it is None. None: not distillable.
     distill_init: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None

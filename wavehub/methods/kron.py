@@ -36,7 +36,7 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     Materialization is memory-bound: a whole-layer GEMM followed by a permuting copy writes every weight twice.
     Here each GEMM fills a cache-sized scratch (``scratch`` floats), and the permuting copy from cache is each
     weight's only write to memory. Layers get independent storage (on huge
-    pages, :mod:`wavehub.memory`), so the result can be assigned as parameters and saved with safetensors.
+    pages, :mod:`wavehub.methods.memory`), so the result can be assigned as parameters and saved with safetensors.
 
     Widening repeats scaler blocks (the uniform width rule), and a repeated scaler row or column gives a
     repeated block row or column of W. Only distinct blocks go through the GEMM; the copy out of the scratch
@@ -68,8 +68,8 @@ def _compose_uniform(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch
     rule.
 
     Each GEMM covers *all* blocks of the layer and a slice of template rows, and one broadcasting copy writes
-    that slice to every repeat. That GEMM shape runs at 93–96 GFLOP/s on the CPU measured here against 69–85 for
-    a few whole block rows (:func:`_compose_rows`); the whole state dict of a ViT-S / ViT-B is 5 % faster."""
+    that slice to every repeat. That GEMM shape runs faster on a CPU than a few whole block rows
+    (:func:`_compose_rows`); see benchmarks/README.md for the numbers."""
     pu, qu, n = s.shape
     w = memory.empty((pu * rr * w1, qu * rc * w2), dtype=out_dtype, device=t.device)
     dst = w.view(pu, rr, w1, qu, rc, w2)

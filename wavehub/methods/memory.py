@@ -1,8 +1,8 @@
 """Fresh CPU tensors on transparent huge pages.
 
 Writing a new model's weights into freshly allocated memory is dominated by page faults, not by the writes: a
-4 KiB page per fault, 22,000 faults for a ViT-S (measured here: 88 MB written in 35 ms through ``torch.empty``,
-in 8–9 ms on 2 MiB pages). Linux gives huge pages to anonymous mappings that ask for them
+4 KiB page per fault, tens of thousands for a ViT-S, where 2 MiB pages need a few hundred (numbers in
+benchmarks/README.md). Linux gives huge pages to anonymous mappings that ask for them
 (``MADV_HUGEPAGE``; the kernel default ``transparent_hugepage=madvise`` gives them to no one else), so big
 composed weights get their own mapping that asks. Each tensor owns its mapping (freed with the tensor), so
 ``state_dict``, safetensors, ``torch.save``, ``share_memory_()`` and ``.to()`` behave as for any tensor.

@@ -9,11 +9,13 @@ import torch
 from ..errors import SpecError
 
 __all__ = ["uniform_indices", "section_indices", "interp_depth", "interp_at", "depth_positions",
-           "check_depth_rule", "DEPTH_RULES", "PREFIX_TRIM"]
+           "check_depth_rule", "resolve_depth_rule", "DEPTH_RULES", "DEFAULT_DEPTH_RULE", "PREFIX_TRIM"]
 
 #: How a target's layers are placed on the source's depth axis (see :func:`depth_positions`).
 DEPTH_RULES = ("stretch", "prefix")
-#: Source layers a deeper-than-source target leaves out under ``"prefix"`` (measured: benchmarks/README §7).
+#: Depth rule used when a caller passes none ("prefix" fits no better; benchmarks/README.md §7).
+DEFAULT_DEPTH_RULE = "stretch"
+#: Source layers a deeper-than-source target leaves out under ``"prefix"`` (benchmarks/README.md §7).
 PREFIX_TRIM = 4
 
 
@@ -57,6 +59,13 @@ def depth_positions(l_src: int, l_dst: int, rule: str = "stretch") -> torch.Tens
     if l_dst == 1 or l_src == 1:
         return torch.zeros(l_dst, dtype=torch.float64)
     return torch.arange(l_dst, dtype=torch.float64) * (l_src - 1) / (l_dst - 1)
+
+
+def resolve_depth_rule(depth_rule: str | None) -> str:
+    """``None`` -> the default; an unknown name -> SpecError (before any tensor is touched)."""
+    rule = DEFAULT_DEPTH_RULE if depth_rule is None else depth_rule
+    check_depth_rule(rule)
+    return rule
 
 
 def check_depth_rule(rule: str) -> None:

@@ -130,5 +130,5 @@ def _compose(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, devic
 METHOD = Method(
     name="select", summary="Weight Selection: the teacher's first layers and uniformly selected channels",
     expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=_compose,
-    extract=extract, serves=serves,
+    extract=extract, serves=serves, extract_label="select",
 )

@@ -154,5 +154,5 @@ def export(model, spec: Target) -> dict[str, torch.Tensor]:
 METHOD = Method(
     name="tleg", summary="a linear expansion over depth, θ_base + (l/L)·θ_ilayer (the aux width, any depth)",
     expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=_compose,
-    extract=_extract, serves=serves, distill_init=distill_init, export=export,
+    extract=_extract, serves=serves, extract_label="least squares", distill_init=distill_init, export=export,
 )

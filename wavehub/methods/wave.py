@@ -22,25 +22,14 @@ from ..errors import ArtifactFormatError, SpecError
 from .base import Method, Target
 from .embed import patch_weight, resample_pos_embed
 from .kron import compose_layers, compose_vector, nkp_svd
-from .resample import check_depth_rule, interp_depth, section_indices, uniform_indices
+from .resample import DEFAULT_DEPTH_RULE, interp_depth, resolve_depth_rule, section_indices, uniform_indices
 
 __all__ = [
     "WeightType", "TYPES", "BLOCK_TYPES", "NORM_KEYS",
     "wave_config", "check_spec", "target_scalers", "select_width", "target_extras", "compose_weights",
     "extract", "random_learngene", "expected_shapes", "scaler_count", "DEFAULT_DEPTH_RULE", "resolve_depth_rule",
-    "compose", "validate_block", "serves", "distill_init", "export", "METHOD",
+    "compose", "validate_block", "serves", "distill_init", "export", "parse_templates", "METHOD",
 ]
-
-#: Depth rule used when a caller passes none (chosen by measurement: benchmarks/README.md §7).
-DEFAULT_DEPTH_RULE = "stretch"
-
-
-def resolve_depth_rule(depth_rule: str | None) -> str:
-    """``None`` -> the default; an unknown name -> SpecError (before any tensor is touched)."""
-    rule = DEFAULT_DEPTH_RULE if depth_rule is None else depth_rule
-    check_depth_rule(rule)
-    return rule
-
 
 @dataclass(frozen=True)
 class WeightType:
@@ -66,6 +55,37 @@ NORM_KEYS = ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias")
 
 def _dims(kind: str, width: int, hidden: int, in_dim: int) -> int:
     return {"D": width, "H": hidden, "in": in_dim}[kind]
+
+
+def parse_templates(value: str | int | dict) -> int | dict[str, int]:
+    """``"64"`` or ``"qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6"`` -> int or per-type dict."""
+    if isinstance(value, (int, dict)):
+        return value
+    value = str(value).strip()
+    if "=" not in value:
+        try:
+            return int(value)
+        except ValueError:
+            raise SpecError(f"--templates {value!r} is not a number", "Pass e.g. 64 or qkv=192,proj=64,...") from None
+    out: dict[str, int] = {}
+    default = None
+    for part in value.split(","):
+        k, _, v = part.partition("=")
+        k = k.strip()
+        if k not in TYPES and k != "default":
+            raise SpecError(f"unknown weight type {k!r} in --templates", f"Types are: {', '.join(TYPES)}.")
+        try:
+            n = int(v)
+        except ValueError:
+            raise SpecError(f"--templates {part!r}: {v!r} is not a number", "Pass e.g. qkv=192.") from None
+        if k == "default":
+            default = n
+        else:
+            out[k] = n
+    missing = [t for t in TYPES if t not in out]
+    if missing and default is None:
+        raise SpecError(f"--templates gives no count for {', '.join(missing)}", "Add them or a default=N entry.")
+    return {t: out.get(t, default) for t in TYPES}
 
 
 def wave_config(arch: dict, template_size: int = 64, templates: int | dict[str, int] = 16,
@@ -370,9 +390,10 @@ def serves(cfg: dict) -> dict:
 
 
 def distill_init(arch: dict, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
-                 template_size: int = 64, templates: int | dict[str, int] = 16, bias_templates: int | None = None,
-                 **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+                 template_size: int = 64, templates: int | str | dict[str, int] = 16,
+                 bias_templates: int | None = None, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
     """Stage 1's start: the data-free extraction of ``state``, or random templates and scalers (None)."""
+    templates = parse_templates(templates)
     if state is not None:
         return extract(state, arch, template_size=template_size, templates=templates, bias_templates=bias_templates)
     return random_learngene(arch, template_size=template_size, templates=templates, bias_templates=bias_templates,
@@ -401,14 +422,16 @@ def export(model, spec: Target) -> dict[str, torch.Tensor]:
 
 
 def _extract(state: dict[str, torch.Tensor], arch: dict, *, template_size: int = 64,
-             templates: int | dict[str, int] = 16, bias_templates: int | None = None,
+             templates: int | str | dict[str, int] = 16, bias_templates: int | None = None,
              **_: object) -> tuple[dict[str, torch.Tensor], dict]:
-    return extract(state, arch, template_size=template_size, templates=templates, bias_templates=bias_templates)
+    return extract(state, arch, template_size=template_size, templates=parse_templates(templates),
+                   bias_templates=bias_templates)
 
 
 METHOD = Method(
     name="wave", summary="shared Kronecker templates + per-size scalers (any width the templates tile, any depth)",
     expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=compose,
     extract=_extract, serves=serves, has_scalers=True, depth_rule=True, calibrates=True,
+    options=("template_size", "templates", "bias_templates"), extract_label="decompose (NKP-SVD)",
     distill_init=distill_init, export=export,
 )
