@@ -129,7 +129,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--probe-size", type=int, default=112)
-    ap.add_argument("--workdir", default="/work/artifacts/build")
+    ap.add_argument("--workdir", default=str(HERE / "artifacts" / "build"),
+                    help="builds, probes and logs (default benchmarks/artifacts/build, git-ignored)")
     ap.add_argument("--steps", type=int, default=None, help="fixed steps per build (default: from --minutes)")
     ap.add_argument("--reuse", action="store_true", help="reuse finished scaling runs, builds and cached probes")
     ap.add_argument("--probe-only", default=None, help=argparse.SUPPRESS)

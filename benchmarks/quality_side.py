@@ -40,7 +40,7 @@ def finetune(model, r: Q.Recipe, train, test, evals: tuple[int, ...], trainable:
 
     from wavehub.data import make_loader
     from wavehub.device import autocast_dtype
-    from wavehub.fit import _batches, evaluate, training_step, warmup_cosine
+    from wavehub.fit import batches, evaluate, training_step, warmup_cosine
 
     m = copy.deepcopy(model).float().train()
     for n, p in m.named_parameters():
@@ -60,7 +60,7 @@ def finetune(model, r: Q.Recipe, train, test, evals: tuple[int, ...], trainable:
     out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        for step, (x, y) in enumerate(_batches(loader, r.steps), 1):
+        for step, (x, y) in enumerate(batches(loader, r.steps), 1):
             training_step(m, opt, params, x, y, amp, r.clip_grad)
             sched.step()
             if step in evals:

@@ -13,7 +13,7 @@ from _tiny import tiny_timm_vit
 
 import wavehub
 from wavehub.artifact import load_learngene
-from wavehub.build import CHECKPOINT_FILE, LOG_FILE, build_learngene, heldout_loss, read_checkpoint
+from wavehub.distill import CHECKPOINT_FILE, LOG_FILE, build_learngene, heldout_loss, read_checkpoint
 from wavehub.errors import BuildError
 
 ARGS = dict(steps=8, batch_size=8, img_size=32, templates=4, checkpoint_every=2, holdout=8, progress=False, lr=5e-4)

@@ -86,4 +86,6 @@ def test_rebuild_reproduces_bundled(tmp_path):
     b = wavehub.create_model(old, num_classes=0).state_dict()
     for k in b:
         assert torch.allclose(a[k], b[k], atol=1e-2, rtol=1e-2), k
-    print("rebuilt sha256 equal:", new.sha256 == old.sha256)
+    # Same bytes as well: the artifact is reproducible, not only close. A BLAS whose SVD picks other bases in a
+    # degenerate subspace passes the check above and fails this one; that is worth knowing, not hiding.
+    assert new.sha256 == old.sha256, "the rebuilt learngene means the same but its bytes differ (another BLAS?)"

@@ -85,17 +85,23 @@ def test_rule_is_recorded_and_changes_deeper_targets():
 
 
 def test_create_model_and_fit_pass_the_rule_through():
+    """The non-default rule ("prefix"; the default is "stretch") reaches the weights, not only the record."""
     import wavehub
     from wavehub.fit import fit_scalers
 
     lg = tiny_wave(depth=4)
-    m = wavehub.create_model(lg, 2, 128, num_classes=3, depth_rule="stretch", progress=False)
-    assert m.wavehub_info["depth_rule"] == "stretch"
-    ds = torch.utils.data.TensorDataset(torch.randn(8, 3, 32, 32), torch.arange(8) % 3)
     spec = ViTSpec(depth=2, width=128, num_classes=3).resolve(TINY_ARCH | {"depth": 4})
-    fitted = fit_scalers(lg, spec, ds, steps=1, batch_size=4, eval_data=None, progress=False, depth_rule="stretch",
-                         precision="fp32")
-    assert fitted.wavehub_info["depth_rule"] == "stretch" and fitted.wavehub_info["fitted"]
+    made = {r: wavehub.create_model(lg, 2, 128, num_classes=3, depth_rule=r, progress=False) for r in DEPTH_RULES}
+    default = wavehub.create_model(lg, 2, 128, num_classes=3, progress=False)
+    assert made["prefix"].wavehub_info["depth_rule"] == "prefix"
+    key = "blocks.1.attn.proj.weight"                  # prefix ends on aux layer 1, stretch on layer 3
+    assert torch.equal(made["prefix"].state_dict()[key], build_model(lg, spec, depth_rule="prefix").state_dict()[key])
+    assert not torch.equal(made["prefix"].state_dict()[key], default.state_dict()[key])
+    ds = torch.utils.data.TensorDataset(torch.randn(8, 3, 32, 32), torch.arange(8) % 3)
+    fitted = {r: fit_scalers(lg, spec, ds, steps=1, batch_size=4, eval_data=None, progress=False, depth_rule=r,
+                             precision="fp32") for r in DEPTH_RULES}
+    assert fitted["prefix"].wavehub_info["depth_rule"] == "prefix" and fitted["prefix"].wavehub_info["fitted"]
+    assert not torch.equal(fitted["prefix"].state_dict()[key], fitted["stretch"].state_dict()[key])
 
 
 def test_unknown_rule_raises_spec_error():

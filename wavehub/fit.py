@@ -1,10 +1,10 @@
 """Stage 2 of WAVE: fit the size-specific weight scalers on a little labelled data, templates frozen.
 
-The model being trained is a :class:`~wavehub.methods.wave_module.WaveModel`: a stock
+The model being trained is a :class:`~wavehub.wave_module.WaveModel`: a stock
 timm ViT whose templated weights are recomposed every step from ``Σ_t S_t ⊗ T_t`` with one 2-D GEMM per weight
 type for *all* layers, in the autocast dtype (bf16 where the device is fast at it). Only the scalers (and, by
-choice, norms / head / pos_embed) receive gradients, so AdamW touches a few hundred thousand numbers instead of
-the whole model. The result is composed once into a plain timm ``VisionTransformer`` with a ``wavehub_fit``
+choice, norms / head / pos_embed) receive gradients, so AdamW touches a small fraction of
+the model's numbers. The result is composed once into a plain timm ``VisionTransformer`` with a ``wavehub_fit``
 record (what was fitted, on how much data, and how well it does on held-out data).
 """
 
@@ -22,20 +22,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .errors import DatasetNotFoundError, SpecError
+from .fit_config import TRAINABLE, FitConfig
+from .schedule import warmup_cosine
 from .wave_module import WaveModel
 
-__all__ = ["fit_scalers", "TRAINABLE", "DEFAULTS", "fit_loaders", "param_groups", "evaluate", "channel_index",
-           "prepare", "training_step", "num_classes_of",
-           "warmup_cosine"]
+__all__ = ["fit_scalers", "FitConfig", "TRAINABLE", "fit_loaders", "param_groups", "evaluate", "channel_index",
+           "prepare", "training_step", "num_classes_of", "batches", "normalization", "warmup_cosine"]
 
-#: What ``train=`` may name. Templates are never in it: they are shared by every size and stay frozen.
-TRAINABLE = ("scalers", "norms", "head", "pos_embed")
-
-#: Defaults chosen by benchmarks/fit_quality.py (see benchmarks/README.md).
-DEFAULTS: dict[str, Any] = {
-    "lr": 1e-2, "weight_decay": 0.0, "batch_size": 64, "epochs": 2, "warmup": 0.1, "clip_grad": 1.0,
-    "train": ("scalers", "norms", "head", "pos_embed"), "eval_subset": 1000, "distill_weight": 1.0,
-}
+_DEFAULT = FitConfig()
 
 
 def _group_of(name: str) -> str | None:
@@ -76,13 +70,14 @@ def param_groups(wm, train: Iterable[str], lr: float | dict[str, float], weight_
         if g in train:
             params[g].append(p)
     lrs = lr if isinstance(lr, dict) else {}
-    base = DEFAULTS["lr"] if isinstance(lr, dict) else float(lr)
+    base = _DEFAULT.lr if isinstance(lr, dict) else float(lr)
     groups = [{"params": ps, "lr": float(lrs.get(g, base)), "weight_decay": weight_decay, "name": g}
               for g, ps in params.items() if ps]
     return groups, sum(p.numel() for ps in params.values() for p in ps)
 
 
-def _normalization(lg, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def normalization(lg, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The learngene's input mean and std at ``spec`` (what named datasets are normalized with)."""
     from .materialize import pretrained_cfg_for
 
     cfg = pretrained_cfg_for(lg, spec)
@@ -98,7 +93,7 @@ def _named(data: str | Path) -> bool:
 def _load_named(lg, spec, data, split: str, subset, seed: int, augment: bool = False):
     from .data import load_dataset
 
-    mean, std = _normalization(lg, spec)
+    mean, std = normalization(lg, spec)
     return load_dataset(str(data), split, img_size=spec.img_size, in_chans=spec.in_chans, mean=mean, std=std,
                         subset=subset, seed=seed, augment=augment)
 
@@ -149,7 +144,7 @@ def fit_loaders(lg, spec, data: Any, *, batch_size: int, seed: int, subset=None,
     return train, held, desc
 
 
-def _batches(loader: DataLoader, steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(loader: DataLoader, steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``steps`` batches, cycling through the loader epoch after epoch (reshuffled each time)."""
     done = 0
     while done < steps:
@@ -164,24 +159,14 @@ def _batches(loader: DataLoader, steps: int) -> Iterator[tuple[torch.Tensor, tor
             raise DatasetNotFoundError("the training data is empty", "Pass a dataset with at least one batch.")
 
 
-def warmup_cosine(total: int, warmup: float | int) -> Any:
-    """The lr factor per step: linear warmup (a fraction of ``total`` or a step count), then cosine to 0."""
-    w = int(round(warmup * total)) if isinstance(warmup, float) and warmup < 1 else int(warmup)
-    w = max(0, min(w, total - 1))
-
-    def factor(s: int) -> float:
-        if s < w:
-            return (s + 1) / (w + 1)
-        return 0.5 * (1.0 + math.cos(math.pi * (s - w) / max(1, total - w)))
-    return factor
-
-
 def channel_index(cfg: dict, spec, device=None) -> torch.Tensor:
     """Residual-stream channels of the aux model that the target's channels were selected from."""
+    from .config import LearngeneConfig
     from .methods.resample import uniform_indices
 
-    w = cfg["wave"]["template_size"]
-    n_src, n_dst = cfg["aux"]["width"] // w, spec.width // w
+    view = LearngeneConfig.from_dict(cfg, "wave")
+    w = int(view.block["template_size"])
+    n_src, n_dst = view.aux.width // w, spec.width // w
     blocks = uniform_indices(n_src, n_dst, device)
     return (blocks[:, None] * w + torch.arange(w, device=device)).reshape(-1)
 
@@ -216,26 +201,27 @@ def num_classes_of(data: Any) -> int | None:
     return int(n) if n else None
 
 
-def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resample", seed: int = 0,
-                dtype: torch.dtype | None = None, steps: int | None = None, epochs: float | None = None,
-                lr: float | dict[str, float] = DEFAULTS["lr"], weight_decay: float = DEFAULTS["weight_decay"],
-                batch_size: int = DEFAULTS["batch_size"], train: Iterable[str] = DEFAULTS["train"],
-                warmup: float | int = DEFAULTS["warmup"], clip_grad: float | None = DEFAULTS["clip_grad"],
-                subset: float | int | None = None, augment: bool = False, eval_data: Any = "auto",
-                eval_subset: int | None = DEFAULTS["eval_subset"], distill: str | None = None,
-                distill_weight: float = DEFAULTS["distill_weight"], precision: str = "auto",
-                bank: bool | str = True, progress: bool = True, **timm_kwargs: Any):
+def fit_scalers(lg, spec, data: Any, *, config: FitConfig | None = None, device: Any = None,
+                dtype: torch.dtype | None = None, eval_data: Any = "auto", **options: Any):
     """Fit a WAVE learngene's scalers for ``spec`` on ``data``; return a stock timm ``VisionTransformer``.
 
     ``data``: ``"fashion-mnist"`` | ``"mnist"`` | ``"digits"`` | an ImageFolder path (loaded with the
     learngene's normalization, resized to ``spec.img_size``, ``subset`` = fraction or count, class-balanced),
-    a ``torch.utils.data.Dataset`` of ``(image, label)`` or a ``DataLoader``. Length: ``steps``, or ``epochs``
-    (default 2) over the loader. ``train`` picks what learns (any of :data:`TRAINABLE`; templates never).
-    ``distill="aux"`` adds a feature loss towards the learngene's own aux model on the channels the target
-    was selected from. ``device=None`` picks CUDA when present; autocast is bf16/fp16 where the device is
-    fast at it (``precision="fp32"`` to force fp32). The model gets a ``wavehub_fit`` dict: images seen,
-    steps, final loss, init, seed and, when a held-out split exists, its accuracy.
+    a ``torch.utils.data.Dataset`` of ``(image, label)`` or a ``DataLoader``. The options (``steps``,
+    ``epochs``, ``lr``, ``train``, ``subset``, ``distill``, ...) are the fields of :class:`FitConfig`, given as
+    ``config=`` or as keywords (keywords win); any other keyword goes to the model (``depth_rule``, ...).
+    ``train`` picks what learns (any of :data:`TRAINABLE`; templates never). ``distill="aux"`` adds a feature
+    loss towards the learngene's own aux model on the channels the target was selected from. ``device=None``
+    picks CUDA when present; autocast is bf16/fp16 where the device is fast at it (``precision="fp32"`` to
+    force fp32). The model gets a ``wavehub_fit`` dict: images seen, steps, final loss, init, seed and, when a
+    held-out split exists, its accuracy.
     """
+    cfg, timm_kwargs = FitConfig.from_options(config, **options)
+    return _fit(lg, spec, data, cfg, device=device, dtype=dtype, eval_data=eval_data, timm_kwargs=timm_kwargs)
+
+
+def _fit(lg, spec, data: Any, cfg: FitConfig, *, device: Any, dtype: torch.dtype | None, eval_data: Any,
+         timm_kwargs: dict[str, Any]):
     from .device import autocast_dtype, resolve_device
     from .methods import get_method
 
@@ -243,14 +229,10 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
         raise SpecError(f"scaler fitting needs a WAVE learngene; {lg.name!r} is a {lg.method.upper()} learngene",
                         "Materialize it without fit= (its weights have no scalers) and fine-tune the model, "
                         "or use a WAVE learngene such as dinov2s-learngene.")
-    if distill not in (None, "aux"):
-        raise SpecError(f"unknown distill={distill!r}", "Use distill=None or distill='aux'.")
-    if steps is not None and (not isinstance(steps, int) or steps < 1):
-        raise SpecError(f"steps must be a positive integer, got {steps!r}", "Pass e.g. steps=200.")
-    if epochs is not None and not epochs > 0:
-        raise SpecError(f"epochs must be > 0, got {epochs!r}", "Pass e.g. epochs=2.")
+    cfg.validate()
+    init, seed, train, lr, warmup, distill = cfg.init, cfg.seed, cfg.train, cfg.lr, cfg.warmup, cfg.distill
     dev = resolve_device(device)
-    amp = autocast_dtype(dev, precision)
+    amp = autocast_dtype(dev, cfg.precision)
 
     n_data = num_classes_of(data)
     if n_data and spec.num_classes == 1000 and n_data != 1000:
@@ -264,31 +246,30 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
         raise SpecError(f"num_classes={spec.num_classes} but the data has {n_data} classes",
                         f"Pass num_classes={n_data}.")
 
-    train_loader, held, desc = fit_loaders(lg, spec, data, batch_size=batch_size, seed=seed, subset=subset,
-                                           augment=augment, eval_data=eval_data, eval_subset=eval_subset)
-    if steps is None:
-        steps = max(1, math.ceil((epochs or DEFAULTS["epochs"]) * len(train_loader)))
+    train_loader, held, desc = fit_loaders(lg, spec, data, batch_size=cfg.batch_size, seed=seed, subset=cfg.subset,
+                                           augment=cfg.augment, eval_data=eval_data, eval_subset=cfg.eval_subset)
+    steps = cfg.steps if cfg.steps is not None else max(1, math.ceil(cfg.epochs * len(train_loader)))
 
     fork = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork):
         torch.manual_seed(seed)
         wm, opt, trained, n_trained = prepare(lg, spec, dev, init=init, seed=seed, train=train, lr=lr,
-                                              weight_decay=weight_decay, bank=bank, **timm_kwargs)
+                                              weight_decay=cfg.weight_decay, bank=cfg.bank, **timm_kwargs)
         before = {k: v.detach().clone() for k, v in wm.templates.items()}
         teacher = _aux_teacher(lg, spec, dev) if distill == "aux" else None
         idx = channel_index(lg.config, spec, dev) if teacher is not None else None
         sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps, warmup))
         losses: list[float] = []
         seen = 0
-        bar = _bar(steps, progress, desc)
+        bar = _bar(steps, cfg.progress, desc)
         t0 = time.perf_counter()
         wm.train()
-        for x, y in _batches(train_loader, steps):
+        for x, y in batches(train_loader, steps):
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             if teacher is None:
-                loss = training_step(wm, opt, trained, x, y, amp, clip_grad)
+                loss = training_step(wm, opt, trained, x, y, amp, cfg.clip_grad)
             else:
-                loss = _distill_step(wm, teacher, idx, opt, trained, x, y, amp, clip_grad, distill_weight)
+                loss = _distill_step(wm, teacher, idx, opt, trained, x, y, amp, cfg.clip_grad, cfg.distill_weight)
             sched.step()
             seen += len(y)
             losses.append(float(loss))
@@ -318,7 +299,7 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
         "steps": len(losses), "images_seen": seen, "batch_size": _batch_size(train_loader),
         "first_loss": losses[0], "final_loss": sum(tail) / len(tail), "train": list(train),
         "loss_curve": [round(v, 4) for v in losses[:: max(1, len(losses) // 50)]],
-        "lr": lr, "weight_decay": weight_decay, "warmup": warmup, "distill": distill,
+        "lr": lr, "weight_decay": cfg.weight_decay, "warmup": warmup, "distill": distill,
         "trained_parameters": n_trained, "model_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(dev), "autocast": str(amp).replace("torch.", "") if amp else "fp32",
         "seconds": round(seconds, 3), "images_per_second": round(seen / max(seconds, 1e-9), 1),
@@ -330,9 +311,9 @@ def fit_scalers(lg, spec, data: Any, *, device: Any = None, init: str = "resampl
     return model
 
 
-def prepare(lg, spec, dev: torch.device, *, init: str = "resample", seed: int = 0,
-            train: Iterable[str] = DEFAULTS["train"], lr: float | dict[str, float] = DEFAULTS["lr"],
-            weight_decay: float = DEFAULTS["weight_decay"], bank: bool | str = True, **timm_kwargs: Any):
+def prepare(lg, spec, dev: torch.device, *, init: str = _DEFAULT.init, seed: int = _DEFAULT.seed,
+            train: Iterable[str] = _DEFAULT.train, lr: float | dict[str, float] = _DEFAULT.lr,
+            weight_decay: float = _DEFAULT.weight_decay, bank: bool | str = _DEFAULT.bank, **timm_kwargs: Any):
     """The scaler model, its AdamW, the trained tensors and their count (shared with benchmarks/fit_step.py).
 
     ``bank``: start from the learngene's pre-fitted entry for this size, when it has one."""

@@ -1,4 +1,4 @@
-"""Frozen-feature linear probe: the cheap check of an initialization's quality (measurements.md §2).
+"""Frozen-feature linear probe: the cheap check of an initialization's quality.
 
 Pre-logit features of a class-balanced train subset and a test subset, standardized, logistic regression
 (C = 1). It isolates the quality of an init from any fine-tuning recipe.
