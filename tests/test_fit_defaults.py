@@ -80,3 +80,26 @@ def test_bad_fit_options_are_spec_errors(bad):
 
     with pytest.raises(errors.SpecError):
         FitConfig(**bad).validate()
+
+
+def test_cli_defaults_are_the_library_defaults():
+    """`wavehub fit` and `wavehub build` restate no default: each option that names a config field defaults to
+    that field (the CLI used to say --subset 0.05 where the library said None)."""
+    from wavehub.cli.build import build
+    from wavehub.cli.fit import fit
+    from wavehub.distill.config import BuildConfig, RunOptions
+    from wavehub.fit import FitConfig
+
+    fit_defaults = {f.name: getattr(FitConfig(), f.name) for f in dataclasses.fields(FitConfig)}
+    fit_defaults["train"] = ",".join(fit_defaults["train"])
+    build_defaults = {f.name: f.default for f in dataclasses.fields(BuildConfig)}
+    build_defaults.update({f.name: getattr(RunOptions(), f.name) for f in dataclasses.fields(RunOptions)})
+    build_defaults["templates"] = str(build_defaults["templates"])
+    for cmd, defaults in ((fit, fit_defaults), (build, build_defaults)):
+        checked = 0
+        for p in cmd.params:
+            if p.name in defaults and isinstance(p.default, (str, int, float)) and not p.required:
+                assert p.default == defaults[p.name], (cmd.name, p.name, p.default, defaults[p.name])
+                checked += 1
+        assert checked >= 5, (cmd.name, checked)
+    assert next(p for p in fit.params if p.name == "subset").default == FitConfig().subset

@@ -57,7 +57,7 @@ def feature_distance(vit, teacher, x: torch.Tensor, idx: torch.Tensor, *, mid_we
     """What a bank entry is fitted to lower: the distance of every block's and the final tokens to the ancestry's
     at the same relative depth, on the channels ``idx`` the target's width was selected from (``params``: swapped
     into ``vit``, e.g. a WaveModel's composed weights). Also the label-free yardstick of the off-grid rule."""
-    from .build import feature_loss
+    from .distill import feature_loss
 
     t_layers = _layer_map(len(vit.blocks), len(teacher.blocks))
     s_tok, s_mid = _features(vit, params, x, list(range(len(vit.blocks))))

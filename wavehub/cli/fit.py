@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..fit_config import FitConfig
 from ._cli_utils import PATH, Arg, command
 
 __all__ = ["fit", "default_img_size", "estimate_step_seconds"]
@@ -13,6 +14,7 @@ CPU_IMG_SIZE = 56          # a 224-px step of a ViT-S takes seconds on a CPU; 56
 # printed before a fit starts.
 CPU_FLOPS_PER_THREAD = 15e9
 GPU_FLOPS = 20e12
+_D = FitConfig()  # the library's defaults are the CLI's: one source
 
 
 @command(
@@ -31,23 +33,24 @@ GPU_FLOPS = 20e12
 @click.option("--num-classes", type=int, help="Classifier size (default: the dataset's class count).")
 @click.option("--img-size", type=int, help="Input size in pixels (default: 56 px on a CPU, the learngene's on a GPU).")
 @click.option("--patch-size", type=int, help="Patch size (default: the learngene's).")
-@click.option("--subset", type=float, default=0.05,
-              help="Training images: a fraction (< 1) or a count (>= 1), class-balanced.")
+@click.option("--subset", type=float, default=_D.subset,
+              help="Training images: a fraction (< 1) or a count (>= 1), class-balanced "
+              "(default: the whole training split).")
 @click.option("--steps", type=int, help="Optimizer steps (default: --epochs over the subset).")
-@click.option("--epochs", type=float, help="Passes over the subset when --steps is not given (default 2).")
-@click.option("--lr", type=float, help="AdamW learning rate (default 1e-2).")
-@click.option("--weight-decay", type=float, help="AdamW weight decay (default 0).")
-@click.option("--batch-size", type=int, help="Batch size (default 64).")
-@click.option("--train", default="scalers,norms,head,pos_embed",
+@click.option("--epochs", type=float, help=f"Passes over the subset when --steps is not given (default {_D.epochs:g}).")
+@click.option("--lr", type=float, help=f"AdamW learning rate (default {_D.lr:g}).")
+@click.option("--weight-decay", type=float, help=f"AdamW weight decay (default {_D.weight_decay:g}).")
+@click.option("--batch-size", type=int, help=f"Batch size (default {_D.batch_size}).")
+@click.option("--train", default=",".join(_D.train),
               help="What learns: any of scalers,norms,head,pos_embed.")
-@click.option("--init", default="resample", help="Scaler init: resample (aux scalers over depth/width) | random.")
+@click.option("--init", default=_D.init, help="Scaler init: resample (aux scalers over depth/width) | random.")
 @click.option("--distill", help="'aux' adds a feature loss towards the learngene's aux model.")
-@click.option("--seed", type=int, default=0, help="Seed for the subset, data order and head init.")
+@click.option("--seed", type=int, default=_D.seed, help="Seed for the subset, data order and head init.")
 @click.option("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N.")
-@click.option("--precision", default="auto", help="auto (bf16 where fast) | fp32 | bf16 | fp16.")
-@click.option("--eval-subset", type=int, default=1000,
+@click.option("--precision", default=_D.precision, help="auto (bf16 where fast) | fp32 | bf16 | fp16.")
+@click.option("--eval-subset", type=int, default=_D.eval_subset,
               help="Held-out (test split) images used for the reported accuracy.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--progress/--no-progress", default=_D.progress, help="Show a progress bar.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds files that are not a wavehub timm export.")
 def fit(name, depth, width, data, out, num_classes, img_size, patch_size, subset, steps, epochs, lr, weight_decay,
         batch_size, train, init, distill, seed, device, precision, eval_subset, progress, force) -> None:
@@ -74,7 +77,7 @@ def fit(name, depth, width, data, out, num_classes, img_size, patch_size, subset
     check_memory(spec, None, dev, training=True)
     n_steps = steps or _default_steps(data, subset, epochs, batch_size)
     if n_steps:
-        secs = estimate_step_seconds(spec, batch_size or 64, dev) * n_steps
+        secs = estimate_step_seconds(spec, batch_size or _D.batch_size, dev) * n_steps
         click.echo(f"fitting {spec.depth}x{spec.width} at {spec.img_size} px on {dev.type}: {n_steps} steps, "
                    f"estimated {_human(secs)} (rough, from FLOPs; see docs/performance.md)", err=True)
     opts = {k: v for k, v in dict(steps=steps, epochs=epochs, lr=lr, weight_decay=weight_decay,
@@ -110,7 +113,7 @@ def estimate_step_seconds(spec, batch_size: int, device) -> float:
     return flops / GPU_FLOPS
 
 
-def _default_steps(data: str, subset: float, epochs: float | None, batch_size: int | None) -> int | None:
+def _default_steps(data: str, subset: float | None, epochs: float | None, batch_size: int | None) -> int | None:
     """The step count fit_scalers will run when --steps is not given (known datasets only)."""
     import math
 
@@ -119,8 +122,8 @@ def _default_steps(data: str, subset: float, epochs: float | None, batch_size: i
     n = DATASETS.get(data, {}).get("train")
     if n is None:
         return None
-    count = int(subset) if subset >= 1 else round(subset * n)
-    return max(1, math.ceil((epochs or 2) * max(1, count // (batch_size or 64))))
+    count = n if subset is None else int(subset) if subset >= 1 else round(subset * n)
+    return max(1, math.ceil((epochs or _D.epochs) * max(1, count // (batch_size or _D.batch_size))))
 
 
 def _human(seconds: float) -> str:
@@ -128,6 +131,6 @@ def _human(seconds: float) -> str:
         f"{seconds / 3600:.1f} h"
 
 
-def _count(subset: float) -> float | int:
-    """--subset 0.05 is a fraction, --subset 500 a count."""
-    return int(subset) if subset >= 1 else float(subset)
+def _count(subset: float | None) -> float | int | None:
+    """--subset 0.05 is a fraction, --subset 500 a count, no --subset the whole split."""
+    return None if subset is None else int(subset) if subset >= 1 else float(subset)
