@@ -90,6 +90,8 @@ class Recipe:
     precision: str = "auto"
     head_lr_mult: float = 1.0   # the fresh head's lr = lr x this (LP-FT-style remedy; 1 = one lr for everything)
     head_init: str = "random"   # "probe": start the head at the linear-probe solution (LP-FT), every init alike
+    patch_size: int = 0         # target patch size (0: the learngene's); the 112-px check uses 8 (8x8 patches)
+    device: str = "cpu"         # cpu | cuda | cuda:N: where the fit, the fine-tune and the evaluations run
 
     def key(self) -> str:
         """Options added later are left out of the hash at their neutral value: finished runs stay valid.
@@ -97,16 +99,19 @@ class Recipe:
         ``precision="auto"`` resolves per CPU (bf16 with AVX512-BF16/AMX, else fp32), so the resolved autocast is
         hashed too unless it is bf16 (the machine every earlier run was measured on)."""
         d = dataclasses.asdict(self)
-        for k, neutral in (("head_lr_mult", 1.0), ("head_init", "random")):
+        for k, neutral in (("head_lr_mult", 1.0), ("head_init", "random"), ("patch_size", 0), ("device", "cpu")):
             if d[k] == neutral:
                 del d[k]
         if self.precision == "auto":
             from wavehub.device import autocast_dtype
 
-            amp = autocast_dtype("cpu", "auto")
+            amp = autocast_dtype(self.dev(), "auto")
             if amp is not torch.bfloat16:
                 d["autocast"] = str(amp)
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    def dev(self) -> torch.device:
+        return torch.device(self.device)
 
     def eval_steps(self) -> list[int]:
         return sorted({max(1, min(self.steps, round(self.steps * f))) for f in self.eval_fracs})
@@ -198,11 +203,11 @@ def parse_size(size: str) -> tuple[int, int]:
     return int(d), int(w)
 
 
-def spec_for(size: str, img_size: int):
+def spec_for(size: str, img_size: int, patch_size: int = 0):
     from wavehub.materialize import resolve_spec
 
     d, w = parse_size(size)
-    return resolve_spec(learngene("wave"), d, w, num_classes=10, img_size=img_size)
+    return resolve_spec(learngene("wave"), d, w, num_classes=10, img_size=img_size, patch_size=patch_size or None)
 
 
 def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distilled: str | None = None,
@@ -211,7 +216,7 @@ def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distil
     import wavehub
     from wavehub.materialize import check_spec
 
-    spec = spec_for(size, r.img_size)
+    spec = spec_for(size, r.img_size, r.patch_size)
     if init == "random":
         from timm.models.vision_transformer import VisionTransformer
 
@@ -232,6 +237,8 @@ def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distil
     rule = {"depth_rule": r.depth_rule} if get_method(lg.method).depth_rule else {}
     if init in ("wave", "wave-bank"):
         rule["bank"] = init == "wave-bank"
+    if r.patch_size:
+        rule["patch_size"] = r.patch_size
     m = wavehub.create_model(lg, d, w, num_classes=10, img_size=r.img_size, seed=seed, progress=False, **rule)
     return m, ({"bank": m.wavehub_info.get("bank")} if init == "wave-bank" else {})
 
@@ -259,7 +266,7 @@ def fitted_model(lg, spec, r: Recipe, seed: int, train_ds, cache_key: str | None
                 cache.with_suffix(suffix).unlink(missing_ok=True)
             return m, {"fit": info | {"cached": True}}
     t0 = time.perf_counter()
-    m = fit_scalers(lg, spec, train_ds, steps=r.fit_steps, seed=seed, batch_size=r.batch, device="cpu",
+    m = fit_scalers(lg, spec, train_ds, steps=r.fit_steps, seed=seed, batch_size=r.batch, device=r.device,
                     eval_data=None, progress=False, precision=r.precision, depth_rule=r.depth_rule)
     info = {k: m.wavehub_fit[k] for k in ("steps", "images_seen", "batch_size", "lr", "trained_parameters",
                                           "final_loss")}
@@ -279,7 +286,7 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     from wavehub.device import autocast_dtype
     from wavehub.fit import batches, evaluate, training_step, warmup_cosine
 
-    dev = torch.device("cpu")
+    dev = r.dev()
     amp = autocast_dtype(dev, r.precision)
     model = model.to(dev).float().train()
     params = list(model.parameters())
@@ -296,7 +303,7 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for step, (x, y) in enumerate(batches(loader, r.steps), 1):
-            losses.append(float(training_step(model, opt, params, x, y, amp, r.clip_grad)))
+            losses.append(float(training_step(model, opt, params, x.to(dev), y.to(dev), amp, r.clip_grad)))
             sched.step()
             if not math.isfinite(losses[-1]):
                 return curve + [{"step": step, "acc": float("nan"), "loss": losses[-1]}]
@@ -317,8 +324,7 @@ def accuracy_on(model, test_ds, r: Recipe) -> float:
     from wavehub.device import autocast_dtype
     from wavehub.fit import evaluate
 
-    return evaluate(model, make_loader(test_ds, 250, shuffle=False), torch.device("cpu"),
-                    autocast_dtype("cpu", r.precision))
+    return evaluate(model, make_loader(test_ds, 250, shuffle=False), r.dev(), autocast_dtype(r.dev(), r.precision))
 
 
 def probe_head(model, train_ds, r: Recipe) -> None:
@@ -467,7 +473,7 @@ def run_job(job: Job, r: Recipe, distilled: str | None, fit_cache: str | None = 
             rec["acc"] = accuracy_on(model, final_test_set(job.dataset, r), r)
     from wavehub.device import autocast_dtype
 
-    amp = autocast_dtype("cpu", r.precision)
+    amp = autocast_dtype(r.dev(), r.precision)
     rec.update(status="ok", seconds=round(time.perf_counter() - t0, 1), threads=torch.get_num_threads(),
                autocast=str(amp).replace("torch.", "") if amp else "fp32", torch=torch.__version__,
                finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -633,14 +639,14 @@ def main(argv: list[str] | None = None) -> int:
                                   datasets=a.datasets, inits=a.inits, seeds=a.seeds,
                                   distilled={"path": str(distilled) if distilled else None, "sha256": dsha,
                                              "why": why},
-                                  family_params=family_params(a.sizes, r.img_size),
+                                  family_params=family_params(a.sizes, r.img_size, r.patch_size),
                                   learngene_params=learngene_params(a.inits, distilled))
     print(md)
     return 0
 
 
-def family_params(sizes, img_size: int) -> dict[str, int]:
-    return {s: spec_for(s, img_size).param_count() for s in sizes}
+def family_params(sizes, img_size: int, patch_size: int = 0) -> dict[str, int]:
+    return {s: spec_for(s, img_size, patch_size).param_count() for s in sizes}
 
 
 def learngene_params(inits, distilled: Path | None) -> dict[str, int | None]:
