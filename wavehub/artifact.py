@@ -98,7 +98,8 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes the method requires for this config."""
     from .methods import get_method
 
-    return get_method(config.get("method")).expected_shapes(config)
+    view = LearngeneConfig.from_dict(config)
+    return get_method(view.method).expected_shapes(view)
 
 
 def _fail(msg: str) -> ArtifactFormatError:

@@ -79,7 +79,8 @@ def entry_names(config: dict, entry: dict) -> dict[str, tuple[int, ...]]:
     """The aux tensors (names and shapes) an entry must hold."""
     from .methods import get_method
 
-    shapes = get_method(LearngeneConfig.from_dict(config).method).expected_shapes(entry_config(config, entry))
+    view = LearngeneConfig.from_dict(entry_config(config, entry))
+    shapes = get_method(view.method).expected_shapes(view)
     return {k: v for k, v in shapes.items() if k.startswith("aux.")}
 
 
@@ -247,8 +248,9 @@ def force_entry(config: dict, key: str, width: int, grid: int | None = None) -> 
 
 
 def source_for(tensors: dict[str, Any], config: dict, entry_tensors: dict[str, Any], choice: Choice,
-               ) -> tuple[dict[str, Any], dict]:
-    """The learngene seen as if its aux model were the entry: (tensors, config) for the methods' resampling.
+               ) -> tuple[dict[str, Any], LearngeneConfig]:
+    """The learngene seen as if its aux model were the entry: (tensors, typed config) for the methods'
+    resampling.
 
     With ``choice.pos_embed == "aux"`` the entry was fitted at another resolution: its 2-D pos_embed grid would
     have to be interpolated, so the aux one is used instead, selected to the entry's width as fitting began."""
@@ -263,4 +265,4 @@ def source_for(tensors: dict[str, Any], config: dict, entry_tensors: dict[str, A
         w = c.block["template_size"]
         src["aux.pos_embed"] = select_width(tensors["aux.pos_embed"], w, e["width"] // w)
         cfg = with_aux(cfg, img_size=c.aux.img_size)
-    return src, cfg
+    return src, LearngeneConfig.from_dict(cfg)

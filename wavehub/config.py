@@ -121,7 +121,7 @@ def validate_config(config: Any) -> dict:
     for name in METHODS:   # another method's block is never read, but must not be malformed either
         if config.get(name) is not None and not isinstance(config[name], dict):
             raise _fail(f"config.json {name} must be an object")
-    method.validate_block(config)
+    method.validate_block(AuxArch.from_dict(aux), config.get(method.name))
     return config
 
 
