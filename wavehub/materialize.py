@@ -47,9 +47,9 @@ def bank_choice(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str
     from .bank import choose_entry, force_entry
 
     if isinstance(bank, str):
-        return force_entry(lg.config, bank, spec.width, spec.grid)
+        return force_entry(lg.cfg, bank, spec.width, spec.grid)
     use = bank and lg.bank and init == "resample"
-    return choose_entry(lg.config, spec.depth, spec.width, spec.grid) if use else None
+    return choose_entry(lg.cfg, spec.depth, spec.width, spec.grid) if use else None
 
 
 def wave_source(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str = "resample"):

@@ -52,7 +52,7 @@ def initial_learngene(cfg: BuildConfig, anc, arch: dict) -> Learngene:
     t, block = method.distill_init(AuxArch.from_dict(arch), state, generator=g, template_size=cfg.template_size,
                                    templates=parse_templates(cfg.templates), bias_templates=cfg.bias_templates)
     lcfg: dict[str, Any] = {"aux": arch, cfg.method: block}
-    lcfg["serves"] = method.serves(LearngeneConfig.from_dict(lcfg, cfg.method))
+    lcfg.update(serves=method.serves(LearngeneConfig.from_dict(lcfg, cfg.method)))
     return Learngene(cfg.method, lcfg, {k: v.float() for k, v in t.items()})
 
 
