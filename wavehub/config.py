@@ -3,7 +3,8 @@
 This is the only module that reads config.json's fields. :func:`validate_config` checks a parsed file (types and
 ranges, so later arithmetic on it cannot blow up; any failure an ArtifactFormatError) and
 :func:`LearngeneConfig.from_dict` gives the typed view every other module reads: the aux architecture, the
-method block, the preprocessing fields and the bank block. The dict itself stays the record that is written
+method block, the preprocessing fields and the bank block (checked by :func:`validate_bank` when the bank file is
+read). A method's own block keeps its schema in its module (``wavehub.methods.wave.WaveBlock``). The dict itself stays the record that is written
 back, so a saved config.json keeps its exact bytes.
 """
 
