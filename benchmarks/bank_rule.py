@@ -15,20 +15,25 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from wavehub.config import LearngeneConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = ("10x320", "3x128", "5x256", "6x192", "8x256", "10x384", "14x384", "20x384", "12x320", "2x384")
 
 
-def via_entry(cfg: dict, entry_width: int, width: int) -> torch.Tensor:
+def via_entry(cfg: LearngeneConfig, entry_width: int, width: int) -> torch.Tensor:
     """The ancestry channels a target built from an entry carries: the entry's block selection from the aux
     width, then the target's from the entry's (not the same as selecting from the aux width directly)."""
     from wavehub.methods.resample import uniform_indices
+    from wavehub.methods.wave import wave_block
 
-    w = cfg["wave"]["template_size"]
-    blocks = uniform_indices(cfg["aux"]["width"] // w, entry_width // w)[uniform_indices(entry_width // w, width // w)]
+    w = wave_block(cfg).template_size
+    blocks = uniform_indices(cfg.aux.width // w, entry_width // w)[uniform_indices(entry_width // w, width // w)]
     return (blocks[:, None] * w + torch.arange(w)).reshape(-1)
 
 
@@ -61,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         d, w = parse_size(size)
         spec = resolve_spec(lg, d, w, num_classes=0, img_size=img)
         direct = channel_index(lg.config, spec)
-        pick = choose_entry(lg.config, d, w, spec.grid)
+        pick = choose_entry(lg.cfg, d, w, spec.grid)
         cands = [k for k, e in sorted(ents.items()) if e["width"] >= w] + [False]
         dist = {}
         for c in cands:
             m = wavehub.create_model(lg, d, w, num_classes=0, img_size=img, bank=c, progress=False).eval()
-            idx = via_entry(lg.config, ents[c]["width"], w) if c else direct
+            idx = via_entry(lg.cfg, ents[c]["width"], w) if c else direct
             with torch.no_grad():
                 dist[str(c) if c else "no bank"] = round(float(feature_distance(m, teacher, x, idx)), 4)
         best = min(dist, key=dist.get)

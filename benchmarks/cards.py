@@ -49,23 +49,24 @@ def artifact_facts(folder: Path) -> dict:
     from safetensors import safe_open
 
     from wavehub.artifact import sha256_file
+    from wavehub.config import LearngeneConfig
+    from wavehub.methods.wave import wave_block
 
-    cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    cfg = LearngeneConfig.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     with safe_open(str(folder / "learngene.safetensors"), "pt") as f:
         params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())
     facts = {"sha256": sha256_file(folder / "learngene.safetensors"), "params": params}
-    types = (cfg.get("wave") or {}).get("types")
-    if types:
-        facts["templates"] = {k: int(v["n"]) for k, v in types.items()}
-        facts["template_size"] = int(cfg["wave"]["template_size"])
-    bank = (cfg.get("bank") or {}).get("entries") or {}
-    if bank:  # format v2: the sizes pre-fitted by the publisher, and what they cost to ship
-        es = sorted(bank.values(), key=lambda e: (e["width"], e["depth"]))
-        facts["bank"] = {"sizes": [f"{e['depth']}x{e['width']}" for e in es],
-                         "img_size": sorted({int(e["img_size"]) for e in es}),
-                         "bytes": sum(int(e.get("bytes", 0)) for e in es),
-                         "sha256": cfg["bank"]["sha256"]}
-    serves = cfg.get("serves") or {}
+    if cfg.method == "wave":
+        wb = wave_block(cfg)
+        facts["templates"] = {k: int(v.n) for k, v in wb.types.items()}
+        facts["template_size"] = int(wb.template_size)
+    if cfg.bank and cfg.bank.entries:  # format v2: the sizes pre-fitted by the publisher, and what they cost to ship
+        es = sorted(cfg.bank.entries.values(), key=lambda e: (e.width, e.depth))
+        facts["bank"] = {"sizes": [f"{e.depth}x{e.width}" for e in es],
+                         "img_size": sorted({int(e.img_size) for e in es}),
+                         "bytes": sum(int(e.record.get("bytes", 0)) for e in es),
+                         "sha256": cfg.bank.sha256}
+    serves = cfg.serves
     if serves.get("widths"):
         facts["widths"] = str(serves["widths"])
     if serves.get("depths"):

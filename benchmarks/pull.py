@@ -49,11 +49,12 @@ def _make_learngene(out: Path, templates: int) -> Path:
     import torch
 
     from wavehub.artifact import Learngene, save_learngene
+    from wavehub.config import AuxArch
     from wavehub.methods import wave
 
     arch = dict(depth=12, width=384, num_heads=6, mlp_ratio=4.0, patch_size=14, img_size=224, in_chans=3,
                 class_token=True, global_pool="token")
-    t, wcfg = wave.random_learngene(arch, template_size=64, templates=templates,
+    t, wcfg = wave.random_learngene(AuxArch.from_dict(arch), template_size=64, templates=templates,
                                     generator=torch.Generator().manual_seed(0))
     cfg = {"name": "deit-learngene", "aux": arch, "wave": wcfg, "mean": [0.485, 0.456, 0.406],
            "std": [0.229, 0.224, 0.225], "ancestry": {"id": "random", "license": "apache-2.0"}}

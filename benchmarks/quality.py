@@ -422,7 +422,7 @@ class Job:
             extra = f"|{(learngene(self.init).sha256 or '')[:12]}"
         elif self.init in ("wave-bank", "wave-fit"):   # the bank's sha256 too: a refitted bank reruns them
             lg = learngene(self.init)
-            extra = f"|{(lg.sha256 or '')[:12]}|{((lg.config.get('bank') or {}).get('sha256') or '')[:12]}"
+            extra = f"|{(lg.sha256 or '')[:12]}|{(lg.cfg.bank.sha256 if lg.cfg.bank else '')[:12]}"
         return f"{self.kind}|{self.dataset}|{self.size}|{self.init}|{self.seed}|{r.key()}{extra}"
 
 

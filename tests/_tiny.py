@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from wavehub.artifact import Learngene
+from wavehub.config import AuxArch
 
 TINY_ARCH = dict(depth=2, width=128, num_heads=2, mlp_ratio=4.0, patch_size=8, img_size=32, in_chans=3,
                  class_token=True, global_pool="token")
@@ -33,7 +34,7 @@ def tiny_wave(templates: int = 4, seed: int = 0, name: str = "tiny-wave", **arch
 
     arch = TINY_ARCH | arch_over
     g = torch.Generator().manual_seed(seed)
-    t, wcfg = wave.random_learngene(arch, template_size=64, templates=templates, generator=g)
+    t, wcfg = wave.random_learngene(AuxArch.from_dict(arch), template_size=64, templates=templates, generator=g)
     for k in t:  # non-zero biases/norm deviations so every code path carries signal
         if k.endswith(".bias") or "norm" in k:
             t[k] = t[k] + 0.05 * torch.randn(t[k].shape, generator=g)
@@ -47,7 +48,7 @@ def tiny_extracted(templates: int = 16, seed: int = 0, name: str = "tiny-extract
 
     vit = tiny_timm_vit(seed)
     sd = {k: v.detach() for k, v in vit.state_dict().items()}
-    t, wcfg = wave.extract(sd, TINY_ARCH, template_size=64, templates=templates)
+    t, wcfg = wave.extract(sd, AuxArch.from_dict(TINY_ARCH), template_size=64, templates=templates)
     cfg = {"name": name, "aux": TINY_ARCH, "wave": wcfg, "mean": [0.5] * 3, "std": [0.5] * 3}
     return Learngene("wave", cfg, t), vit
 
@@ -56,7 +57,7 @@ def tiny_tleg(seed: int = 0) -> tuple[Learngene, object]:
     from wavehub.methods import tleg
 
     vit = tiny_timm_vit(seed)
-    t = tleg.extract({k: v.detach() for k, v in vit.state_dict().items()}, TINY_ARCH)
+    t = tleg.extract({k: v.detach() for k, v in vit.state_dict().items()}, AuxArch.from_dict(TINY_ARCH))
     return Learngene("tleg", {"name": "tiny-tleg", "aux": TINY_ARCH, "tleg": {}, "mean": [0.5] * 3,
                               "std": [0.5] * 3}, t), vit
 

@@ -14,6 +14,7 @@ import wavehub
 from wavehub.artifact import load_learngene, save_learngene
 from wavehub.bank import BANK_FILE, choose_entry, entry_key, parse_size
 from wavehub.bank_fit import add_entries
+from wavehub.config import LearngeneConfig
 from wavehub.errors import ArtifactFormatError, IntegrityError, SpecError
 
 FAST = dict(steps=3, batch_size=4, img_size=32, heldout=4)
@@ -97,18 +98,24 @@ def test_off_grid_rule_and_record(banked):
     assert m.wavehub_info["bank"] is None
 
 
+def _view(config: dict, **aux) -> LearngeneConfig:
+    """A typed config whose aux model is a size no assertion below asks for, unless ``aux`` says so."""
+    arch = dict(depth=2, width=64, num_heads=1, mlp_ratio=4.0, patch_size=14, img_size=42, in_chans=3) | aux
+    return LearngeneConfig.from_dict(dict(config, method="wave", aux=arch))
+
+
 def test_choose_entry_prefers_width_then_depth():
-    cfg = {"aux": {"patch_size": 14}, "bank": {"entries": {
-        entry_key(d, w): {"depth": d, "width": w, "img_size": 42} for d, w in
-        [(4, 192), (6, 384), (8, 384), (12, 256), (16, 384)]}}}
+    bank = {"entries": {entry_key(d, w): {"depth": d, "width": w, "img_size": 42} for d, w in
+                        [(4, 192), (6, 384), (8, 384), (12, 256), (16, 384)]}}
+    cfg = _view({"bank": bank})
     assert choose_entry(cfg, 8, 384, 3).rule == "exact"
     assert choose_entry(cfg, 10, 320, 3).key == "d8-w384"     # width never repeated: 384 > 320, nearest depth
     assert choose_entry(cfg, 12, 384, 3).key == "d16-w384"    # log scale: 12/16 is nearer than 8/12
     assert choose_entry(cfg, 3, 128, 3).key == "d4-w192"
     assert choose_entry(cfg, 8, 512, 3) is None               # no entry as wide: the aux scalers
     assert choose_entry(cfg, 8, 384, 16).pos_embed == "aux"
-    assert choose_entry({"aux": {}}, 8, 384) is None
-    aux = dict(cfg, aux={"patch_size": 14, "depth": 12, "width": 384})
+    assert choose_entry(_view({}), 8, 384) is None
+    aux = _view({"bank": bank}, depth=12, width=384, num_heads=6)
     assert choose_entry(aux, 12, 384, 3) is None                # the aux model's own size: the aux scalers
     assert choose_entry(aux, 16, 384, 3).rule == "exact"
     assert parse_size("8x384") == (8, 384) == parse_size("d8-w384")

@@ -41,15 +41,15 @@ def test_prefix_scalers_and_norms_come_from_the_first_aux_layers():
     arch = TINY_ARCH | {"depth": 4}
     lg = tiny_wave(depth=4)
     spec = _spec(2, arch=arch)
-    s = wave.target_scalers(lg.tensors, lg.config, spec, depth_rule="prefix")
-    s_str = wave.target_scalers(lg.tensors, lg.config, spec, depth_rule="stretch")
+    s = wave.target_scalers(lg.tensors, lg.cfg, spec, depth_rule="prefix")
+    s_str = wave.target_scalers(lg.tensors, lg.cfg, spec, depth_rule="stretch")
     for name in wave.BLOCK_TYPES:
         a = lg.tensors[f"aux.scalers.{name}"]
         assert torch.equal(s[name], a[:2])
         assert torch.equal(s_str[name], a[[0, 3]])
         assert torch.equal(s[name + ".bias"], lg.tensors[f"aux.scalers.{name}.bias"][:2])
-    ex = wave.target_extras(lg.tensors, lg.config, spec, depth_rule="prefix")
-    ex_str = wave.target_extras(lg.tensors, lg.config, spec, depth_rule="stretch")
+    ex = wave.target_extras(lg.tensors, lg.cfg, spec, depth_rule="prefix")
+    ex_str = wave.target_extras(lg.tensors, lg.cfg, spec, depth_rule="stretch")
     for k in wave.NORM_KEYS:
         assert torch.equal(ex[f"blocks.1.{k}"], lg.tensors[f"aux.{k}"][1])
         assert torch.equal(ex_str[f"blocks.1.{k}"], lg.tensors[f"aux.{k}"][3])
@@ -108,9 +108,9 @@ def test_unknown_rule_raises_spec_error():
     lg = tiny_wave()
     spec = _spec(3)
     with pytest.raises(SpecError, match="depth_rule"):
-        wave.target_scalers(lg.tensors, lg.config, spec, depth_rule="middle")
+        wave.target_scalers(lg.tensors, lg.cfg, spec, depth_rule="middle")
     with pytest.raises(SpecError, match="depth_rule"):
-        wave.target_extras(lg.tensors, lg.config, spec, depth_rule="middle")
+        wave.target_extras(lg.tensors, lg.cfg, spec, depth_rule="middle")
     with pytest.raises(SpecError, match="depth_rule"):
         build_model(lg, spec, depth_rule="middle")
     with pytest.raises(SpecError, match="depth_rule"):

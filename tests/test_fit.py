@@ -120,7 +120,7 @@ def _reference_composition(wm) -> dict[str, torch.Tensor]:
         W = compose(wm.scalers[name], wm.templates[name])
         b = compose_vector(wm.scalers[f"{name}_bias"], wm.templates[f"{name}_bias"])
         if not wt.per_layer:
-            out[f"{wt.key}.weight"], out[f"{wt.key}.bias"] = patch_weight(W[0], wm.cfg["aux"], wm.spec), b[0]
+            out[f"{wt.key}.weight"], out[f"{wt.key}.bias"] = patch_weight(W[0], wm.cfg.aux, wm.spec), b[0]
             continue
         for layer in range(W.shape[0]):
             k = wt.key.format(l=layer)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from _tiny import TINY_ARCH, tiny_select, tiny_timm_vit, tiny_tleg
 
+from wavehub.config import AuxArch, LearngeneConfig
 from wavehub.methods import kron, select, tleg, wave
 from wavehub.methods.resample import interp_depth, section_indices, uniform_indices
 from wavehub.spec import ViTSpec
@@ -149,7 +150,7 @@ def test_tleg_formula_hand_computed():
     base = t["tleg.base.attn.proj.bias"] = torch.tensor([1.0, 2.0]).repeat(64)
     inc = t["tleg.ilayer.attn.proj.bias"] = torch.tensor([4.0, -8.0]).repeat(64)
     spec = ViTSpec(depth=4, width=128, num_classes=0).resolve(TINY_ARCH)
-    sd = tleg.compose_state_dict(t, lg.config, spec)
+    sd = tleg.compose_state_dict(t, lg.cfg, spec)
     for layer, c in enumerate([0.0, 0.25, 0.5, 0.75]):  # l / L, 0-indexed, L = target depth
         assert torch.allclose(sd[f"blocks.{layer}.attn.proj.bias"], base + c * inc)
     assert sd["blocks.0.attn.proj.bias"][:2].tolist() == [1.0, 2.0]
@@ -163,7 +164,7 @@ def test_tleg_extract_recovers_exactly_linear_layers():
     b1, i1 = torch.randn(128), torch.randn(128)
     for i in range(L):
         sd[f"blocks.{i}.norm1.weight"] = b1 + (i / L) * i1
-    out = tleg.extract(sd, TINY_ARCH | {"depth": L})
+    out = tleg.extract(sd, AuxArch.from_dict(TINY_ARCH | {"depth": L}))
     assert torch.allclose(out["tleg.base.norm1.weight"], b1, atol=1e-5)
     assert torch.allclose(out["tleg.ilayer.norm1.weight"], i1, atol=1e-5)
 
@@ -172,7 +173,7 @@ def test_weight_selection_hand_computed():
     lg, teacher = tiny_select(depth=3)
     sd_t = teacher.state_dict()
     spec = ViTSpec(depth=2, width=64, num_heads=1, num_classes=0).resolve(TINY_ARCH)
-    sd = select.compose_state_dict(lg.tensors, lg.config, spec)
+    sd = select.compose_state_dict(lg.tensors, lg.cfg, spec)
     even = torch.arange(0, 128, 2)
     # first-N layers, every 2nd residual channel; qkv rows per q/k/v section (128 -> 64 each)
     rows = torch.cat([even + s * 128 for s in range(3)])
@@ -190,13 +191,13 @@ def test_wave_scalers_resample_over_width_per_section():
 
     lg = tiny_wave()
     spec = ViTSpec(depth=2, width=64, num_heads=1, num_classes=0).resolve(TINY_ARCH)
-    s = wave.target_scalers(lg.tensors, lg.config, spec)
+    s = wave.target_scalers(lg.tensors, lg.cfg, spec)
     aux = lg.tensors["aux.scalers.qkv"]  # (2, N, 6, 2): 2 blocks per section
     assert s["qkv"].shape == (2, 4, 3, 1)
     assert torch.equal(s["qkv"], aux[:, :, [0, 2, 4]][:, :, :, [0]])
     assert s["fc1"].shape == (2, 4, 4, 1)
     assert torch.equal(s["fc1"], lg.tensors["aux.scalers.fc1"][:, :, [0, 2, 4, 6]][:, :, :, [0]])
-    deeper = wave.target_scalers(lg.tensors, lg.config, ViTSpec(depth=3, width=128, num_classes=0).resolve(TINY_ARCH))
+    deeper = wave.target_scalers(lg.tensors, lg.cfg, ViTSpec(depth=3, width=128, num_classes=0).resolve(TINY_ARCH))
     a = lg.tensors["aux.scalers.proj"]
     assert torch.allclose(deeper["proj"][1], (a[0] + a[1]) / 2)
     assert torch.equal(deeper["proj"][0], a[0]) and torch.equal(deeper["proj"][2], a[1])
@@ -228,9 +229,9 @@ def test_registry_extract_gives_what_expected_shapes_and_compose_need(name):
     m = get_method(name)
     vit = tiny_timm_vit(0)
     sd = {k: v.detach().float() for k, v in vit.state_dict().items()}
-    t, block = m.extract(sd, TINY_ARCH, template_size=64, templates=8, bias_templates=None)
-    cfg = {"aux": TINY_ARCH, name: block}
-    m.validate_block(cfg)
+    t, block = m.extract(sd, AuxArch.from_dict(TINY_ARCH), template_size=64, templates=8, bias_templates=None)
+    cfg = LearngeneConfig.from_dict({"aux": TINY_ARCH, name: block}, name)
+    m.validate_block(cfg.aux, block)
     assert {k: tuple(v.shape) for k, v in t.items()} == m.expected_shapes(cfg)
     assert m.serves(cfg)["min_depth"] == 1
     spec = ViTSpec(depth=2, width=128, num_classes=0).resolve(TINY_ARCH)
@@ -248,12 +249,12 @@ def test_registry_distill_hooks_round_trip_through_a_wave_model():
     from wavehub.wave_module import WaveModel
 
     m = get_method("wave")
-    t, block = m.distill_init(TINY_ARCH, None, generator=torch.Generator().manual_seed(0), template_size=64,
+    t, block = m.distill_init(AuxArch.from_dict(TINY_ARCH), None, generator=torch.Generator().manual_seed(0), template_size=64,
                               templates="4", bias_templates=None)
     assert block["types"]["qkv"]["n"] == 4          # the CLI's string form is parsed by the method
     lg = tiny_wave(templates=4)
     spec = ViTSpec(depth=2, width=128, num_classes=0).resolve(TINY_ARCH)
     model = WaveModel.from_learngene(lg, spec, train_templates=True)
     exported = m.export(model, spec)
-    assert set(exported) == set(m.expected_shapes(lg.config))
+    assert set(exported) == set(m.expected_shapes(lg.cfg))
     assert torch.equal(exported["templates.qkv"], lg.tensors["templates.qkv"].float())

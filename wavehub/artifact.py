@@ -28,6 +28,7 @@ from .config import (
     TENSOR_FILE,
     AuxArch,
     LearngeneConfig,
+    aux_record,
     config_bytes,
     parse_json,
     validate_config,
@@ -69,16 +70,16 @@ class Learngene:
 
     @property
     def name(self) -> str:
-        return self.config.get("name") or "learngene"
+        return self.cfg.name or "learngene"
 
     @property
     def sha256(self) -> str | None:
-        return self.config.get("sha256")
+        return self.cfg.sha256
 
     @property
     def aux(self) -> dict[str, Any]:
         """config.json's ``aux`` object as a dict (kept for callers; :attr:`arch` is the typed view)."""
-        return self.config["aux"]
+        return aux_record(self.config)
 
     @property
     def arch(self) -> AuxArch:
@@ -98,7 +99,8 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes the method requires for this config."""
     from .methods import get_method
 
-    return get_method(config.get("method")).expected_shapes(config)
+    view = LearngeneConfig.from_dict(config)
+    return get_method(view.method).expected_shapes(view)
 
 
 def _fail(msg: str) -> ArtifactFormatError:
@@ -167,7 +169,7 @@ def _parse_tensors(data: bytes, config: dict) -> dict:
     missing = sorted(set(want) - set(tensors))
     extra = sorted(set(tensors) - set(want))
     if missing or extra:
-        raise _fail(f"{TENSOR_FILE} tensor names do not match method {config.get('method')!r}: "
+        raise _fail(f"{TENSOR_FILE} tensor names do not match method {LearngeneConfig.from_dict(config).method!r}: "
                     f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
                     f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}")
     for k, shape in want.items():

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import BankEntry, LearngeneConfig, with_aux
+from .config import AuxArch, BankEntry, LearngeneConfig, entry_key, validate_bank, with_aux
 from .errors import ArtifactFormatError, IntegrityError
 
 __all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "entry_arch", "entry_config",
@@ -32,10 +32,6 @@ __all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "ent
 
 BANK_FILE = "bank.safetensors"
 BANK_FORMAT = "wavehub.bank/1"
-
-
-def entry_key(depth: int, width: int) -> str:
-    return f"d{int(depth)}-w{int(width)}"
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -56,9 +52,9 @@ def parse_size(text: str) -> tuple[int, int]:
     return depth, width
 
 
-def entry_arch(config: dict, depth: int, width: int, img_size: int | None = None) -> dict:
+def entry_arch(config: dict, depth: int, width: int, img_size: int | None = None) -> AuxArch:
     """The aux architecture an entry of this size stands for (same head size, patch and mlp ratio)."""
-    return _entry_config(config, depth, width, img_size)["aux"]
+    return LearngeneConfig.from_dict(_entry_config(config, depth, width, img_size)).aux
 
 
 def _entry_config(config: dict, depth: int, width: int, img_size: int | None) -> dict:
@@ -79,7 +75,8 @@ def entry_names(config: dict, entry: dict) -> dict[str, tuple[int, ...]]:
     """The aux tensors (names and shapes) an entry must hold."""
     from .methods import get_method
 
-    shapes = get_method(LearngeneConfig.from_dict(config).method).expected_shapes(entry_config(config, entry))
+    view = LearngeneConfig.from_dict(entry_config(config, entry))
+    shapes = get_method(view.method).expected_shapes(view)
     return {k: v for k, v in shapes.items() if k.startswith("aux.")}
 
 
@@ -96,37 +93,14 @@ def entry_sha256(tensors: dict[str, Any]) -> str:
 
 
 def entries(config: dict) -> dict[str, dict]:
-    """The bank's entries as recorded in config.json (``{}`` without a bank)."""
-    bank = config.get("bank")
-    return dict(bank.get("entries") or {}) if isinstance(bank, dict) else {}
+    """The bank's entries as recorded in config.json, each its fitting record (``{}`` without a bank)."""
+    bank = LearngeneConfig.from_dict(config).bank
+    return {k: e.record for k, e in bank.entries.items()} if bank else {}
 
 
 def _fail(msg: str) -> ArtifactFormatError:
     return ArtifactFormatError(msg, "Re-download the learngene (`wavehub pull NAME --force`) or rebuild its bank "
                                     "with `wavehub bank add`.")
-
-
-def _check_block(config: dict) -> dict:
-    bank = config.get("bank")
-    if not isinstance(bank, dict) or not isinstance(bank.get("entries"), dict):
-        raise _fail("config.json 'bank' must be an object with an 'entries' object")
-    sha = bank.get("sha256")
-    if not (isinstance(sha, str) and len(sha) == 64):
-        raise _fail("config.json bank.sha256 must be the sha256 of bank.safetensors")
-    for key, e in bank["entries"].items():
-        if not isinstance(e, dict):
-            raise _fail(f"bank entry {key!r} is not an object")
-        for f in ("depth", "width", "img_size"):
-            v = e.get(f)
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= 1 << 14:
-                raise _fail(f"bank entry {key!r}: {f} must be a positive integer, got {v!r}")
-        if key != entry_key(e["depth"], e["width"]):
-            raise _fail(f"bank entry {key!r} does not match its size {e['depth']}x{e['width']}")
-        if e["img_size"] % LearngeneConfig.from_dict(config).aux.patch_size:
-            raise _fail(f"bank entry {key!r}: img_size must be a multiple of the patch size")
-        if not (isinstance(e.get("sha256"), str) and len(e["sha256"]) == 64):
-            raise _fail(f"bank entry {key!r} has no sha256")
-    return bank
 
 
 def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[str, dict[str, Any]]:
@@ -136,23 +110,23 @@ def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[
 
     if "bank" not in config:
         return {}
-    bank = _check_block(config)
+    bank = validate_bank(config)
     path = Path(folder) / BANK_FILE
     try:
         data = path.read_bytes()
     except OSError:
         raise _fail(f"config.json lists a bank but {BANK_FILE} is missing from {folder}") from None
-    if verify and hashlib.sha256(data).hexdigest() != bank["sha256"]:
+    if verify and hashlib.sha256(data).hexdigest() != bank.sha256:
         raise IntegrityError(f"{BANK_FILE} in {folder} does not match its recorded sha256 "
-                             f"({bank['sha256'][:12]}...): the file is corrupted or was modified",
+                             f"({bank.sha256[:12]}...): the file is corrupted or was modified",
                              "Re-download the learngene (`wavehub pull NAME --force`).")
     try:
         flat = st_load(data)
     except Exception as e:  # noqa: BLE001 - any parse failure is a format problem
         raise _fail(f"{BANK_FILE} could not be parsed ({type(e).__name__})") from None
     out: dict[str, dict[str, Any]] = {}
-    for key, e in bank["entries"].items():
-        want = entry_names(config, e)
+    for key, e in bank.entries.items():
+        want = entry_names(config, e.record)
         got = {k.split("/", 1)[1]: v for k, v in flat.items() if k.split("/", 1)[0] == key}
         if set(got) != set(want):
             missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
@@ -164,13 +138,13 @@ def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[
                 raise _fail(f"bank entry {key!r}: {k} has shape {tuple(t.shape)}, expected {tuple(shape)}")
             if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
                 raise _fail(f"bank entry {key!r}: {k} is not a finite floating-point tensor")
-        if verify and entry_sha256(got) != e["sha256"]:
+        if verify and entry_sha256(got) != e.sha256:
             raise IntegrityError(f"bank entry {key!r} does not match its recorded sha256",
                                  "Re-download the learngene or refit the entry with `wavehub bank add --force`.")
         out[key] = got
     known = {k.split("/", 1)[0] for k in flat}
-    if known - set(bank["entries"]):
-        raise _fail(f"{BANK_FILE} holds entries config.json does not list: {sorted(known - set(bank['entries']))[:3]}")
+    if known - set(bank.entries):
+        raise _fail(f"{BANK_FILE} holds entries config.json does not list: {sorted(known - set(bank.entries))[:3]}")
     return out
 
 
@@ -207,60 +181,60 @@ class Choice:
     pos_embed: str     # "entry" (fitted at this grid) | "aux" (the entry was fitted at another resolution)
 
 
-def choose_entry(config: dict, depth: int, width: int, grid: int | None = None) -> Choice | None:
+def choose_entry(cfg: LearngeneConfig, depth: int, width: int, grid: int | None = None) -> Choice | None:
     """The entry for a target: the exact size, else the nearest entry at least as wide (width is only ever
     selected down, never repeated), nearest in width first and then in depth; None (the aux scalers) when no
     entry is as wide, and at the aux model's own size unless the bank holds that size.
 
     Sizes are compared on a log scale (a 6-layer entry is nearer to 8 layers than a 16-layer one is to 12)."""
-    ents = entries(config)
+    ents = cfg.bank.entries if cfg.bank else {}
     key = entry_key(depth, width)
-    aux = config.get("aux") or {}
-    if not ents or (key not in ents and (aux.get("depth"), aux.get("width")) == (depth, width)):
+    if not ents or (key not in ents and (cfg.aux.depth, cfg.aux.width) == (depth, width)):
         return None                                  # the aux model is the learngene's own entry for its size
     if key in ents:
         e, rule = ents[key], "exact"
     else:
-        wide = [(k, e) for k, e in ents.items() if e["width"] >= width]
+        wide = [(k, e) for k, e in ents.items() if e.width >= width]
         if not wide:
             return None
-        key, e = min(wide, key=lambda kv: (abs(math.log(kv[1]["width"] / width)),
-                                           abs(math.log(kv[1]["depth"] / depth)), kv[0]))
+        key, e = min(wide, key=lambda kv: (abs(math.log(kv[1].width / width)),
+                                           abs(math.log(kv[1].depth / depth)), kv[0]))
         rule = "nearest"
-    same_grid = grid is None or e["img_size"] // aux["patch_size"] == grid
+    same_grid = grid is None or e.img_size // cfg.aux.patch_size == grid
     return Choice(key, rule, "entry" if same_grid else "aux")
 
 
-def force_entry(config: dict, key: str, width: int, grid: int | None = None) -> Choice:
+def force_entry(cfg: LearngeneConfig, key: str, width: int, grid: int | None = None) -> Choice:
     """``bank="d8-w384"``: start from that entry whatever the size (for measuring the rule, or by choice)."""
     from .errors import SpecError
 
-    ents = entries(config)
+    ents = cfg.bank.entries if cfg.bank else {}
     if key not in ents:
         raise SpecError(f"the bank has no entry {key!r}",
                         f"Use one of {', '.join(sorted(ents)) or '(none: the learngene has no bank)'}, or bank=True.")
     e = ents[key]
-    if e["width"] < width:
+    if e.width < width:
         raise SpecError(f"bank entry {key!r} is narrower than width={width}", "Use an entry at least as wide.")
-    same_grid = grid is None or e["img_size"] // config["aux"]["patch_size"] == grid
+    same_grid = grid is None or e.img_size // cfg.aux.patch_size == grid
     return Choice(key, "forced", "entry" if same_grid else "aux")
 
 
 def source_for(tensors: dict[str, Any], config: dict, entry_tensors: dict[str, Any], choice: Choice,
-               ) -> tuple[dict[str, Any], dict]:
-    """The learngene seen as if its aux model were the entry: (tensors, config) for the methods' resampling.
+               ) -> tuple[dict[str, Any], LearngeneConfig]:
+    """The learngene seen as if its aux model were the entry: (tensors, typed config) for the methods'
+    resampling.
 
     With ``choice.pos_embed == "aux"`` the entry was fitted at another resolution: its 2-D pos_embed grid would
     have to be interpolated, so the aux one is used instead, selected to the entry's width as fitting began."""
-    e = entries(config)[choice.key]
-    cfg = entry_config(config, e)
+    c = LearngeneConfig.from_dict(config)
+    e = c.bank.entries[choice.key]
+    cfg = entry_config(config, e.record)
     src = {k: v for k, v in tensors.items() if k.startswith("templates.")}
     src.update(entry_tensors)
     if choice.pos_embed == "aux":
-        from .methods.wave import select_width
+        from .methods.wave import select_width, wave_block
 
-        c = LearngeneConfig.from_dict(config)
-        w = c.block["template_size"]
-        src["aux.pos_embed"] = select_width(tensors["aux.pos_embed"], w, e["width"] // w)
+        w = wave_block(c).template_size
+        src["aux.pos_embed"] = select_width(tensors["aux.pos_embed"], w, e.width // w)
         cfg = with_aux(cfg, img_size=c.aux.img_size)
-    return src, cfg
+    return src, LearngeneConfig.from_dict(cfg)

@@ -3,7 +3,8 @@
 This is the only module that reads config.json's fields. :func:`validate_config` checks a parsed file (types and
 ranges, so later arithmetic on it cannot blow up; any failure an ArtifactFormatError) and
 :func:`LearngeneConfig.from_dict` gives the typed view every other module reads: the aux architecture, the
-method block, the preprocessing fields and the bank block. The dict itself stays the record that is written
+method block, the preprocessing fields and the bank block (checked by :func:`validate_bank` when the bank file is
+read). A method's own block keeps its schema in its module (``wavehub.methods.wave.WaveBlock``). The dict itself stays the record that is written
 back, so a saved config.json keeps its exact bytes.
 """
 
@@ -21,7 +22,7 @@ __all__ = [
     "FORMAT", "FORMAT_VERSION", "CONFIG_VERSIONS", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE", "MAX_CONFIG_BYTES",
     "MAX_HEADER_BYTES", "MAX_JSON_DEPTH", "INTERPOLATIONS", "CROP_MODES", "GLOBAL_POOLS",
     "AuxArch", "DataConfig", "BankEntry", "BankBlock", "LearngeneConfig", "parse_json", "validate_config",
-    "config_bytes", "with_aux",
+    "config_bytes", "with_aux", "aux_record", "entry_key", "validate_bank",
 ]
 
 FORMAT = "wavehub.learngene"
@@ -121,7 +122,7 @@ def validate_config(config: Any) -> dict:
     for name in METHODS:   # another method's block is never read, but must not be malformed either
         if config.get(name) is not None and not isinstance(config[name], dict):
             raise _fail(f"config.json {name} must be an object")
-    method.validate_block(config)
+    method.validate_block(AuxArch.from_dict(aux), config.get(method.name))
     return config
 
 
@@ -196,9 +197,49 @@ def config_bytes(config: Mapping[str, Any]) -> bytes:
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
+def aux_record(config: Mapping[str, Any]) -> dict[str, Any]:
+    """config.json's ``aux`` object itself (the record a saved file writes back; :class:`AuxArch` is its view)."""
+    return config["aux"]
+
+
 def with_aux(config: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
     """A copy of ``config`` whose aux architecture has ``changes`` (a bank entry seen as the aux model)."""
     return dict(config, aux=dict(config["aux"], **changes))
+
+
+def entry_key(depth: int, width: int) -> str:
+    """A bank entry's key in config.json (``d8-w384``)."""
+    return f"d{int(depth)}-w{int(width)}"
+
+
+def _bank_fail(msg: str) -> ArtifactFormatError:
+    return ArtifactFormatError(msg, "Re-download the learngene (`wavehub pull NAME --force`) or rebuild its bank "
+                                    "with `wavehub bank add`.")
+
+
+def validate_bank(config: Mapping[str, Any]) -> BankBlock:
+    """Check config.json's ``bank`` block (read when the bank file is, see wavehub.bank) and return its view."""
+    bank = config.get("bank")
+    if not isinstance(bank, dict) or not isinstance(bank.get("entries"), dict):
+        raise _bank_fail("config.json 'bank' must be an object with an 'entries' object")
+    sha = bank.get("sha256")
+    if not (isinstance(sha, str) and len(sha) == 64):
+        raise _bank_fail("config.json bank.sha256 must be the sha256 of bank.safetensors")
+    patch = AuxArch.from_dict(config["aux"]).patch_size
+    for key, e in bank["entries"].items():
+        if not isinstance(e, dict):
+            raise _bank_fail(f"bank entry {key!r} is not an object")
+        for f in ("depth", "width", "img_size"):
+            v = e.get(f)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= 1 << 14:
+                raise _bank_fail(f"bank entry {key!r}: {f} must be a positive integer, got {v!r}")
+        if key != entry_key(e["depth"], e["width"]):
+            raise _bank_fail(f"bank entry {key!r} does not match its size {e['depth']}x{e['width']}")
+        if e["img_size"] % patch:
+            raise _bank_fail(f"bank entry {key!r}: img_size must be a multiple of the patch size")
+        if not (isinstance(e.get("sha256"), str) and len(e["sha256"]) == 64):
+            raise _bank_fail(f"bank entry {key!r} has no sha256")
+    return BankBlock.from_dict(bank)
 
 
 # ------------------------------------------------------------------------------------------- typed views
@@ -309,6 +350,7 @@ class LearngeneConfig:
     block: Mapping[str, Any]
     data: DataConfig
     bank: BankBlock | None = None
+    format_version: str | None = None
     name: str | None = None
     repo_id: str | None = None
     sha256: str | None = None
@@ -325,6 +367,7 @@ class LearngeneConfig:
         bank = config.get("bank")
         return cls(method=method, aux=AuxArch.from_dict(config["aux"]), block=config.get(method) or {},
                    data=DataConfig.from_dict(config), bank=BankBlock.from_dict(bank) if bank else None,
+                   format_version=config.get("format_version"),
                    name=config.get("name"), repo_id=config.get("repo_id"), sha256=config.get("sha256"),
                    ancestry=config.get("ancestry") or {}, recipe=config.get("recipe") or {},
                    serves=config.get("serves") or {}, params=config.get("params") or {})

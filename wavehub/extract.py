@@ -13,6 +13,7 @@ from typing import Any
 
 from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
+from .config import AuxArch, LearngeneConfig
 from .constants import BASE_MODELS
 from .errors import SpecError
 from .methods.wave import parse_templates
@@ -76,7 +77,7 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
             recipe["data"] = f"{calib_images} unlabeled {calibrate} crops (calibration only, no training)"
         step(m.extract_label)
         given = {"template_size": template_size, "templates": templates, "bias_templates": bias_templates}
-        t, block = m.extract(sd, arch, **{k: given[k] for k in m.options})
+        t, block = m.extract(sd, AuxArch.from_dict(arch), **{k: given[k] for k in m.options})
         cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch, method: block}
         t = {k: v.to(dt).contiguous() for k, v in t.items()}
         cfg.update({
@@ -85,7 +86,7 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
                          "hf_id": BASE_MODELS.get(anc.name),
                          "params": sum(v.numel() for v in anc.state_dict.values())},
             "recipe": recipe, "repo_id": repo_id,
-            "serves": m.serves(cfg),
+            "serves": m.serves(LearngeneConfig.from_dict(cfg, method)),
         })
         return Learngene(method, cfg, t)
 

@@ -80,8 +80,8 @@ def normalization(lg, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The learngene's input mean and std at ``spec`` (what named datasets are normalized with)."""
     from .materialize import pretrained_cfg_for
 
-    cfg = pretrained_cfg_for(lg, spec)
-    return tuple(cfg["mean"]), tuple(cfg["std"])
+    pretrained = pretrained_cfg_for(lg, spec)   # timm's pretrained_cfg (its defaults applied), not config.json
+    return tuple(pretrained["mean"]), tuple(pretrained["std"])
 
 
 def _named(data: str | Path) -> bool:
@@ -163,9 +163,10 @@ def channel_index(cfg: dict, spec, device=None) -> torch.Tensor:
     """Residual-stream channels of the aux model that the target's channels were selected from."""
     from .config import LearngeneConfig
     from .methods.resample import uniform_indices
+    from .methods.wave import wave_block
 
     view = LearngeneConfig.from_dict(cfg, "wave")
-    w = int(view.block["template_size"])
+    w = int(wave_block(view).template_size)
     n_src, n_dst = view.aux.width // w, spec.width // w
     blocks = uniform_indices(n_src, n_dst, device)
     return (blocks[:, None] * w + torch.arange(w, device=device)).reshape(-1)

@@ -39,7 +39,7 @@ def check_spec(lg: Learngene, spec: ViTSpec) -> None:
     """The method's own limits (template divisibility, TLEG fixed width, WS no growth)."""
     from .methods import get_method
 
-    get_method(lg.method).check_spec(lg.config, spec)
+    get_method(lg.method).check_spec(lg.cfg, spec)
 
 
 def bank_choice(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str = "resample"):
@@ -47,20 +47,20 @@ def bank_choice(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str
     from .bank import choose_entry, force_entry
 
     if isinstance(bank, str):
-        return force_entry(lg.config, bank, spec.width, spec.grid)
+        return force_entry(lg.cfg, bank, spec.width, spec.grid)
     use = bank and lg.bank and init == "resample"
-    return choose_entry(lg.config, spec.depth, spec.width, spec.grid) if use else None
+    return choose_entry(lg.cfg, spec.depth, spec.width, spec.grid) if use else None
 
 
 def wave_source(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str = "resample"):
-    """(tensors, config, bank choice or None) a WAVE target starts from: the bank entry chosen for its size
-    (:func:`wavehub.bank.choose_entry`; ``bank="d8-w384"`` forces one) seen as the aux model, or the
+    """(tensors, typed config, bank choice or None) a WAVE target starts from: the bank entry chosen for its
+    size (:func:`wavehub.bank.choose_entry`; ``bank="d8-w384"`` forces one) seen as the aux model, or the
     learngene's own aux model (``bank=False``, or no bank)."""
     from .bank import source_for
 
     choice = bank_choice(lg, spec, bank, init)
     if choice is None:
-        return lg.tensors, lg.config, None
+        return lg.tensors, lg.cfg, None
     tensors, cfg = source_for(lg.tensors, lg.config, lg.bank[choice.key], choice)
     return tensors, cfg, choice
 
@@ -72,7 +72,7 @@ def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, ge
 
     method = get_method(lg.method)
     # a method with scalers starts from the bank entry chosen for the size (or the aux model)
-    tensors, cfg, _ = wave_source(lg, spec, bank, init) if method.has_scalers else (lg.tensors, lg.config, None)
+    tensors, cfg, _ = wave_source(lg, spec, bank, init) if method.has_scalers else (lg.tensors, lg.cfg, None)
     # resample and compose in fp32 on a CPU; round once, at the end
     return method.compose(tensors, cfg, spec, device=device, dtype=dtype, matmul_dtype=matmul_dtype(dtype, device),
                           init=init, scalers=scalers, generator=generator, depth_rule=depth_rule)

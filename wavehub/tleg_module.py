@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .config import LearngeneConfig
 from .methods import tleg
 from .spec import ViTSpec
 
@@ -16,7 +17,7 @@ __all__ = ["TlegModel"]
 class TlegModel(nn.Module):
     """TLEG's aux net: ``θ_base``/``θ_ilayer`` per block parameter and shared tensors, all trainable."""
 
-    def __init__(self, vit: nn.Module, tensors: dict[str, torch.Tensor], cfg: dict, spec: ViTSpec):
+    def __init__(self, vit: nn.Module, tensors: dict[str, torch.Tensor], cfg: LearngeneConfig, spec: ViTSpec):
         super().__init__()
         self.vit, self.cfg, self.spec = vit, cfg, spec
         self.names = sorted(tensors)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .config import LearngeneConfig
 from .methods.embed import patch_weight
 from .methods.wave import TYPES
 from .spec import ViTSpec
@@ -27,7 +28,7 @@ class WaveModel(nn.Module):
     """
 
     def __init__(self, vit: nn.Module, templates: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor],
-                 cfg: dict, spec: ViTSpec, *, train_templates: bool = False):
+                 cfg: LearngeneConfig, spec: ViTSpec, *, train_templates: bool = False):
         super().__init__()
         self.vit = vit
         self.cfg, self.spec = cfg, spec
@@ -81,7 +82,7 @@ class WaveModel(nn.Module):
             W = W.reshape(L, p * w1, q * w2)
             b = torch.mm(Sb.to(dt).transpose(1, 2).reshape(L * Sb.shape[2], Sb.shape[1]), Tb).reshape(L, -1)
             if not wt.per_layer:
-                out[f"{wt.key}.weight"] = patch_weight(W[0], self.cfg["aux"], self.spec)
+                out[f"{wt.key}.weight"] = patch_weight(W[0], self.cfg.aux, self.spec)
                 out[f"{wt.key}.bias"] = b[0]
                 continue
             for layer, (Wl, bl) in enumerate(zip(W.unbind(0), b.unbind(0), strict=True)):
@@ -115,7 +116,7 @@ class WaveModel(nn.Module):
         vit._wavehub_timm_kwargs = dict(timm_kwargs)
         templates = {k[len("templates."):]: v.to(device=device, dtype=dtype or torch.float32)
                      for k, v in lg.tensors.items() if k.startswith("templates.")}
-        return cls(vit, templates, scalers, lg.config, spec, train_templates=train_templates)
+        return cls(vit, templates, scalers, lg.cfg, spec, train_templates=train_templates)
 
     def scaler_parameters(self) -> list[nn.Parameter]:
         return list(self.scalers.values())

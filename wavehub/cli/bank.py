@@ -26,7 +26,7 @@ def bank_ls(name: str) -> None:
     lg = load_learngene(name, progress=False)
     ents = entries(lg.config)
     if not ents:
-        click.echo(f"{lg.name}: no bank (format v{lg.config.get('format_version')}); every size starts from the "
+        click.echo(f"{lg.name}: no bank (format v{lg.cfg.format_version}); every size starts from the "
                    "aux scalers. Add entries with `wavehub bank add`.")
         return
     click.echo(f"{lg.name}: {len(ents)} bank entries (sha256 {lg.cfg.bank.sha256[:12]}...)")

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..artifact import render_card
+from ..config import LearngeneConfig
 from ..spec import ViTSpec
 from .config import BuildConfig
 from .ddp import Dist
@@ -44,7 +45,7 @@ def export_tensors(model: nn.Module, method: str, spec: ViTSpec) -> dict[str, to
 
 def render_build_card(config: dict) -> str:
     """render_card plus the recipe: what a reader needs to judge and reproduce the learngene."""
-    r = config["recipe"]
+    r = LearngeneConfig.from_dict(config).recipe
     lines = [render_card(config).rstrip(), "", "## How it was built", "",
              f"Distilled with `wavehub build` ({r['method']}, init `{r['init']}`) from `{r['ancestry']}`.", "",
              "| | |", "|---|---|"]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..artifact import Learngene
-from ..config import AuxArch
+from ..config import AuxArch, LearngeneConfig
 from ..errors import BuildError
 from ..spec import ViTSpec
 from ..tleg_module import TlegModel
@@ -49,10 +49,10 @@ def initial_learngene(cfg: BuildConfig, anc, arch: dict) -> Learngene:
     method = distillable(cfg.method)
     g = torch.Generator().manual_seed(cfg.seed)
     state = prepared_state(anc, arch) if cfg.init == "extract" else None
-    t, block = method.distill_init(arch, state, generator=g, template_size=cfg.template_size,
+    t, block = method.distill_init(AuxArch.from_dict(arch), state, generator=g, template_size=cfg.template_size,
                                    templates=parse_templates(cfg.templates), bias_templates=cfg.bias_templates)
     lcfg: dict[str, Any] = {"aux": arch, cfg.method: block}
-    lcfg["serves"] = method.serves(lcfg)
+    lcfg.update(serves=method.serves(LearngeneConfig.from_dict(lcfg, cfg.method)))
     return Learngene(cfg.method, lcfg, {k: v.float() for k, v in t.items()})
 
 
@@ -64,7 +64,7 @@ def make_aux(lg: Learngene, spec: ViTSpec, device: torch.device) -> nn.Module:
     if get_method(lg.method).has_scalers:
         return WaveModel.from_learngene(lg, spec, init="resample", train_templates=True, device=device)
     vit = build_model(lg, spec, device=device)
-    return TlegModel(vit, {k: v.to(device) for k, v in lg.tensors.items()}, lg.config, spec)
+    return TlegModel(vit, {k: v.to(device) for k, v in lg.tensors.items()}, lg.cfg, spec)
 
 
 def teacher(spec_str: str, anc, img_size: int, device: torch.device) -> nn.Module:

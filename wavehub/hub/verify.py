@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..artifact import MAX_CONFIG_BYTES, parse_json, sha256_file, validate_config, validate_folder
+from ..config import LearngeneConfig
 from ..constants import CONFIG_FILE, TENSOR_FILE
 from ..errors import ArtifactError, ArtifactFormatError, IntegrityError
 from .names import SHA1, SHA256, Target
@@ -54,7 +55,7 @@ def verify(folder: Path, t: Target, digest: str | None = None, *, full: bool = F
     except ArtifactError as e:
         raise _prefixed(e, t, cfg_path) from e
     expected = {"zoo card": t.sha256, "blob name": blob if SHA256.match(blob) else None,
-                "artifact's config.json": config["sha256"]}
+                "artifact's config.json": LearngeneConfig.from_dict(config).sha256}
     for what, want in expected.items():
         if want and want != actual:
             raise IntegrityError(f"{t.name}: {TENSOR_FILE} sha256 {actual[:12]}... does not match the {what} "

@@ -3,8 +3,9 @@
 A method is a plain bundle of functions (timm's registry style: no classes to subclass, no plugin magic): the
 callers in materialize, extract, artifact, fit and build look a method up by the name in config.json and
 call its functions, so none of them branches on the method's name. Only :mod:`wavehub.errors` is imported from
-outside ``methods/``: the target is described by the :class:`Target` protocol (``ViTSpec`` satisfies it), so
-this layer stays pure tensor code that every other layer may use.
+outside ``methods/``: the target is described by the :class:`Target` protocol (``ViTSpec`` satisfies it) and the
+learngene's config by :class:`Aux` and :class:`Config` (``wavehub.config.AuxArch`` and ``LearngeneConfig``
+satisfy them), so this layer stays pure tensor code that every other layer may use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Method", "Target"]
+__all__ = ["Method", "Target", "Aux", "Config", "View"]
 
 
 class Target(Protocol):
@@ -38,12 +39,52 @@ class Target(Protocol):
     def final_norm(self) -> str: ...
 
 
+class Aux(Protocol):
+    """The aux architecture a learngene's tensors are shaped for (``wavehub.config.AuxArch`` is one)."""
+
+    depth: int
+    width: int
+    num_heads: int
+    mlp_ratio: float
+    patch_size: int
+    img_size: int
+    in_chans: int
+
+    @property
+    def has_class_token(self) -> bool: ...
+
+    @property
+    def mlp_hidden(self) -> int: ...
+
+    @property
+    def grid(self) -> int: ...
+
+
+class Config(Protocol):
+    """A learngene's config as the methods read it: the aux architecture and the method's own block
+    (``wavehub.config.LearngeneConfig`` is one; the block stays the dict config.json holds)."""
+
+    @property
+    def aux(self) -> Aux: ...
+
+    @property
+    def block(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class View:
+    """A :class:`Config` built inside a method (extraction and random starts, before any config.json exists)."""
+
+    aux: Aux
+    block: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class Method:
     """One learngene method: its name in config.json and the functions that work on its tensors.
 
-    ``cfg`` below is a learngene's config (config.json's object: ``cfg["aux"]`` is the aux architecture and
-    ``cfg[name]`` the method's own block); ``tensors`` the learngene's tensors by name; ``spec`` a
+    ``cfg`` below is a learngene's config as a :class:`Config` (``cfg.aux`` the aux architecture, ``cfg.block``
+    the method's own block); ``arch`` an :class:`Aux`; ``tensors`` the learngene's tensors by name; ``spec`` a
     :class:`Target`. Every function raises only :mod:`wavehub.errors` types for a bad input.
     """
 
@@ -52,21 +93,22 @@ class Method:
     #: One line for cards and error messages.
     summary: str
     #: ``(cfg) -> {tensor name: shape}``: every tensor the learngene must hold (loading validates against it).
-    expected_shapes: Callable[[Mapping[str, Any]], dict[str, tuple[int, ...]]]
-    #: ``(cfg) -> None``: check the method's own config block; raises ArtifactFormatError (a schema error).
-    validate_block: Callable[[Mapping[str, Any]], None]
+    expected_shapes: Callable[[Config], dict[str, tuple[int, ...]]]
+    #: ``(arch, block) -> None``: check the method's own config block (the raw JSON value, None when absent)
+    #: against a validated aux architecture; raises ArtifactFormatError (a schema error).
+    validate_block: Callable[[Aux, Any], None]
     #: ``(cfg, spec) -> None``: refuse a target this method cannot build (SpecError, before any allocation).
-    check_spec: Callable[[Mapping[str, Any], Target], None]
+    check_spec: Callable[[Config, Target], None]
     #: ``(tensors, cfg, spec, *, device, dtype, matmul_dtype, init, scalers, generator, depth_rule)`` -> every
     #: non-head tensor of the target in timm keys. Methods without scalers ignore init/scalers/depth_rule;
     #: ``matmul_dtype`` is the dtype the GEMMs run in (``wavehub.device.matmul_dtype``; None = ``dtype``).
     compose: Callable[..., dict[str, Any]]
     #: ``(state, arch, **options) -> (tensors, block)``: a learngene from an ancestry state dict (timm keys,
-    #: layer scale folded, pos_embed on the aux grid) without training. ``block`` is ``cfg[name]``. Options are
+    #: layer scale folded, pos_embed on the aux grid) without training. ``block`` is config.json's ``<name>``. Options are
     #: the method's own (WAVE: template_size, templates, bias_templates); others are ignored.
     extract: Callable[..., tuple[dict[str, Any], dict[str, Any]]]
     #: ``(cfg) -> dict``: the sizes this learngene serves (config.json's ``serves``: widths, depths, ...).
-    serves: Callable[[Mapping[str, Any]], dict[str, Any]]
+    serves: Callable[[Config], dict[str, Any]]
     #: Whether targets get per-size scalers: stage 2 (``wavehub.fit``) and banks need them.
     has_scalers: bool = False
     #: Whether ``compose`` takes a ``depth_rule`` (how aux layers are placed on the target's depth).

@@ -6,19 +6,16 @@ another patch size, channel count or grid gets what timm would give a pretrained
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 
-from .base import Target
+from .base import Aux, Target
 
 __all__ = ["patch_weight", "resample_pos_embed"]
 
 
-def patch_weight(w: torch.Tensor, aux: Mapping[str, Any], spec: Target) -> torch.Tensor:
+def patch_weight(w: torch.Tensor, aux: Aux, spec: Target) -> torch.Tensor:
     """(D, C·P·P) -> conv weight (D, C', P', P'), adapting channels and patch size like timm does."""
-    c, p = aux["in_chans"], aux["patch_size"]
+    c, p = aux.in_chans, aux.patch_size
     conv = w.reshape(w.shape[0], c, p, p)
     if spec.in_chans != c:
         from timm.models._manipulate import adapt_input_conv
@@ -31,11 +28,11 @@ def patch_weight(w: torch.Tensor, aux: Mapping[str, Any], spec: Target) -> torch
     return conv.contiguous()
 
 
-def resample_pos_embed(pos: torch.Tensor, aux: Mapping[str, Any], spec: Target) -> torch.Tensor:
+def resample_pos_embed(pos: torch.Tensor, aux: Aux, spec: Target) -> torch.Tensor:
     """Aux pos_embed ``(1, prefix + g², C)`` -> the target's prefix and grid (timm's bicubic resampling)."""
-    src_prefix = 1 if aux.get("class_token", True) else 0
+    src_prefix = 1 if aux.has_class_token else 0
     dst_prefix = 1 if spec.class_token else 0
-    g_src = aux["img_size"] // aux["patch_size"]
+    g_src = aux.grid
     prefix, grid = pos[:, :src_prefix], pos[:, src_prefix:]
     if g_src != spec.grid:
         from timm.layers import resample_abs_pos_embed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ArtifactFormatError, SpecError
-from .base import Method, Target
+from .base import Aux, Config, Method, Target, View
 from .embed import patch_weight, resample_pos_embed
 from .resample import section_indices, uniform_indices
 
@@ -28,14 +28,14 @@ BLOCK_PARAMS = {  # param -> per-dimension axis kinds ("D" residual, "H" hidden,
 }
 
 
-def check_spec(cfg: dict, spec: Target) -> None:
-    aux = cfg["aux"]
-    if spec.depth > aux["depth"]:
-        raise SpecError(f"Weight Selection cannot add layers: the teacher has {aux['depth']}, asked {spec.depth}",
-                        f"Use depth <= {aux['depth']}, or a WAVE/TLEG learngene for deeper models.")
-    if spec.width > aux["width"] or spec.mlp_hidden > int(aux["width"] * aux["mlp_ratio"]):
-        raise SpecError(f"Weight Selection cannot widen: the teacher has width {aux['width']}, asked {spec.width}",
-                        f"Use width <= {aux['width']}, or a WAVE learngene for wider models.")
+def check_spec(cfg: Config, spec: Target) -> None:
+    aux = cfg.aux
+    if spec.depth > aux.depth:
+        raise SpecError(f"Weight Selection cannot add layers: the teacher has {aux.depth}, asked {spec.depth}",
+                        f"Use depth <= {aux.depth}, or a WAVE/TLEG learngene for deeper models.")
+    if spec.width > aux.width or spec.mlp_hidden > aux.mlp_hidden:
+        raise SpecError(f"Weight Selection cannot widen: the teacher has width {aux.width}, asked {spec.width}",
+                        f"Use width <= {aux.width}, or a WAVE learngene for wider models.")
 
 
 def select_tensor(t: torch.Tensor, kinds: tuple[str, ...], src: dict[str, int], dst: dict[str, int]) -> torch.Tensor:
@@ -51,10 +51,10 @@ def select_tensor(t: torch.Tensor, kinds: tuple[str, ...], src: dict[str, int], 
     return t
 
 
-def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None,
+def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None,
                        dtype=None) -> dict[str, torch.Tensor]:
-    aux = cfg["aux"]
-    src = {"D": aux["width"], "H": int(aux["width"] * aux["mlp_ratio"]), "Q": 3 * aux["width"]}
+    aux = cfg.aux
+    src = {"D": aux.width, "H": aux.mlp_hidden, "Q": 3 * aux.width}
     dst = {"D": spec.width, "H": spec.mlp_hidden, "Q": 3 * spec.width}
 
     def get(k):
@@ -83,18 +83,18 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target
     return out
 
 
-def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
-    aux = cfg["aux"]
-    D, H, P, C = aux["width"], int(aux["width"] * aux["mlp_ratio"]), aux["patch_size"], aux["in_chans"]
+def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
+    aux = cfg.aux
+    D, H, P, C = aux.width, aux.mlp_hidden, aux.patch_size, aux.in_chans
     size = {"D": D, "H": H, "Q": 3 * D}
     shapes = {}
-    for layer in range(aux["depth"]):
+    for layer in range(aux.depth):
         for p, kinds in BLOCK_PARAMS.items():
             shapes[f"teacher.blocks.{layer}.{p}"] = tuple(size[k] for k in kinds)
-    prefix = 1 if aux.get("class_token", True) else 0
+    prefix = 1 if aux.has_class_token else 0
     shapes.update({
         "teacher.patch_embed.proj.weight": (D, C, P, P), "teacher.patch_embed.proj.bias": (D,),
-        "teacher.pos_embed": (1, prefix + (aux["img_size"] // P) ** 2, D),
+        "teacher.pos_embed": (1, prefix + (aux.img_size // P) ** 2, D),
         "teacher.norm.weight": (D,), "teacher.norm.bias": (D,),
     })
     if prefix:
@@ -102,27 +102,26 @@ def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def extract(state: dict[str, torch.Tensor], arch: dict, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+def extract(state: dict[str, torch.Tensor], arch: Aux, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
     """The teacher itself (every tensor a target may select from), under ``teacher.<timm key>``."""
-    keep = {k[len("teacher."):] for k in expected_shapes({"aux": arch})}
+    keep = {k[len("teacher."):] for k in expected_shapes(View(arch, {}))}
     block = {"layers": "first-N", "elements": "uniform, per q/k/v section"}
     return {f"teacher.{k}": v for k, v in state.items() if k in keep}, block
 
 
-def validate_block(cfg: dict) -> None:
+def validate_block(arch: Aux, block: object) -> None:
     """The optional ``select`` block is descriptive only: it must be an object when present."""
-    if cfg.get("select") is not None and not isinstance(cfg["select"], dict):
+    if block is not None and not isinstance(block, dict):
         raise ArtifactFormatError("config.json select must be an object")
 
 
-def serves(cfg: dict) -> dict:
+def serves(cfg: Config) -> dict:
     """Up to the teacher's width and depth: selection cannot grow a model."""
-    aux = cfg["aux"]
-    return {"widths": f"<= {aux['width']}", "depths": f"1..{aux['depth']}", "min_depth": 1,
-            "max_depth": aux["depth"]}
+    aux = cfg.aux
+    return {"widths": f"<= {aux.width}", "depths": f"1..{aux.depth}", "min_depth": 1, "max_depth": aux.depth}
 
 
-def _compose(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None, dtype=None,
+def _compose(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None,
              **_: object) -> dict[str, torch.Tensor]:
     return compose_state_dict(tensors, cfg, spec, device=device, dtype=dtype)
 

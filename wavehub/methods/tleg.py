@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ArtifactFormatError, SpecError
-from .base import Method, Target
+from .base import Aux, Config, Method, Target, View
 from .embed import resample_pos_embed
 
 __all__ = ["BLOCK_PARAMS", "SHARED", "coefficients", "check_spec", "compose_state_dict", "extract",
@@ -29,19 +29,19 @@ def coefficients(depth: int) -> torch.Tensor:
     return torch.arange(depth, dtype=torch.float64) / depth
 
 
-def check_spec(cfg: dict, spec: Target) -> None:
-    aux = cfg["aux"]
-    if spec.width != aux["width"] or spec.mlp_hidden != int(aux["width"] * aux["mlp_ratio"]):
+def check_spec(cfg: Config, spec: Target) -> None:
+    aux = cfg.aux
+    if spec.width != aux.width or spec.mlp_hidden != aux.mlp_hidden:
         raise SpecError(
-            f"TLEG learngenes expand depth only: width must be {aux['width']}, got {spec.width}",
-            f"Use width={aux['width']}, or a WAVE learngene for other widths.",
+            f"TLEG learngenes expand depth only: width must be {aux.width}, got {spec.width}",
+            f"Use width={aux.width}, or a WAVE learngene for other widths.",
         )
-    if spec.patch_size != aux["patch_size"] or spec.in_chans != aux["in_chans"]:
+    if spec.patch_size != aux.patch_size or spec.in_chans != aux.in_chans:
         raise SpecError("TLEG learngenes keep the aux patch embedding",
-                        f"Use patch_size={aux['patch_size']} and in_chans={aux['in_chans']}.")
+                        f"Use patch_size={aux.patch_size} and in_chans={aux.in_chans}.")
 
 
-def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None,
+def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None,
                        dtype=None) -> dict[str, torch.Tensor]:
     """All non-head weights of an L-layer descendant (``utils.gene_tranfer`` of the TLEG code)."""
     coef = coefficients(spec.depth)
@@ -57,7 +57,7 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target
     for p in ("weight", "bias"):
         out[f"{final}.{p}"] = tensors[f"shared.norm.{p}"].to(device=device, dtype=dtype)
     out["pos_embed"] = resample_pos_embed(tensors["shared.pos_embed"].to(device=device, dtype=dtype),
-                                          cfg["aux"], spec)
+                                          cfg.aux, spec)
     if spec.class_token:
         cls = tensors.get("shared.cls_token")
         out["cls_token"] = (cls.to(device=device, dtype=dtype) if cls is not None else
@@ -65,10 +65,10 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target
     return out
 
 
-def extract(state_dict: dict[str, torch.Tensor], arch: dict) -> dict[str, torch.Tensor]:
+def extract(state_dict: dict[str, torch.Tensor], arch: Aux) -> dict[str, torch.Tensor]:
     """Data-free TLEG learngene: the least-squares line ``θ_base + (l/L)·θ_ilayer`` through the ancestry's
     per-layer parameters (the trained-by-distillation learngene is ``wavehub build --method tleg``)."""
-    L = arch["depth"]
+    L = arch.depth
     x = coefficients(L)
     xc = x - x.mean()
     out: dict[str, torch.Tensor] = {}
@@ -81,25 +81,25 @@ def extract(state_dict: dict[str, torch.Tensor], arch: dict) -> dict[str, torch.
         out[f"tleg.ilayer.{p}"] = slope.float()
     for k in SHARED:
         out[f"shared.{k}"] = state_dict[k].float().clone()
-    if arch.get("class_token", True) and "cls_token" in state_dict:
+    if arch.has_class_token and "cls_token" in state_dict:
         out["shared.cls_token"] = state_dict["cls_token"].float().clone()
     return out
 
 
-def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
-    aux = cfg["aux"]
-    D, H = aux["width"], int(aux["width"] * aux["mlp_ratio"])
-    P, C = aux["patch_size"], aux["in_chans"]
+def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
+    aux = cfg.aux
+    D, H = aux.width, aux.mlp_hidden
+    P, C = aux.patch_size, aux.in_chans
     blk = {
         "norm1.weight": (D,), "norm1.bias": (D,), "attn.qkv.weight": (3 * D, D), "attn.qkv.bias": (3 * D,),
         "attn.proj.weight": (D, D), "attn.proj.bias": (D,), "norm2.weight": (D,), "norm2.bias": (D,),
         "mlp.fc1.weight": (H, D), "mlp.fc1.bias": (H,), "mlp.fc2.weight": (D, H), "mlp.fc2.bias": (D,),
     }
     shapes = {f"tleg.{kind}.{p}": s for p, s in blk.items() for kind in ("base", "ilayer")}
-    prefix = 1 if aux.get("class_token", True) else 0
+    prefix = 1 if aux.has_class_token else 0
     shapes.update({
         "shared.patch_embed.proj.weight": (D, C, P, P), "shared.patch_embed.proj.bias": (D,),
-        "shared.pos_embed": (1, prefix + (aux["img_size"] // P) ** 2, D),
+        "shared.pos_embed": (1, prefix + (aux.img_size // P) ** 2, D),
         "shared.norm.weight": (D,), "shared.norm.bias": (D,),
     })
     if prefix:
@@ -107,28 +107,28 @@ def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def validate_block(cfg: dict) -> None:
+def validate_block(arch: Aux, block: object) -> None:
     """The optional ``tleg`` block is descriptive only: it must be an object when present."""
-    if cfg.get("tleg") is not None and not isinstance(cfg["tleg"], dict):
+    if block is not None and not isinstance(block, dict):
         raise ArtifactFormatError("config.json tleg must be an object")
 
 
-def serves(cfg: dict) -> dict:
+def serves(cfg: Config) -> dict:
     """The aux width only, any depth."""
-    return {"widths": str(cfg["aux"]["width"]), "depths": ">= 1", "min_depth": 1}
+    return {"widths": str(cfg.aux.width), "depths": ">= 1", "min_depth": 1}
 
 
-def _compose(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None, dtype=None,
+def _compose(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None,
              **_: object) -> dict[str, torch.Tensor]:
     return compose_state_dict(tensors, cfg, spec, device=device, dtype=dtype)
 
 
-def _extract(state: dict[str, torch.Tensor], arch: dict, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+def _extract(state: dict[str, torch.Tensor], arch: Aux, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
     block = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "least-squares fit"}
     return extract(state, arch), block
 
 
-def distill_init(arch: dict, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
+def distill_init(arch: Aux, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
                  **_: object) -> tuple[dict[str, torch.Tensor], dict]:
     """Stage 1's start: the least-squares line through ``state``, or TLEG's own init (None): linear weights
     trunc-normal(0.02), biases 0, LayerNorm base 1/0 and increment 0."""
@@ -136,7 +136,7 @@ def distill_init(arch: dict, state: dict[str, torch.Tensor] | None, *, generator
     if state is not None:
         return extract(state, arch), block
     t: dict[str, torch.Tensor] = {}
-    for k, shape in expected_shapes({"aux": arch}).items():
+    for k, shape in expected_shapes(View(arch, {})).items():
         if "norm" in k and k.endswith("weight"):
             t[k] = torch.ones(shape) if (".base." in k or k.startswith("shared.")) else torch.zeros(shape)
         elif k.endswith("bias"):

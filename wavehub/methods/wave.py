@@ -14,18 +14,20 @@ Tensor names in a WAVE learngene:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from ..errors import ArgumentError, ArtifactFormatError, SpecError
-from .base import Method, Target
+from .base import Aux, Config, Method, Target, View
 from .embed import patch_weight, resample_pos_embed
 from .kron import compose_layers, compose_vector, nkp_svd
 from .resample import DEFAULT_DEPTH_RULE, interp_depth, resolve_depth_rule, section_indices, uniform_indices
 
 __all__ = [
-    "WeightType", "TYPES", "BLOCK_TYPES", "NORM_KEYS",
+    "WeightType", "TYPES", "BLOCK_TYPES", "NORM_KEYS", "TypeInfo", "WaveBlock", "wave_block",
     "wave_config", "check_spec", "target_scalers", "select_width", "target_extras", "compose_weights",
     "extract", "random_learngene", "expected_shapes", "scaler_count", "DEFAULT_DEPTH_RULE", "resolve_depth_rule",
     "compose", "validate_block", "serves", "distill_init", "export", "parse_templates", "METHOD",
@@ -51,6 +53,38 @@ TYPES: dict[str, WeightType] = {
 }
 BLOCK_TYPES = ("qkv", "proj", "fc1", "fc2")
 NORM_KEYS = ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias")
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    """One weight type's entry in the ``wave`` block: template shape (w1, w2) and template counts."""
+
+    w1: int
+    w2: int
+    n: int
+    bias_n: int
+
+    @classmethod
+    def from_dict(cls, tc: Mapping[str, Any]) -> TypeInfo:
+        return cls(w1=tc["w1"], w2=tc["w2"], n=tc["n"], bias_n=tc["bias_n"])
+
+
+@dataclass(frozen=True)
+class WaveBlock:
+    """config.json's ``wave`` block, typed (validated by :func:`validate_block` when it came from a file)."""
+
+    template_size: int
+    types: Mapping[str, TypeInfo]
+
+    @classmethod
+    def from_dict(cls, block: Mapping[str, Any]) -> WaveBlock:
+        return cls(template_size=block["template_size"],
+                   types={k: TypeInfo.from_dict(v) for k, v in block["types"].items()})
+
+
+def wave_block(cfg: Config) -> WaveBlock:
+    """The typed ``wave`` block of a learngene's config (the dict stays the record config.json writes)."""
+    return WaveBlock.from_dict(cfg.block)
 
 
 def _dims(kind: str, width: int, hidden: int, in_dim: int) -> int:
@@ -92,11 +126,11 @@ def parse_templates(value: str | int | dict) -> int | dict[str, int]:
     return {t: out.get(t, default) for t in TYPES}
 
 
-def wave_config(arch: dict, template_size: int = 64, templates: int | dict[str, int] = 16,
+def wave_config(arch: Aux, template_size: int = 64, templates: int | dict[str, int] = 16,
                 bias_templates: int | None = None) -> dict:
     """The ``wave`` block of config.json: per type w1, w2, N (and Nb for biases), and the composition rule."""
     w = template_size
-    pe_in = arch["in_chans"] * arch["patch_size"] ** 2
+    pe_in = arch.in_chans * arch.patch_size ** 2
     types = {}
     for name in TYPES:
         n = templates[name] if isinstance(templates, dict) else templates
@@ -106,9 +140,9 @@ def wave_config(arch: dict, template_size: int = 64, templates: int | dict[str, 
             "norms": "aux", "pos_embed": "aux"}
 
 
-def check_spec(cfg: dict, spec: Target) -> None:
+def check_spec(cfg: Config, spec: Target) -> None:
     """Refuse sizes the templates cannot tile, before any allocation."""
-    w = cfg["wave"]["template_size"]
+    w = wave_block(cfg).template_size
     hidden = spec.mlp_hidden
     if spec.width % w or hidden % w:
         lo = max(w, spec.width // w * w)
@@ -116,10 +150,10 @@ def check_spec(cfg: dict, spec: Target) -> None:
             f"width={spec.width} (mlp hidden {hidden}) is not a multiple of the template size {w}",
             f"Use a width that is a multiple of {w}, e.g. {lo} or {lo + w}.",
         )
-    aux = cfg["aux"]
-    if spec.mlp_ratio != aux["mlp_ratio"] and (spec.width * spec.mlp_ratio) % w:
+    aux = cfg.aux
+    if spec.mlp_ratio != aux.mlp_ratio and (spec.width * spec.mlp_ratio) % w:
         raise SpecError(f"mlp_ratio={spec.mlp_ratio} gives a hidden size not divisible by {w}",
-                        f"Use mlp_ratio={aux['mlp_ratio']}.")
+                        f"Use mlp_ratio={aux.mlp_ratio}.")
 
 
 def _axis_index(kind: str, src: dict, dst: dict, sections: int, device) -> torch.Tensor | None:
@@ -129,16 +163,16 @@ def _axis_index(kind: str, src: dict, dst: dict, sections: int, device) -> torch
     return section_indices(src[kind] * sections, dst[kind] * sections, sections, device)
 
 
-def _grids(cfg: dict, spec: Target | None) -> tuple[dict, dict]:
+def _grids(cfg: Config, spec: Target | None) -> tuple[dict, dict]:
     """Block counts of each axis kind in the aux model and in the target."""
-    w = cfg["wave"]["template_size"]
-    aux = cfg["aux"]
-    src = {"D": aux["width"] // w, "H": int(aux["width"] * aux["mlp_ratio"]) // w}
+    w = wave_block(cfg).template_size
+    aux = cfg.aux
+    src = {"D": aux.width // w, "H": aux.mlp_hidden // w}
     dst = src if spec is None else {"D": spec.width // w, "H": spec.mlp_hidden // w}
     return src, dst
 
 
-def target_scalers(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, init: str = "resample",
+def target_scalers(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, init: str = "resample",
                    generator: torch.Generator | None = None, device=None, dtype=None,
                    depth_rule: str | None = None) -> dict[str, torch.Tensor]:
     """Scalers for a target: the aux scalers resampled over depth (``depth_rule``, see
@@ -183,7 +217,7 @@ def select_width(v: torch.Tensor, w: int, n_dst_blocks: int) -> torch.Tensor:
     return v.reshape(*v.shape[:-1], n_src, w).index_select(-2, idx).reshape(*v.shape[:-1], n_dst_blocks * w)
 
 
-def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None,
+def target_extras(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None,
                   dtype=None, depth_rule: str | None = None) -> dict[str, torch.Tensor]:
     """Norms, pos_embed and cls_token for the target (timm keys), from the aux extras.
 
@@ -191,7 +225,7 @@ def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, 
     with its weights); every width axis uses the same block selection as the residual-stream weights.
     pos_embed is resampled to the target grid by timm's rule."""
     rule = resolve_depth_rule(depth_rule)
-    w = cfg["wave"]["template_size"]
+    w = wave_block(cfg).template_size
     nb = spec.width // w
     out: dict[str, torch.Tensor] = {}
     for k in NORM_KEYS:
@@ -201,9 +235,8 @@ def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, 
     final = spec.final_norm  # timm's rule, in one place (spec.final_norm_name)
     for p in ("weight", "bias"):
         out[f"{final}.{p}"] = select_width(tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb).clone()
-    aux = cfg["aux"]
     pos = select_width(tensors["aux.pos_embed"].to(device=device, dtype=dtype), w, nb)
-    out["pos_embed"] = resample_pos_embed(pos, aux, spec)
+    out["pos_embed"] = resample_pos_embed(pos, cfg.aux, spec)
     if spec.class_token:
         if "aux.cls_token" in tensors:
             out["cls_token"] = select_width(tensors["aux.cls_token"].to(device=device, dtype=dtype), w, nb).clone()
@@ -212,7 +245,7 @@ def target_extras(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, 
     return out
 
 
-def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor], cfg: dict,
+def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor], cfg: Config,
                     spec: Target, *, device=None, dtype=None,
                     matmul_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """Compose every templated weight and bias of the target into timm keys (one GEMM per type), in ``dtype``.
@@ -229,7 +262,7 @@ def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.T
         Ws = compose_layers(scalers[name].to(mm), t, out_dtype=out_dtype)   # one GEMM, one copy per layer
         b = compose_vector(scalers[name + ".bias"].to(mm), tb).to(out_dtype)
         if not wt.per_layer:
-            out[f"{wt.key}.weight"] = patch_weight(Ws[0], cfg["aux"], spec)
+            out[f"{wt.key}.weight"] = patch_weight(Ws[0], cfg.aux, spec)
             out[f"{wt.key}.bias"] = b[0].clone()
             continue
         for layer, W in enumerate(Ws):
@@ -239,46 +272,48 @@ def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.T
     return out
 
 
-def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
+def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
     """Every tensor a WAVE learngene must hold, with its shape (for validation)."""
-    aux = cfg["aux"]
+    aux = cfg.aux
+    types = wave_block(cfg).types
     src, _ = _grids(cfg, None)
-    L, D = aux["depth"], aux["width"]
+    L, D = aux.depth, aux.width
     shapes: dict[str, tuple[int, ...]] = {}
     for name, wt in TYPES.items():
-        tc = cfg["wave"]["types"][name]
+        tc = types[name]
         p = _dims(wt.rows, src["D"], src["H"], 1) * wt.sections
-        q = _dims(wt.cols, src["D"], src["H"], tc["w2"]) if wt.cols != "in" else 1
+        q = _dims(wt.cols, src["D"], src["H"], tc.w2) if wt.cols != "in" else 1
         Lt = L if wt.per_layer else 1
-        shapes[f"templates.{name}"] = (tc["n"], tc["w1"], tc["w2"])
-        shapes[f"templates.{name}.bias"] = (tc["bias_n"], tc["w1"])
-        shapes[f"aux.scalers.{name}"] = (Lt, tc["n"], p, q)
-        shapes[f"aux.scalers.{name}.bias"] = (Lt, tc["bias_n"], p)
+        shapes[f"templates.{name}"] = (tc.n, tc.w1, tc.w2)
+        shapes[f"templates.{name}.bias"] = (tc.bias_n, tc.w1)
+        shapes[f"aux.scalers.{name}"] = (Lt, tc.n, p, q)
+        shapes[f"aux.scalers.{name}.bias"] = (Lt, tc.bias_n, p)
     for k in NORM_KEYS:
         shapes[f"aux.{k}"] = (L, D)
     shapes["aux.norm.weight"] = (D,)
     shapes["aux.norm.bias"] = (D,)
-    prefix = 1 if aux.get("class_token", True) else 0
-    shapes["aux.pos_embed"] = (1, prefix + (aux["img_size"] // aux["patch_size"]) ** 2, D)
+    prefix = 1 if aux.has_class_token else 0
+    shapes["aux.pos_embed"] = (1, prefix + aux.grid ** 2, D)
     if prefix:
         shapes["aux.cls_token"] = (1, 1, D)
     return shapes
 
 
-def scaler_count(cfg: dict, spec: Target) -> int:
+def scaler_count(cfg: Config, spec: Target) -> int:
     """Number of size-specific numbers (scalers) a target needs: what stage 2 trains."""
     _, dst = _grids(cfg, spec)
+    types = wave_block(cfg).types
     n = 0
     for name, wt in TYPES.items():
-        tc = cfg["wave"]["types"][name]
+        tc = types[name]
         p = _dims(wt.rows, dst["D"], dst["H"], 1) * wt.sections
         q = _dims(wt.cols, dst["D"], dst["H"], 1)
         L = spec.depth if wt.per_layer else 1
-        n += L * (tc["n"] * p * q + tc["bias_n"] * p)
+        n += L * (tc.n * p * q + tc.bias_n * p)
     return n
 
 
-def extract(state_dict: dict[str, torch.Tensor], arch: dict, *, template_size: int = 64,
+def extract(state_dict: dict[str, torch.Tensor], arch: Aux, *, template_size: int = 64,
             templates: int | dict[str, int] = 16, bias_templates: int | None = None
             ) -> tuple[dict[str, torch.Tensor], dict]:
     """Data-free learngene from an ancestry ViT (timm keys, layer scale already folded in).
@@ -287,11 +322,11 @@ def extract(state_dict: dict[str, torch.Tensor], arch: dict, *, template_size: i
     the top-N components are the templates, the projections the aux scalers. Biases use the same on their
     w1-blocks. Returns ``(tensors, wave_cfg)``.
     """
-    cfg = {"aux": arch, "wave": wave_config(arch, template_size, templates, bias_templates)}
-    L = arch["depth"]
+    block = wave_config(arch, template_size, templates, bias_templates)   # the dict config.json will hold
+    L = arch.depth
     out: dict[str, torch.Tensor] = {}
     for name, wt in TYPES.items():
-        tc = cfg["wave"]["types"][name]
+        tc = block["types"][name]
         keys = [wt.key.format(l=i) for i in range(L)] if wt.per_layer else [wt.key]
         # never store more templates than the block matrix has rank (patch_embed has only width/w rows)
         m1 = state_dict[keys[0] + ".weight"].shape[0]
@@ -310,19 +345,18 @@ def extract(state_dict: dict[str, torch.Tensor], arch: dict, *, template_size: i
     for p in ("weight", "bias"):
         out[f"aux.norm.{p}"] = state_dict[f"norm.{p}"].float().clone()
     out["aux.pos_embed"] = state_dict["pos_embed"].float().clone()
-    if arch.get("class_token", True):
+    if arch.has_class_token:
         out["aux.cls_token"] = state_dict["cls_token"].float().clone()
-    return out, cfg["wave"]
+    return out, block
 
 
-def random_learngene(arch: dict, *, template_size: int = 64, templates: int | dict[str, int] = 16,
+def random_learngene(arch: Aux, *, template_size: int = 64, templates: int | dict[str, int] = 16,
                      bias_templates: int | None = None, generator: torch.Generator | None = None,
                      std: float = 0.02) -> tuple[dict[str, torch.Tensor], dict]:
     """Random templates/scalers scaled so composed weights have std ≈ ``std`` (distillation from scratch)."""
     wave = wave_config(arch, template_size, templates, bias_templates)
-    cfg = {"aux": arch, "wave": wave}
     out: dict[str, torch.Tensor] = {}
-    for k, shape in expected_shapes(cfg).items():
+    for k, shape in expected_shapes(View(arch, wave)).items():
         if k.startswith("templates.") and not k.endswith(".bias"):
             # unit-variance templates; scalers N(0, std²/N) => Σ_t S_t T_t has std ≈ std
             out[k] = torch.randn(shape, generator=generator)
@@ -337,7 +371,7 @@ def random_learngene(arch: dict, *, template_size: int = 64, templates: int | di
     return out, wave
 
 
-def compose(tensors: dict[str, torch.Tensor], cfg: dict, spec: Target, *, device=None, dtype=None,
+def compose(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None,
             matmul_dtype: torch.dtype | None = None, init: str = "resample",
             scalers: dict[str, torch.Tensor] | None = None, generator: torch.Generator | None = None,
             depth_rule: str | None = None) -> dict[str, torch.Tensor]:
@@ -361,18 +395,15 @@ def _pos_int(d: dict, key: str, where: str, limit: int) -> int:
     return v
 
 
-def validate_block(cfg: dict) -> None:
-    """The ``wave`` block of a config whose aux architecture is already validated: every type present, with
-    template sizes that tile the aux model (so later shape arithmetic cannot fail)."""
-    aux = cfg["aux"]
-    wave = cfg.get("wave")
+def validate_block(arch: Aux, wave: Any) -> None:
+    """The ``wave`` block (the raw JSON value) of a config whose aux architecture is already validated: every
+    type present, with template sizes that tile the aux model (so later shape arithmetic cannot fail)."""
     if not isinstance(wave, dict) or not isinstance(wave.get("types"), dict):
         raise ArtifactFormatError("config.json lacks the 'wave' block with per-type template settings")
     if wave.get("order", "S_kron_T") != "S_kron_T":
         raise ArtifactFormatError(f"unsupported Kronecker order {wave.get('order')!r}")
     w = _pos_int(wave, "template_size", "wave", limit=1 << 12)
-    hidden = int(aux["width"] * aux["mlp_ratio"])
-    if aux["width"] % w or hidden % w:
+    if arch.width % w or arch.mlp_hidden % w:
         raise ArtifactFormatError("wave.template_size must divide the aux width and mlp hidden size")
     for name in TYPES:
         tc = wave["types"].get(name)
@@ -382,18 +413,18 @@ def validate_block(cfg: dict) -> None:
             _pos_int(tc, k, f"wave.types.{name}", limit=1 << 16)
         if tc["w1"] != w:
             raise ArtifactFormatError(f"wave.types.{name}.w1 must equal wave.template_size")
-        want_w2 = aux["in_chans"] * aux["patch_size"] ** 2 if name == "patch_embed" else w
+        want_w2 = arch.in_chans * arch.patch_size ** 2 if name == "patch_embed" else w
         if tc["w2"] != want_w2:
             raise ArtifactFormatError(f"wave.types.{name}.w2 must be {want_w2}")
 
 
-def serves(cfg: dict) -> dict:
+def serves(cfg: Config) -> dict:
     """Any width the templates tile, any depth."""
-    w = cfg["wave"]["template_size"]
+    w = wave_block(cfg).template_size
     return {"widths": f"multiples of {w}", "width_multiple": w, "depths": ">= 1", "min_depth": 1}
 
 
-def distill_init(arch: dict, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
+def distill_init(arch: Aux, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
                  template_size: int = 64, templates: int | str | dict[str, int] = 16,
                  bias_templates: int | None = None, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
     """Stage 1's start: the data-free extraction of ``state``, or random templates and scalers (None)."""
@@ -425,7 +456,7 @@ def export(model, spec: Target) -> dict[str, torch.Tensor]:
     return {k: v.detach().float().cpu().clone() for k, v in t.items()}
 
 
-def _extract(state: dict[str, torch.Tensor], arch: dict, *, template_size: int = 64,
+def _extract(state: dict[str, torch.Tensor], arch: Aux, *, template_size: int = 64,
              templates: int | str | dict[str, int] = 16, bias_templates: int | None = None,
              **_: object) -> tuple[dict[str, torch.Tensor], dict]:
     return extract(state, arch, template_size=template_size, templates=parse_templates(templates),
