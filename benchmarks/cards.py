@@ -48,11 +48,10 @@ def artifact_facts(folder: Path) -> dict:
     """What a card's front matter must say about an artifact on disk: sha256, params, templates, sizes."""
     from safetensors import safe_open
 
-    from wavehub.artifact import sha256_file
-    from wavehub.config import LearngeneConfig
+    from wavehub.artifact import read_config, sha256_file
     from wavehub.methods.wave import wave_block
 
-    cfg = LearngeneConfig.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+    cfg = read_config(folder)
     with safe_open(str(folder / "learngene.safetensors"), "pt") as f:
         params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())
     facts = {"sha256": sha256_file(folder / "learngene.safetensors"), "params": params}

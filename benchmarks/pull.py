@@ -63,9 +63,9 @@ def _make_learngene(out: Path, templates: int) -> Path:
 
 def _published_card(cards: Path, folder: Path) -> None:
     """The package's deit-learngene is an unpublished recipe: publish it, for this process, at the fake Hub."""
-    import json
+    from wavehub.artifact import read_config
 
-    sha = json.loads((folder / "config.json").read_text())["sha256"]
+    sha = read_config(folder).sha256
     cards.mkdir(parents=True, exist_ok=True)
     (cards / "deit-learngene.md").write_text(
         "---\nlibrary_name: wavehub\nwavehub:\n  name: deit-learngene\n  status: published\n"

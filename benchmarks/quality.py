@@ -164,16 +164,19 @@ def learngene(init: str, distilled: str | None = None):
 
 def find_distilled(root: Path = ARTIFACTS, min_images: int = 1000) -> tuple[Path | None, str]:
     """The finished distilled WAVE learngene under ``root``: most images seen, then lowest held-out loss."""
+    from wavehub.artifact import read_config
+    from wavehub.errors import WavehubError
+
     best, best_rank, seen = None, None, []
     for cfg_path in sorted(root.glob("**/config.json")) if root.is_dir() else []:
         if len(cfg_path.relative_to(root).parts) > 4 or not (cfg_path.parent / "learngene.safetensors").is_file():
             continue
         try:
-            cfg = json.loads(cfg_path.read_text())
-        except (OSError, ValueError):
+            cfg = read_config(cfg_path.parent)
+        except (OSError, WavehubError):
             continue
-        rec = cfg.get("recipe") or {}
-        if cfg.get("method") != "wave" or rec.get("kind") != "distill":
+        rec = cfg.recipe
+        if cfg.method != "wave" or rec.get("kind") != "distill":
             continue
         n = int(rec.get("images_seen") or 0)
         seen.append(f"{cfg_path.parent.name} ({n} images)")

@@ -127,8 +127,9 @@ def run_gate(learngene: Any, *, sizes: tuple[tuple[int, int], ...] = ((4, 192), 
     for depth, width in sizes:
         kw = {"img_size": img_size} if img_size else {}
         spec = resolve_spec(lg, depth, width, num_classes=10, **kw)
-        cfg = lg.config
-        mean, std = tuple(cfg.get("mean", (0.5,))), tuple(cfg.get("std", (0.5,)))
+        data = lg.cfg.data
+        mean = tuple(data.mean) if data.mean is not None else (0.5,)
+        std = tuple(data.std) if data.std is not None else (0.5,)
         data_kw = dict(img_size=spec.img_size, in_chans=spec.in_chans, mean=mean, std=std, seed=seed)
         train = load_dataset(dataset, "train", subset=n_train, **data_kw)
         test = load_dataset(dataset, "test", subset=n_test, **data_kw)

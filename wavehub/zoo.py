@@ -15,6 +15,7 @@ package's card of the same name.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import functools
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .constants import CONFIG_FILE, ENV_ZOO, TENSOR_FILE, TIMM_PREFIX
-from .errors import LearngeneNotFoundError
+from .errors import LearngeneNotFoundError, WavehubError
 
 __all__ = ["ZooEntry", "CARDS_DIR", "BUNDLED_DIR", "STATUSES", "DEFAULT", "list_entries", "get_entry", "parse_card",
            "bundled_path", "check_available", "card_dirs", "timm_name", "architecture_of"]
@@ -169,7 +170,6 @@ def check_available(e: ZooEntry) -> None:
 def architecture_of(name: str | os.PathLike) -> dict[str, Any]:
     """The aux architecture of a learngene as far as it is known without the network: a local folder's (or the
     bundled copy's) config.json, else the zoo card's ``architecture`` block; empty when unknown."""
-    import json
 
     raw = str(name).removeprefix("local-dir:")
     candidates = [Path(raw).expanduser()]
@@ -179,13 +179,12 @@ def architecture_of(name: str | os.PathLike) -> dict[str, Any]:
         e = None
     if e is not None and (b := bundled_path(e.name)) is not None:
         candidates.append(b)
+    from .artifact import read_config
+
     for p in candidates:
-        cfg = (p if p.is_dir() else p.parent) / CONFIG_FILE
-        if p.exists() and cfg.is_file():
+        if p.exists() and ((p if p.is_dir() else p.parent) / CONFIG_FILE).is_file():
             try:
-                aux = json.loads(cfg.read_text()).get("aux")
-            except (OSError, ValueError):
-                aux = None
-            if isinstance(aux, dict):
-                return dict(aux)
+                return dataclasses.asdict(read_config(p).aux)
+            except (OSError, WavehubError):
+                continue
     return dict(e.architecture) if e is not None else {}
