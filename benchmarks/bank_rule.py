@@ -33,7 +33,9 @@ def via_entry(cfg: LearngeneConfig, entry_width: int, width: int) -> torch.Tenso
     from wavehub.methods.wave import wave_block
 
     w = wave_block(cfg).template_size
-    blocks = uniform_indices(cfg.aux.width // w, entry_width // w)[uniform_indices(entry_width // w, width // w)]
+    blocks = uniform_indices(cfg.aux.width // w, entry_width // w)[
+        uniform_indices(entry_width // w, width // w)
+    ]
     return (blocks[:, None] * w + torch.arange(w)).reshape(-1)
 
 
@@ -76,13 +78,29 @@ def main(argv: list[str] | None = None) -> int:
                 dist[str(c) if c else "no bank"] = round(float(feature_distance(m, teacher, x, idx)), 4)
         best = min(dist, key=dist.get)
         chosen = pick.key if pick else "no bank"
-        rows.append({"size": size, "rule": chosen, "best": best, "distance": dist,
-                     "rule_vs_best": round(dist[chosen] / dist[best], 3),
-                     "rule_vs_no_bank": round(dist[chosen] / dist["no bank"], 3)})
-        print(f"{size:>7}: rule {chosen} {dist[chosen]:.3f} | best {best} {dist[best]:.3f} | "
-              f"no bank {dist['no bank']:.3f}", flush=True)
-    out = {"learngene": a.learngene, "bank_sha256": lg.cfg.bank.sha256, "img_size": img,
-           "images": a.images, "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
+        rows.append(
+            {
+                "size": size,
+                "rule": chosen,
+                "best": best,
+                "distance": dist,
+                "rule_vs_best": round(dist[chosen] / dist[best], 3),
+                "rule_vs_no_bank": round(dist[chosen] / dist["no bank"], 3),
+            }
+        )
+        print(
+            f"{size:>7}: rule {chosen} {dist[chosen]:.3f} | best {best} {dist[best]:.3f} | "
+            f"no bank {dist['no bank']:.3f}",
+            flush=True,
+        )
+    out = {
+        "learngene": a.learngene,
+        "bank_sha256": lg.cfg.bank.sha256,
+        "img_size": img,
+        "images": a.images,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "rows": rows,
+    }
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     return 0
 

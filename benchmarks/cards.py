@@ -35,9 +35,11 @@ QUALITY_COMMAND = "python benchmarks/quality.py --jobs 2 && python benchmarks/qu
 MEASURED = ("<!-- measured:begin -->", "<!-- measured:end -->")
 BANK_MARKS = ("<!-- bank:begin -->", "<!-- bank:end -->")
 BANK_SUMMARY = ROOT / "benchmarks" / "results" / "quality_bank_summary.json"
-BANK_COMMAND = ("python benchmarks/quality.py --tag bank --no-probes --inits wave-bank wave random --sizes 4x192 "
-                "8x384 10x320 --seeds 3 && python benchmarks/quality.py --report --tag bank --no-probes --inits "
-                "random wave wave-bank --sizes 4x192 8x384 10x320 --seeds 3")
+BANK_COMMAND = (
+    "python benchmarks/quality.py --tag bank --no-probes --inits wave-bank wave random --sizes 4x192 "
+    "8x384 10x320 --seeds 3 && python benchmarks/quality.py --report --tag bank --no-probes --inits "
+    "random wave wave-bank --sizes 4x192 8x384 10x320 --seeds 3"
+)
 
 ZOO = ("<!-- zoo:begin -->", "<!-- zoo:end -->")
 
@@ -59,12 +61,16 @@ def artifact_facts(folder: Path) -> dict:
         wb = wave_block(cfg)
         facts["templates"] = {k: int(v.n) for k, v in wb.types.items()}
         facts["template_size"] = int(wb.template_size)
-    if cfg.bank and cfg.bank.entries:  # format v2: the sizes pre-fitted by the publisher, and what they cost to ship
+    if (
+        cfg.bank and cfg.bank.entries
+    ):  # format v2: the sizes pre-fitted by the publisher, and what they cost to ship
         es = sorted(cfg.bank.entries.values(), key=lambda e: (e.width, e.depth))
-        facts["bank"] = {"sizes": [f"{e.depth}x{e.width}" for e in es],
-                         "img_size": sorted({int(e.img_size) for e in es}),
-                         "bytes": sum(int(e.record.get("bytes", 0)) for e in es),
-                         "sha256": cfg.bank.sha256}
+        facts["bank"] = {
+            "sizes": [f"{e.depth}x{e.width}" for e in es],
+            "img_size": sorted({int(e.img_size) for e in es}),
+            "bytes": sum(int(e.record.get("bytes", 0)) for e in es),
+            "sha256": cfg.bank.sha256,
+        }
     serves = cfg.serves
     if serves.get("widths"):
         facts["widths"] = str(serves["widths"])
@@ -90,8 +96,10 @@ def _cell(xs: list[float]) -> str:
 def measured_table(init: str | None, params: int | None, summary: dict | None) -> str:
     """The card's quality section: probe and fine-tune vs random init at every measured size."""
     if not init:
-        return ("Not measured: no weights exist yet. A build must pass the quality gate (`wavehub gate FOLDER`: "
-                "probe and a quick fine-tune vs timm's random init) before `wavehub push` publishes it.")
+        return (
+            "Not measured: no weights exist yet. A build must pass the quality gate (`wavehub gate FOLDER`: "
+            "probe and a quick fine-tune vs timm's random init) before `wavehub push` publishes it."
+        )
     if summary is None:
         return f"Not measured yet: run `{QUALITY_COMMAND}`, then `python benchmarks/cards.py`."
     rows = summary["summary"]
@@ -101,8 +109,10 @@ def measured_table(init: str | None, params: int | None, summary: dict | None) -
     if fitted:
         head.append(f"fit {r.get('fit_steps')} steps + fine-tune")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    keys = sorted({tuple(k.split("|")[:2]) for k in rows}, key=lambda k: (k[0], int(k[1].split("x")[0]),
-                                                                            int(k[1].split("x")[1])))
+    keys = sorted(
+        {tuple(k.split("|")[:2]) for k in rows},
+        key=lambda k: (k[0], int(k[1].split("x")[0]), int(k[1].split("x")[1])),
+    )
     for ds, size in keys:
         me, rnd = rows.get(f"{ds}|{size}|{init}"), rows.get(f"{ds}|{size}|random")
         if me is None or rnd is None:
@@ -111,22 +121,33 @@ def measured_table(init: str | None, params: int | None, summary: dict | None) -
             cells = [ds, size, f"{me.get('params') or 0:,}", f"n/a — {me['na']}", "", "", ""]
             cells += [""] if fitted else []
         else:
-            cells = [ds, size, f"{me.get('params') or 0:,}", _cell(me.get("probe") or []),
-                     _cell(rnd.get("probe") or []), _cell(me.get("final") or []), _cell(rnd.get("final") or [])]
+            cells = [
+                ds,
+                size,
+                f"{me.get('params') or 0:,}",
+                _cell(me.get("probe") or []),
+                _cell(rnd.get("probe") or []),
+                _cell(me.get("final") or []),
+                _cell(rnd.get("final") or []),
+            ]
             if fitted:
                 cells.append(_cell((rows.get(f"{ds}|{size}|wave-fit") or {}).get("final") or []))
         out.append("| " + " | ".join(cells) + " |")
     measured_params = (summary.get("learngene_params") or {}).get(init)
     note = ""
     if params and measured_params and measured_params != params:
-        note = (f"\n\n**Measured on a different artifact** ({measured_params:,} parameters, this one has "
-                f"{params:,}): re-run the benchmark.")
-    recipe = (f"Test accuracy % (mean ± std over seeds), {r.get('img_size')} px, {r.get('n_train')} training "
-              f"images; probe = logistic regression on frozen pre-logit features ({r.get('probe_test')} test "
-              f"images); fine-tune = {r.get('steps')} AdamW steps of batch {r.get('batch')}, lr {r.get('lr')} "
-              f"({r.get('final_test')} test images). Produced by `{QUALITY_COMMAND}` "
-              f"(`benchmarks/results/quality_summary.json`, analysis in benchmarks/README.md §7 of the wavehub "
-              f"repository); this section by `python benchmarks/cards.py`.")
+        note = (
+            f"\n\n**Measured on a different artifact** ({measured_params:,} parameters, this one has "
+            f"{params:,}): re-run the benchmark."
+        )
+    recipe = (
+        f"Test accuracy % (mean ± std over seeds), {r.get('img_size')} px, {r.get('n_train')} training "
+        f"images; probe = logistic regression on frozen pre-logit features ({r.get('probe_test')} test "
+        f"images); fine-tune = {r.get('steps')} AdamW steps of batch {r.get('batch')}, lr {r.get('lr')} "
+        f"({r.get('final_test')} test images). Produced by `{QUALITY_COMMAND}` "
+        f"(`benchmarks/results/quality_summary.json`, analysis in benchmarks/README.md §7 of the wavehub "
+        f"repository); this section by `python benchmarks/cards.py`."
+    )
     return "\n".join(out) + "\n\n" + recipe + note
 
 
@@ -140,19 +161,28 @@ def bank_table(summary: dict | None, grid: set[str]) -> str:
     if summary is None:
         return f"Not measured yet: run `{BANK_COMMAND}`, then `python benchmarks/cards.py`."
     rows, r = summary["summary"], summary["recipe"]
-    out = ["| dataset | size | default (bank) | no bank | random init | bank entry used |", "|---|---|---|---|---|---|"]
-    keys = sorted({tuple(k.split("|")[:2]) for k in rows}, key=lambda k: (k[0], int(k[1].split("x")[1]),
-                                                                            int(k[1].split("x")[0])))
+    out = [
+        "| dataset | size | default (bank) | no bank | random init | bank entry used |",
+        "|---|---|---|---|---|---|",
+    ]
+    keys = sorted(
+        {tuple(k.split("|")[:2]) for k in rows},
+        key=lambda k: (k[0], int(k[1].split("x")[1]), int(k[1].split("x")[0])),
+    )
     for ds, size in keys:
-        cells = [(rows.get(f"{ds}|{size}|{i}") or {}).get("final") or [] for i in ("wave-bank", "wave", "random")]
+        cells = [
+            (rows.get(f"{ds}|{size}|{i}") or {}).get("final") or [] for i in ("wave-bank", "wave", "random")
+        ]
         if not any(cells):
             continue
         used = "exact" if size in grid else "nearest (off the grid)"
         out.append(f"| {ds} | {size} | " + " | ".join(_cell(c) for c in cells) + f" | {used} |")
-    recipe = (f"Test accuracy % on the full test sets (mean ± std over seeds) after {r.get('steps')} AdamW steps "
-              f"of batch {r.get('batch')} at {r.get('img_size')} px, every init alike. Produced by "
-              f"`{BANK_COMMAND}` (`benchmarks/results/quality_bank_summary.json`, benchmarks/README.md §9); this "
-              "section by `python benchmarks/cards.py`.")
+    recipe = (
+        f"Test accuracy % on the full test sets (mean ± std over seeds) after {r.get('steps')} AdamW steps "
+        f"of batch {r.get('batch')} at {r.get('img_size')} px, every init alike. Produced by "
+        f"`{BANK_COMMAND}` (`benchmarks/results/quality_bank_summary.json`, benchmarks/README.md §9); this "
+        "section by `python benchmarks/cards.py`."
+    )
     return "\n".join(out) + "\n\n" + recipe
 
 
@@ -185,10 +215,15 @@ def zoo_table() -> str:
 
     out = ["| name | status | method | ancestry | sizes served |", "|---|---|---|---|---|"]
     for e in list_entries():
-        status = f"published: `{e.repo_id}@{e.revision}`" if e.status == "published" else (
-            "bundled (offline)" if e.status == "bundled" else "unpublished recipe")
+        status = (
+            f"published: `{e.repo_id}@{e.revision}`"
+            if e.status == "published"
+            else ("bundled (offline)" if e.status == "bundled" else "unpublished recipe")
+        )
         card = f"[`{e.name}`](model_cards/{e.card_path.name})"
-        out.append(f"| {card} | {status} | {e.method} | `{e.ancestry}` | depth {e.depths}, width {e.widths} |")
+        out.append(
+            f"| {card} | {status} | {e.method} | `{e.ancestry}` | depth {e.depths}, width {e.widths} |"
+        )
     return "\n".join(out)
 
 
@@ -202,7 +237,9 @@ def render_readme(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a card or README is stale")
+    ap.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if a card or README is stale"
+    )
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.pop("WAVEHUB_ZOO", None)  # the package's own zoo only
@@ -216,8 +253,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         stale += 1
         if a.check:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                                       str(path.relative_to(ROOT)), "regenerated", n=1))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    old.splitlines(True),
+                    new.splitlines(True),
+                    str(path.relative_to(ROOT)),
+                    "regenerated",
+                    n=1,
+                )
+            )
         else:
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(new, encoding="utf-8")

@@ -104,7 +104,7 @@ def child(config: str, variant: str, device: str, steps: int) -> dict:
     amp = autocast_dtype(dev, PRECISION[0])
     import wavehub.api as api
 
-    api.load_learngene(LEARNGENE[0], progress=False)   # both variants read the learngene: not counted
+    api.load_learngene(LEARNGENE[0], progress=False)  # both variants read the learngene: not counted
     torch.ones(8, 8) @ torch.ones(8, 8)
     gc.collect()
     reset = _reset_peak()
@@ -117,8 +117,15 @@ def child(config: str, variant: str, device: str, steps: int) -> dict:
     for _ in range(steps):
         training_step(model, opt, params, x, y, amp, 1.0)
     peak = _peak_mb()
-    return {"rss_base_mb": base, "build_peak_mb": build_peak, "rss_ready_mb": ready, "rss_peak_mb": peak,
-            "train_growth_mb": peak - ready, "growth_mb": peak - base, "peak_reset": reset}
+    return {
+        "rss_base_mb": base,
+        "build_peak_mb": build_peak,
+        "rss_ready_mb": ready,
+        "rss_peak_mb": peak,
+        "train_growth_mb": peak - ready,
+        "growth_mb": peak - base,
+        "peak_reset": reset,
+    }
 
 
 def _memory(config: str, variant: str, device: torch.device, steps: int = 3) -> dict:
@@ -135,10 +142,26 @@ def _memory(config: str, variant: str, device: torch.device, steps: int = 3) -> 
         peak = torch.cuda.max_memory_allocated(device) / 2**20
         del model, opt, params
         return {"cuda_peak_mb": peak}
-    out = subprocess.run([sys.executable, __file__, "--child", config, variant, str(device), str(steps),
-                          "--threads", str(torch.get_num_threads()), "--precision", PRECISION[0],
-                          "--learngene", LEARNGENE[0]],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            config,
+            variant,
+            str(device),
+            str(steps),
+            "--threads",
+            str(torch.get_num_threads()),
+            "--precision",
+            PRECISION[0],
+            "--learngene",
+            LEARNGENE[0],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -155,11 +178,11 @@ def time_config(config: str, device: torch.device, repeats: int, warmup: int = 2
     cfg = CONFIGS[config]
     variants = {v: _setup(cfg, v, device) for v in ("scaler", "full-timm", "full")}
     times: dict[str, list[float]] = {v: [] for v in variants}
-    cpu: dict[str, list[float]] = {v: [] for v in variants}   # process CPU time: robust to a shared machine
+    cpu: dict[str, list[float]] = {v: [] for v in variants}  # process CPU time: robust to a shared machine
     for m, o, p, x, y, _ in variants.values():
         for _ in range(warmup):
             training_step(m, o, p, x, y, amp, 1.0)
-    for _ in range(repeats):            # interleaved: both variants see the same machine load
+    for _ in range(repeats):  # interleaved: both variants see the same machine load
         for v, (m, o, p, x, y, _) in variants.items():
             _sync(device)
             t0, c0 = time.perf_counter(), time.process_time()
@@ -173,7 +196,7 @@ def time_config(config: str, device: torch.device, repeats: int, warmup: int = 2
     for _ in range(max(3, repeats // 2)):
         _sync(device)
         t0 = time.perf_counter()
-        with torch.no_grad(), (torch.autocast(device.type, dtype=amp) if amp else torch.enable_grad()):
+        with torch.no_grad(), torch.autocast(device.type, dtype=amp) if amp else torch.enable_grad():
             wm.composed()
         _sync(device)
         comp.append(time.perf_counter() - t0)
@@ -181,21 +204,33 @@ def time_config(config: str, device: torch.device, repeats: int, warmup: int = 2
     cmed = {v: statistics.median(t) for v, t in cpu.items()}
     cmin = {v: min(t) for v, t in cpu.items()}  # noise only adds time: the minimum is the cost (as timeit)
     return {
-        "config": config, **cfg, "autocast": str(amp).replace("torch.", "") if amp else "fp32",
-        "scaler_step_s": med["scaler"], "full_step_s": med["full"], "ratio": med["scaler"] / med["full"],
-        "scaler_step_cpu_s": cmed["scaler"], "full_step_cpu_s": cmed["full"],
-        "cpu_ratio": cmed["scaler"] / cmed["full"], "scaler_step_cpu_all_s": cpu["scaler"],
+        "config": config,
+        **cfg,
+        "autocast": str(amp).replace("torch.", "") if amp else "fp32",
+        "scaler_step_s": med["scaler"],
+        "full_step_s": med["full"],
+        "ratio": med["scaler"] / med["full"],
+        "scaler_step_cpu_s": cmed["scaler"],
+        "full_step_cpu_s": cmed["full"],
+        "cpu_ratio": cmed["scaler"] / cmed["full"],
+        "scaler_step_cpu_all_s": cpu["scaler"],
         "full_step_cpu_all_s": cpu["full"],
-        "timm_step_s": med["full-timm"], "timm_step_cpu_s": cmed["full-timm"],
-        "ratio_vs_timm": med["scaler"] / med["full-timm"], "cpu_ratio_vs_timm": cmed["scaler"] / cmed["full-timm"],
-        "timm_step_cpu_all_s": cpu["full-timm"], "timm_step_all_s": times["full-timm"],
-        "cpu_min_s": cmin, "cpu_min_ratio_vs_timm": cmin["scaler"] / cmin["full-timm"],
+        "timm_step_s": med["full-timm"],
+        "timm_step_cpu_s": cmed["full-timm"],
+        "ratio_vs_timm": med["scaler"] / med["full-timm"],
+        "cpu_ratio_vs_timm": cmed["scaler"] / cmed["full-timm"],
+        "timm_step_cpu_all_s": cpu["full-timm"],
+        "timm_step_all_s": times["full-timm"],
+        "cpu_min_s": cmin,
+        "cpu_min_ratio_vs_timm": cmin["scaler"] / cmin["full-timm"],
         "cpu_min_ratio": cmin["scaler"] / cmin["full"],
         "compose_s": statistics.median(comp),
         "paired_vs_timm": paired_ratio(cpu["scaler"], cpu["full-timm"]),
         "paired_vs_fused": paired_ratio(cpu["scaler"], cpu["full"]),
-        "scaler_step_all_s": times["scaler"], "full_step_all_s": times["full"],
-        "trained_params_scaler": variants["scaler"][5], "trained_params_full": variants["full"][5],
+        "scaler_step_all_s": times["scaler"],
+        "full_step_all_s": times["full"],
+        "trained_params_scaler": variants["scaler"][5],
+        "trained_params_full": variants["full"][5],
     }
 
 
@@ -208,14 +243,20 @@ def paired_ratio(a: list[float], b: list[float], level: float = 0.95) -> dict:
     r = sorted(x / y for x, y in zip(a, b, strict=True))
     n = len(r)
     cdf, k = 0.0, 0
-    while k < n:   # largest k with P(Binomial(n, 1/2) <= k - 1) <= (1 - level) / 2
+    while k < n:  # largest k with P(Binomial(n, 1/2) <= k - 1) <= (1 - level) / 2
         nxt = cdf + comb(n, k) / 2**n
         if nxt > (1 - level) / 2:
             break
         cdf, k = nxt, k + 1
     lo, hi = (r[k - 1], r[n - k]) if k >= 1 else (r[0], r[-1])
-    return {"median": statistics.median(r), "ci_low": lo, "ci_high": hi, "level": level if k >= 1 else None,
-            "n": n, "below_1": sum(x < 1.0 for x in r)}
+    return {
+        "median": statistics.median(r),
+        "ci_low": lo,
+        "ci_high": hi,
+        "level": level if k >= 1 else None,
+        "n": n,
+        "below_1": sum(x < 1.0 for x in r),
+    }
 
 
 def profile_compose(config: str, steps: int = 5) -> dict:
@@ -240,10 +281,16 @@ def profile_compose(config: str, steps: int = 5) -> dict:
         for _ in range(steps):
             once()
     ops = {e.key: e.self_cpu_time_total / 1e3 / steps for e in prof.key_averages()}
-    return {"config": config, "learngene": LEARNGENE[0], "autocast": str(amp),
-            "gemm_ms": ops.get("aten::mm", 0.0), "copy_ms": ops.get("aten::copy_", 0.0),
-            "stack_ms": ops.get("aten::cat", 0.0) + ops.get("aten::stack", 0.0),
-            "ones_fill_ms": ops.get("aten::fill_", 0.0), "total_ms": sum(ops.values())}
+    return {
+        "config": config,
+        "learngene": LEARNGENE[0],
+        "autocast": str(amp),
+        "gemm_ms": ops.get("aten::mm", 0.0),
+        "copy_ms": ops.get("aten::copy_", 0.0),
+        "stack_ms": ops.get("aten::cat", 0.0) + ops.get("aten::stack", 0.0),
+        "ones_fill_ms": ops.get("aten::fill_", 0.0),
+        "total_ms": sum(ops.values()),
+    }
 
 
 def _paired(p: dict) -> str:
@@ -256,14 +303,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="one small config, fewer repeats (< 3 min)")
     ap.add_argument("--device", default=None, help="default: cuda when present, else cpu")
     ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 on a busy shared CPU)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (1 on a busy shared CPU)"
+    )
     ap.add_argument("--precision", default="auto", help="auto | bf16 | fp32")
-    ap.add_argument("--learngene", nargs="+", default=["dinov2s-learngene", "extract:16"],
-                    help="zoo names, folders, or extract:N (a data-free N-template extraction made on the fly); "
-                         "the scaler step composes N multiply-adds per weight each way")
-    ap.add_argument("--profile-compose", action="store_true",
-                    help="only profile the composition's forward + backward (first learngene, ViT-S config)")
-    ap.add_argument("--child", nargs=4, metavar=("CONFIG", "VARIANT", "DEVICE", "STEPS"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--learngene",
+        nargs="+",
+        default=["dinov2s-learngene", "extract:16"],
+        help="zoo names, folders, or extract:N (a data-free N-template extraction made on the fly); "
+        "the scaler step composes N multiply-adds per weight each way",
+    )
+    ap.add_argument(
+        "--profile-compose",
+        action="store_true",
+        help="only profile the composition's forward + backward (first learngene, ViT-S config)",
+    )
+    ap.add_argument(
+        "--child", nargs=4, metavar=("CONFIG", "VARIANT", "DEVICE", "STEPS"), help=argparse.SUPPRESS
+    )
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -283,8 +341,11 @@ def main(argv: list[str] | None = None) -> int:
 
     dev = resolve_device(a.device)
     torch.manual_seed(0)
-    configs = (["quick-4x192-56px"] if a.quick
-               else ["vit-s-12x384-112px", "vit-s-12x384-112px-b16", "4x192-56px", "4x192-224px"])
+    configs = (
+        ["quick-4x192-56px"]
+        if a.quick
+        else ["vit-s-12x384-112px", "vit-s-12x384-112px-b16", "4x192-56px", "4x192-224px"]
+    )
     repeats = a.repeats or (5 if a.quick else 31)
     from materialize import resolve_learngene  # benchmarks/ is on sys.path when run as a script
 
@@ -297,20 +358,29 @@ def main(argv: list[str] | None = None) -> int:
             r["memory_scaler"] = _memory(c, "scaler", dev)
             r["memory_full"] = _memory(c, "full", dev)
             rows.append(r)
-            print(f"{label} {c}: cpu scaler {r['scaler_step_cpu_s']:.3f}s, full (timm optimizer) "
-                  f"{r['timm_step_cpu_s']:.3f}s ratio {r['cpu_ratio_vs_timm']:.2f}, full (fused AdamW) "
-                  f"{r['full_step_cpu_s']:.3f}s ratio {r['cpu_ratio']:.2f}", flush=True)
+            print(
+                f"{label} {c}: cpu scaler {r['scaler_step_cpu_s']:.3f}s, full (timm optimizer) "
+                f"{r['timm_step_cpu_s']:.3f}s ratio {r['cpu_ratio_vs_timm']:.2f}, full (fused AdamW) "
+                f"{r['full_step_cpu_s']:.3f}s ratio {r['cpu_ratio']:.2f}",
+                flush=True,
+            )
     tmp.cleanup()
     key = "cuda_peak_mb" if dev.type == "cuda" else "rss_peak_mb"
-    lines = ["| learngene | model | batch | autocast | trained params (scaler / full) | CPU ms: scaler / ordinary full "
-             "(timm optimizer) / fused full (medians) | **ratio vs ordinary** (CPU median, CPU min, wall) "
-             "| ratio vs fused (CPU median, CPU min, wall) | paired CPU ratio vs ordinary: median [95 % CI], "
-             "repeats below 1 "
-             "| compose fwd | peak RSS scaler | peak RSS full | training growth scaler / full |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| learngene | model | batch | autocast | trained params (scaler / full) | CPU ms: scaler / ordinary full "
+        "(timm optimizer) / fused full (medians) | **ratio vs ordinary** (CPU median, CPU min, wall) "
+        "| ratio vs fused (CPU median, CPU min, wall) | paired CPU ratio vs ordinary: median [95 % CI], "
+        "repeats below 1 "
+        "| compose fwd | peak RSS scaler | peak RSS full | training growth scaler / full |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ms, mf = r["memory_scaler"], r["memory_full"]
-        growth = (f"{ms['train_growth_mb']:.0f} / {mf['train_growth_mb']:.0f} MB" if "train_growth_mb" in ms else "-")
+        growth = (
+            f"{ms['train_growth_mb']:.0f} / {mf['train_growth_mb']:.0f} MB"
+            if "train_growth_mb" in ms
+            else "-"
+        )
         lines.append(
             f"| {r.get('learngene', '-')} | {r['config']} ({r['depth']}x{r['width']}, {r['img_size']} px) | {r['batch']} "
             f"| {r['autocast']} "
@@ -320,12 +390,19 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['cpu_ratio']:.3f}x, {r['cpu_min_ratio']:.3f}x, {r['ratio']:.3f}x "
             f"| {_paired(r['paired_vs_timm'])} "
             f"| {r['compose_s'] * 1e3:.1f} ms "
-            f"| {ms[key]:.0f} MB | {mf[key]:.0f} MB | {growth} |")
+            f"| {ms[key]:.0f} MB | {mf[key]:.0f} MB | {growth} |"
+        )
     table = "\n".join(lines)
     print(table)
-    meta = {"device": str(dev), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu": platform.processor() or platform.machine(), "repeats": repeats, "learngene": a.learngene,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta = {
+        "device": str(dev),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "repeats": repeats,
+        "learngene": a.learngene,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "fit_step_quick" if a.quick else "fit_step"
     (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")

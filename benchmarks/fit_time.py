@@ -26,7 +26,9 @@ def _time(lg, spec, steps: int, batch: int) -> float:
     from wavehub.fit import fit_scalers
 
     t0 = time.process_time()
-    fit_scalers(lg, spec, "digits", steps=steps, batch_size=batch, eval_subset=64, progress=False, device="cpu")
+    fit_scalers(
+        lg, spec, "digits", steps=steps, batch_size=batch, eval_subset=64, progress=False, device="cpu"
+    )
     return time.process_time() - t0
 
 
@@ -56,12 +58,24 @@ def main(argv: list[str] | None = None) -> int:
             ta, tb = _time(lg, spec, a.steps[0], a.batch), _time(lg, spec, a.steps[1], a.batch)
             step = max(0.0, (tb - ta) / (a.steps[1] - a.steps[0]))
             est = estimate_step_seconds(spec, a.batch, torch.device("cpu"))
-            rows.append({"size": size, "img_size": px, "batch": a.batch, "step_cpu_s": round(step, 3),
-                         "estimate_s": round(est, 3), "setup_and_eval_cpu_s": round(ta - step * a.steps[0], 2)})
+            rows.append(
+                {
+                    "size": size,
+                    "img_size": px,
+                    "batch": a.batch,
+                    "step_cpu_s": round(step, 3),
+                    "estimate_s": round(est, 3),
+                    "setup_and_eval_cpu_s": round(ta - step * a.steps[0], 2),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
-    meta = {"threads": a.threads, "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": "python benchmarks/fit_time.py " +
-            " ".join(argv if argv is not None else sys.argv[1:])}
+    meta = {
+        "threads": a.threads,
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": "python benchmarks/fit_time.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     Path(a.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n", encoding="utf-8")
     return 0
 

@@ -28,7 +28,7 @@ REFERENCE = "4598704"  # main before the issue-19 redesign
 SIZES = ((8, 384), (12, 768), (4, 192))
 
 # Runs inside the child process with the tree under test first on sys.path; prints one JSON object.
-_CHILD = r'''
+_CHILD = r"""
 import hashlib, json, sys, tempfile
 import torch
 import wavehub
@@ -64,17 +64,22 @@ if do_fit:
                              eval_data=None, precision="fp32", progress=False), device="cpu")
     res["fit:4x192"] = digest(m.state_dict())
 print("RESULT " + json.dumps(res))
-'''
+"""
 
 
 def run(tree: Path, *, mat: bool, fit: bool) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(SIZES), str(int(mat)), str(int(fit))],
-                         cwd=tempfile.gettempdir(), env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(SIZES), str(int(mat)), str(int(fit))],
+        cwd=tempfile.gettempdir(),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if out.returncode or line is None:
         sys.exit(f"the run with {tree} failed:\n{out.stderr[-3000:]}")
-    res = json.loads(line[len("RESULT "):])
+    res = json.loads(line[len("RESULT ") :])
     if not Path(res.pop("wavehub_file")).resolve().is_relative_to(tree.resolve()):
         sys.exit(f"the run with {tree} imported wavehub from elsewhere")
     return res
@@ -103,21 +108,32 @@ def main(argv: list[str] | None = None) -> int:
     mat, fit = not a.only_fit, not a.no_fit
     with tempfile.TemporaryDirectory() as tmp:
         wt = Path(tmp) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), a.base], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), a.base],
+            check=True,
+            capture_output=True,
+        )
         try:
             base = run(wt, mat=mat, fit=fit)
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], capture_output=True)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], capture_output=True
+            )
     new = run(ROOT, mat=mat, fit=fit)
     diffs = compare(base, new)
     if a.out:
-        Path(a.out).write_text(json.dumps({"base": a.base, "identical": not diffs, "diffs": diffs,
-                                           "cases": sorted(new)}, indent=1) + "\n")
+        Path(a.out).write_text(
+            json.dumps(
+                {"base": a.base, "identical": not diffs, "diffs": diffs, "cases": sorted(new)}, indent=1
+            )
+            + "\n"
+        )
     for d in diffs:
         print("DIFFERS", d)
-    print(f"{len(new)} cases, {sum(len(v) for v in new.values())} tensors: "
-          + ("bit-identical to " + a.base if not diffs else f"{len(diffs)} cases differ from {a.base}"))
+    print(
+        f"{len(new)} cases, {sum(len(v) for v in new.values())} tensors: "
+        + ("bit-identical to " + a.base if not diffs else f"{len(diffs)} cases differ from {a.base}")
+    )
     return 1 if diffs else 0
 
 

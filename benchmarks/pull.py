@@ -52,12 +52,31 @@ def _make_learngene(out: Path, templates: int) -> Path:
     from wavehub.config import AuxArch
     from wavehub.methods import wave
 
-    arch = dict(depth=12, width=384, num_heads=6, mlp_ratio=4.0, patch_size=14, img_size=224, in_chans=3,
-                class_token=True, global_pool="token")
-    t, wcfg = wave.random_learngene(AuxArch.from_dict(arch), template_size=64, templates=templates,
-                                    generator=torch.Generator().manual_seed(0))
-    cfg = {"name": "deit-learngene", "aux": arch, "wave": wcfg, "mean": [0.485, 0.456, 0.406],
-           "std": [0.229, 0.224, 0.225], "ancestry": {"id": "random", "license": "apache-2.0"}}
+    arch = dict(
+        depth=12,
+        width=384,
+        num_heads=6,
+        mlp_ratio=4.0,
+        patch_size=14,
+        img_size=224,
+        in_chans=3,
+        class_token=True,
+        global_pool="token",
+    )
+    t, wcfg = wave.random_learngene(
+        AuxArch.from_dict(arch),
+        template_size=64,
+        templates=templates,
+        generator=torch.Generator().manual_seed(0),
+    )
+    cfg = {
+        "name": "deit-learngene",
+        "aux": arch,
+        "wave": wcfg,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "ancestry": {"id": "random", "license": "apache-2.0"},
+    }
     return save_learngene(Learngene("wave", cfg, t), out)
 
 
@@ -70,14 +89,28 @@ def _published_card(cards: Path, folder: Path) -> None:
     (cards / "deit-learngene.md").write_text(
         "---\nlibrary_name: wavehub\nwavehub:\n  name: deit-learngene\n  status: published\n"
         f"  repo_id: {REPO}\n  revision: {REV}\n  sha256: {sha}\n  method: wave\n  ancestry: random\n---\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     os.environ["WAVEHUB_ZOO"] = str(cards)
 
 
 def _start_hub(port: int, folder: Path, mbps: float = 0, latency_ms: float = 0) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "hubserver.py"), "--port", str(port),
-                             "--seed", f"{folder}={REPO}@{REV}", "--throttle-mbps", str(mbps),
-                             "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "hubserver.py"),
+            "--port",
+            str(port),
+            "--seed",
+            f"{folder}={REPO}@{REV}",
+            "--throttle-mbps",
+            str(mbps),
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline().strip()
     if not line.startswith("http://"):
         proc.kill()
@@ -93,10 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=12)
     ap.add_argument("--width", type=int, default=384)
     ap.add_argument("--quick", action="store_true", help="5 repeats, a depth-4 target")
-    ap.add_argument("--link", default="200:5", help="the second scenario's link, MB/s:round-trip ms "
-                    "(a fast datacenter link to a CDN); 'none' runs loopback only")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="results JSON (default benchmarks/results/pull.json, pull_quick.json with --quick)")
+    ap.add_argument(
+        "--link",
+        default="200:5",
+        help="the second scenario's link, MB/s:round-trip ms "
+        "(a fast datacenter link to a CDN); 'none' runs loopback only",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results JSON (default benchmarks/results/pull.json, pull_quick.json with --quick)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats, args.depth = 5, 4
@@ -115,11 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="wavehub-bench-pull-"))
     port = _free_port()
     # the HF_* variables are read when huggingface_hub is imported: set them before anything imports it
-    os.environ.update({
-        "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(work / "hf-home"),
-        "HF_HUB_CACHE": str(work / "hf-home" / "hub"), "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    })
+    os.environ.update(
+        {
+            "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+            "HF_HOME": str(work / "hf-home"),
+            "HF_HUB_CACHE": str(work / "hf-home" / "hub"),
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        }
+    )
     for k in ("HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.pop(k, None)
     folder = _make_learngene(work / "learngene", args.templates)
@@ -190,8 +236,13 @@ def _run(args, work: Path, size: int, label: str) -> dict:
     # warm-up (imports, first connection), and the cache the warm runs use
     bare(), ours(), cold_create()
     warm_cache = constants.HF_HUB_CACHE
-    order = [("bare", bare), ("bare+sha256", bare_sha), ("wavehub pull", ours), ("cold create", cold_create),
-             ("warm create", warm_create)]
+    order = [
+        ("bare", bare),
+        ("bare+sha256", bare_sha),
+        ("wavehub pull", ours),
+        ("cold create", cold_create),
+        ("warm create", warm_create),
+    ]
     times: dict[str, list[float]] = {k: [] for k, _ in order}
     cpu: dict[str, list[float]] = {k: [] for k, _ in order}
     for _ in range(args.repeats):
@@ -206,31 +257,45 @@ def _run(args, work: Path, size: int, label: str) -> dict:
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     res = {
-        "scenario": label, "quick": args.quick, "repeats": args.repeats, "file_bytes": size,
+        "scenario": label,
+        "quick": args.quick,
+        "repeats": args.repeats,
+        "file_bytes": size,
         "target": {"depth": args.depth, "width": args.width},
-        "torch_threads": torch.get_num_threads(), "median_s": med, "all_s": times,
-        "median_client_cpu_s": med_cpu, "all_client_cpu_s": cpu,
+        "torch_threads": torch.get_num_threads(),
+        "median_s": med,
+        "all_s": times,
+        "median_client_cpu_s": med_cpu,
+        "all_client_cpu_s": cpu,
         "ratio_pull_vs_bare": med["wavehub pull"] / med["bare"],
         "ratio_pull_vs_bare_client_cpu": med_cpu["wavehub pull"] / med_cpu["bare"],
         "ratio_pull_vs_bare_sha256": med["wavehub pull"] / med["bare+sha256"],
         "ratio_cold_vs_warm_create": med["cold create"] / med["warm create"],
-        "python": platform.python_version(), "platform": platform.platform(),
-        "huggingface_hub": __import__("huggingface_hub").__version__, "wavehub": wavehub.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "huggingface_hub": __import__("huggingface_hub").__version__,
+        "wavehub": wavehub.__version__,
     }
     lines: list[str] = []
-    lines.append(f"**{label}**: learngene {size / 1e6:.1f} MB from a local fake Hub (separate process), median "
-                 f"of {args.repeats}, interleaved; torch threads {torch.get_num_threads()}\n")
+    lines.append(
+        f"**{label}**: learngene {size / 1e6:.1f} MB from a local fake Hub (separate process), median "
+        f"of {args.repeats}, interleaved; torch threads {torch.get_num_threads()}\n"
+    )
     lines.append("| step | median wall ms | ratio | median client CPU ms | CPU ratio |")
     lines.append("|---|---:|---:|---:|---:|")
-    rows = [(f"bare hf_hub_download x{len(FILES)} (cold)", "bare", "bare"),
-            ("bare + one sha256 of the tensor file", "bare+sha256", "bare"),
-            ("wavehub pull (cold)", "wavehub pull", "bare"),
-            ("wavehub pull vs bare + sha256", "wavehub pull", "bare+sha256"),
-            (f"warm create_model d{args.depth} w{args.width}", "warm create", "warm create"),
-            ("cold pull + create_model", "cold create", "warm create")]
+    rows = [
+        (f"bare hf_hub_download x{len(FILES)} (cold)", "bare", "bare"),
+        ("bare + one sha256 of the tensor file", "bare+sha256", "bare"),
+        ("wavehub pull (cold)", "wavehub pull", "bare"),
+        ("wavehub pull vs bare + sha256", "wavehub pull", "bare+sha256"),
+        (f"warm create_model d{args.depth} w{args.width}", "warm create", "warm create"),
+        ("cold pull + create_model", "cold create", "warm create"),
+    ]
     for label, k, base in rows:
-        lines.append(f"| {label} | {med[k] * 1e3:.1f} | {med[k] / med[base]:.2f} x {base} | "
-                     f"{med_cpu[k] * 1e3:.1f} | {med_cpu[k] / med_cpu[base]:.2f} |")
+        lines.append(
+            f"| {label} | {med[k] * 1e3:.1f} | {med[k] / med[base]:.2f} x {base} | "
+            f"{med_cpu[k] * 1e3:.1f} | {med_cpu[k] / med_cpu[base]:.2f} |"
+        )
     print("\n" + "\n".join(lines))
     res["table"] = "\n".join(lines)
     return res

@@ -67,31 +67,37 @@ DATASETS = ("fashion-mnist", "mnist")
 class Recipe:
     """Everything that changes a run's number; its hash is part of every run's key (a changed recipe reruns)."""
 
-    img_size: int = 42          # 28 px upsampled, patch 14 -> 3x3 grid (56 px / 4x4 is 1.7x dearer: see README)
-    n_train: int = 2000         # class-balanced training subset (fixed: subset seed 0 for every run)
-    n_test: int = 1000          # class-balanced test subset (fixed) for the curve points (steps 10/20/30)
-    final_test: int = 10000     # final accuracy and scaler-fit-alone accuracy on this many test images (10,000 =
+    img_size: int = 42  # 28 px upsampled, patch 14 -> 3x3 grid (56 px / 4x4 is 1.7x dearer: see README)
+    n_train: int = 2000  # class-balanced training subset (fixed: subset seed 0 for every run)
+    n_test: int = 1000  # class-balanced test subset (fixed) for the curve points (steps 10/20/30)
+    final_test: int = 10000  # final accuracy and scaler-fit-alone accuracy on this many test images (10,000 =
     #                             the full test set); <= n_test: the last curve point is the final accuracy
-    steps: int = 30             # fine-tune steps, every init
+    steps: int = 30  # fine-tune steps, every init
     batch: int = 32
-    lr: float = 1e-4            # best of {1e-4, 3e-4} for the pretrained inits, equal for random (README)
+    lr: float = 1e-4  # best of {1e-4, 3e-4} for the pretrained inits, equal for random (README)
     weight_decay: float = 0.05
     warmup: float = 0.1
     clip_grad: float = 1.0
     eval_fracs: tuple[float, ...] = (1 / 3, 2 / 3, 1.0)
-    fit_steps: int = 80         # scaler-fit steps of wave-fit, batch `batch` (wavehub.fit.FitConfig otherwise);
+    fit_steps: int = 80  # scaler-fit steps of wave-fit, batch `batch` (wavehub.fit.FitConfig otherwise);
     #                             fit_quality.py: ≈ 80 steps needed; each costs ≈ one full fine-tune step
-    depth_rule: str = "stretch"  # WAVE aux-layer -> target-layer rule (wavehub.methods.resample.depth_positions)
-    norm_calib: int = 0         # >0: standardize pre-logit features over this many train images before fine-tuning
+    depth_rule: str = (
+        "stretch"  # WAVE aux-layer -> target-layer rule (wavehub.methods.resample.depth_positions)
+    )
+    norm_calib: int = 0  # >0: standardize pre-logit features over this many train images before fine-tuning
     #                             (folded into the final norm), every init alike (side experiment; README §7)
     probe_train: int = 2000
-    probe_test: int = 10000     # the full test set
+    probe_test: int = 10000  # the full test set
     probe_autocast: bool = True  # probe features under the run's autocast (bf16 here), like the evaluations
     precision: str = "auto"
-    head_lr_mult: float = 1.0   # the fresh head's lr = lr x this (LP-FT-style remedy; 1 = one lr for everything)
-    head_init: str = "random"   # "probe": start the head at the linear-probe solution (LP-FT), every init alike
-    patch_size: int = 0         # target patch size (0: the learngene's); the 112-px check uses 8 (8x8 patches)
-    device: str = "cpu"         # cpu | cuda | cuda:N: where the fit, the fine-tune and the evaluations run
+    head_lr_mult: float = (
+        1.0  # the fresh head's lr = lr x this (LP-FT-style remedy; 1 = one lr for everything)
+    )
+    head_init: str = (
+        "random"  # "probe": start the head at the linear-probe solution (LP-FT), every init alike
+    )
+    patch_size: int = 0  # target patch size (0: the learngene's); the 112-px check uses 8 (8x8 patches)
+    device: str = "cpu"  # cpu | cuda | cuda:N: where the fit, the fine-tune and the evaluations run
 
     def key(self) -> str:
         """Options added later are left out of the hash at their neutral value: finished runs stay valid.
@@ -99,7 +105,12 @@ class Recipe:
         ``precision="auto"`` resolves per CPU (bf16 with AVX512-BF16/AMX, else fp32), so the resolved autocast is
         hashed too unless it is bf16 (the machine every earlier run was measured on)."""
         d = dataclasses.asdict(self)
-        for k, neutral in (("head_lr_mult", 1.0), ("head_init", "random"), ("patch_size", 0), ("device", "cpu")):
+        for k, neutral in (
+            ("head_lr_mult", 1.0),
+            ("head_init", "random"),
+            ("patch_size", 0),
+            ("device", "cpu"),
+        ):
             if d[k] == neutral:
                 del d[k]
         if self.precision == "auto":
@@ -119,14 +130,25 @@ class Recipe:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {},
-    "quick": dict(n_train=1000, n_test=500, final_test=1000, steps=24, fit_steps=12, probe_train=1000,
-                  probe_test=500),
-    "tiny": dict(n_train=512, n_test=200, final_test=400, steps=24, fit_steps=12, eval_fracs=(0.5, 1.0),
-                 probe_train=300, probe_test=200),
+    "quick": dict(
+        n_train=1000, n_test=500, final_test=1000, steps=24, fit_steps=12, probe_train=1000, probe_test=500
+    ),
+    "tiny": dict(
+        n_train=512,
+        n_test=200,
+        final_test=400,
+        steps=24,
+        fit_steps=12,
+        eval_fracs=(0.5, 1.0),
+        probe_train=300,
+        probe_test=200,
+    ),
 }
-PRESET_RUNS = {"full": dict(sizes=SIZES, datasets=DATASETS, seeds=3),
-               "quick": dict(sizes=("6x384",), datasets=("fashion-mnist",), seeds=1),
-               "tiny": dict(sizes=("2x384",), datasets=("mnist",), seeds=1)}
+PRESET_RUNS = {
+    "full": dict(sizes=SIZES, datasets=DATASETS, seeds=3),
+    "quick": dict(sizes=("6x384",), datasets=("fashion-mnist",), seeds=1),
+    "tiny": dict(sizes=("2x384",), datasets=("mnist",), seeds=1),
+}
 
 
 # ----------------------------------------------------------------------------------------------- logging
@@ -169,7 +191,10 @@ def find_distilled(root: Path = ARTIFACTS, min_images: int = 1000) -> tuple[Path
 
     best, best_rank, seen = None, None, []
     for cfg_path in sorted(root.glob("**/config.json")) if root.is_dir() else []:
-        if len(cfg_path.relative_to(root).parts) > 4 or not (cfg_path.parent / "learngene.safetensors").is_file():
+        if (
+            len(cfg_path.relative_to(root).parts) > 4
+            or not (cfg_path.parent / "learngene.safetensors").is_file()
+        ):
             continue
         try:
             cfg = read_config(cfg_path.parent)
@@ -185,7 +210,9 @@ def find_distilled(root: Path = ARTIFACTS, min_images: int = 1000) -> tuple[Path
         if n >= min_images and (best_rank is None or rank > best_rank):
             best, best_rank = cfg_path.parent, rank
     if best is None:
-        why = "not built" + (f" (only smoke-test builds: {', '.join(seen)})" if seen else f" (nothing under {root})")
+        why = "not built" + (
+            f" (only smoke-test builds: {', '.join(seen)})" if seen else f" (nothing under {root})"
+        )
         return None, why
     return best, ""
 
@@ -196,8 +223,16 @@ def dataset(name: str, split: str, n: int, img_size: int):
     from wavehub.data import load_dataset
 
     lg = learngene("wave")
-    return load_dataset(name, split, img_size=img_size, in_chans=3, mean=lg.cfg.data.mean, std=lg.cfg.data.std,
-                        subset=n, seed=0)
+    return load_dataset(
+        name,
+        split,
+        img_size=img_size,
+        in_chans=3,
+        mean=lg.cfg.data.mean,
+        std=lg.cfg.data.std,
+        subset=n,
+        seed=0,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -210,11 +245,20 @@ def spec_for(size: str, img_size: int, patch_size: int = 0):
     from wavehub.materialize import resolve_spec
 
     d, w = parse_size(size)
-    return resolve_spec(learngene("wave"), d, w, num_classes=10, img_size=img_size, patch_size=patch_size or None)
+    return resolve_spec(
+        learngene("wave"), d, w, num_classes=10, img_size=img_size, patch_size=patch_size or None
+    )
 
 
-def make_model(init: str, size: str, r: Recipe, seed: int, train_ds=None, distilled: str | None = None,
-               cache_key: str | None = None):
+def make_model(
+    init: str,
+    size: str,
+    r: Recipe,
+    seed: int,
+    train_ds=None,
+    distilled: str | None = None,
+    cache_key: str | None = None,
+):
     """(stock timm ViT, extra record). Raises a WavehubError when the method cannot serve ``size``."""
     import wavehub
     from wavehub.materialize import check_spec
@@ -265,21 +309,36 @@ def fitted_model(lg, spec, r: Recipe, seed: int, train_ds, cache_key: str | None
             m.load_state_dict(load_file(cache.with_suffix(".safetensors")), strict=True, assign=True)
             m.pretrained_cfg = pretrained_cfg_for(lg, spec)
             info = json.loads(cache.with_suffix(".json").read_text())
-            for suffix in (".json", ".safetensors"):       # its second (last) user: free the disk
+            for suffix in (".json", ".safetensors"):  # its second (last) user: free the disk
                 cache.with_suffix(suffix).unlink(missing_ok=True)
             return m, {"fit": info | {"cached": True}}
     t0 = time.perf_counter()
-    m = fit_scalers(lg, spec, train_ds, steps=r.fit_steps, seed=seed, batch_size=r.batch, device=r.device,
-                    eval_data=None, progress=False, precision=r.precision, depth_rule=r.depth_rule)
-    info = {k: m.wavehub_fit[k] for k in ("steps", "images_seen", "batch_size", "lr", "trained_parameters",
-                                          "final_loss")}
+    m = fit_scalers(
+        lg,
+        spec,
+        train_ds,
+        steps=r.fit_steps,
+        seed=seed,
+        batch_size=r.batch,
+        device=r.device,
+        eval_data=None,
+        progress=False,
+        precision=r.precision,
+        depth_rule=r.depth_rule,
+    )
+    info = {
+        k: m.wavehub_fit[k]
+        for k in ("steps", "images_seen", "batch_size", "lr", "trained_parameters", "final_loss")
+    }
     info |= {"seconds": round(time.perf_counter() - t0, 1), "depth_rule": m.wavehub_info["depth_rule"]}
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(cache.name + f".{os.getpid()}")
         save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp) + ".safetensors")
         os.replace(str(tmp) + ".safetensors", cache.with_suffix(".safetensors"))
-        cache.with_suffix(".json").write_text(json.dumps(info))   # written last: marks the cache entry complete
+        cache.with_suffix(".json").write_text(
+            json.dumps(info)
+        )  # written last: marks the cache entry complete
     return m, {"fit": info}
 
 
@@ -297,8 +356,10 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
         p.requires_grad_(True)
     head = [p for n, p in model.named_parameters() if n.startswith("head.")]
     body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
-    opt = torch.optim.AdamW([{"params": body, "lr": r.lr}, {"params": head, "lr": r.lr * r.head_lr_mult}],
-                            weight_decay=r.weight_decay)
+    opt = torch.optim.AdamW(
+        [{"params": body, "lr": r.lr}, {"params": head, "lr": r.lr * r.head_lr_mult}],
+        weight_decay=r.weight_decay,
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(r.steps, r.warmup))
     loader = make_loader(train_ds, r.batch, shuffle=True, seed=seed + 1000, drop_last=True)
     test = make_loader(test_ds, 250, shuffle=False)
@@ -311,8 +372,10 @@ def finetune(model, train_ds, test_ds, r: Recipe, seed: int) -> list[dict[str, f
             if not math.isfinite(losses[-1]):
                 return curve + [{"step": step, "acc": float("nan"), "loss": losses[-1]}]
             if step in points:
-                tail = losses[-max(1, r.steps // 10):]
-                curve.append({"step": step, "acc": evaluate(model, test, dev, amp), "loss": sum(tail) / len(tail)})
+                tail = losses[-max(1, r.steps // 10) :]
+                curve.append(
+                    {"step": step, "acc": evaluate(model, test, dev, amp), "loss": sum(tail) / len(tail)}
+                )
     return curve
 
 
@@ -327,7 +390,9 @@ def accuracy_on(model, test_ds, r: Recipe) -> float:
     from wavehub.device import autocast_dtype
     from wavehub.fit import evaluate
 
-    return evaluate(model, make_loader(test_ds, 250, shuffle=False), r.dev(), autocast_dtype(r.dev(), r.precision))
+    return evaluate(
+        model, make_loader(test_ds, 250, shuffle=False), r.dev(), autocast_dtype(r.dev(), r.precision)
+    )
 
 
 def probe_head(model, train_ds, r: Recipe) -> None:
@@ -399,8 +464,9 @@ def probe(model, name: str, r: Recipe) -> float:
     feats = []
     for split, n in (("train", r.probe_train), ("test", r.probe_test)):
         with torch.autocast("cpu", dtype=amp) if amp and r.probe_autocast else nullcontext():
-            feats.append(extract_features(model, make_loader(dataset(name, split, n, r.img_size), 250,
-                                                             shuffle=False)))
+            feats.append(
+                extract_features(model, make_loader(dataset(name, split, n, r.img_size), 250, shuffle=False))
+            )
     (xtr, ytr), (xte, yte) = feats
     sc = StandardScaler().fit(xtr)
     clf = LogisticRegression(C=1.0, max_iter=1000).fit(sc.transform(xtr), ytr)
@@ -410,7 +476,7 @@ def probe(model, name: str, r: Recipe) -> float:
 # ----------------------------------------------------------------------------------------------- jobs
 @dataclass(frozen=True)
 class Job:
-    kind: str        # "finetune" | "probe"
+    kind: str  # "finetune" | "probe"
     dataset: str
     size: str
     init: str
@@ -423,7 +489,7 @@ class Job:
             extra = f"|{(distilled_sha or '')[:12]}"
         elif self.init == "wave":
             extra = f"|{(learngene(self.init).sha256 or '')[:12]}"
-        elif self.init in ("wave-bank", "wave-fit"):   # the bank's sha256 too: a refitted bank reruns them
+        elif self.init in ("wave-bank", "wave-fit"):  # the bank's sha256 too: a refitted bank reruns them
             lg = learngene(self.init)
             extra = f"|{(lg.sha256 or '')[:12]}|{(lg.cfg.bank.sha256 if lg.cfg.bank else '')[:12]}"
         return f"{self.kind}|{self.dataset}|{self.size}|{self.init}|{self.seed}|{r.key()}{extra}"
@@ -443,26 +509,48 @@ def run_job(job: Job, r: Recipe, distilled: str | None, fit_cache: str | None = 
     probe and fine-tune jobs; None (no probes in this invocation) fits without caching."""
     from wavehub.errors import WavehubError
 
-    rec: dict[str, Any] = {"kind": job.kind, "dataset": job.dataset, "size": job.size, "init": job.init,
-                           "seed": job.seed, "recipe": dataclasses.asdict(r), "recipe_key": r.key()}
+    rec: dict[str, Any] = {
+        "kind": job.kind,
+        "dataset": job.dataset,
+        "size": job.size,
+        "init": job.init,
+        "seed": job.seed,
+        "recipe": dataclasses.asdict(r),
+        "recipe_key": r.key(),
+    }
     train = dataset(job.dataset, "train", r.n_train, r.img_size)
     t0 = time.perf_counter()
     try:
-        model, extra = make_model(job.init, job.size, r, job.seed, train_ds=train, distilled=distilled,
-                                  cache_key=f"{fit_cache}|{job.dataset}|{job.size}|{job.seed}|{r.key()}"
-                                  if fit_cache and job.seed == 0 else None)
+        model, extra = make_model(
+            job.init,
+            job.size,
+            r,
+            job.seed,
+            train_ds=train,
+            distilled=distilled,
+            cache_key=f"{fit_cache}|{job.dataset}|{job.size}|{job.seed}|{r.key()}"
+            if fit_cache and job.seed == 0
+            else None,
+        )
     except WavehubError as e:
         return rec | {"status": "n/a", "reason": str(e).splitlines()[0]}
     rec.update(extra)
     lg = None if job.init == "random" else learngene(job.init, distilled)
-    rec["learngene"] = None if lg is None else {"name": lg.name, "sha256": lg.sha256, "path": distilled
-                                                if job.init == "wave-distilled" else None}
+    rec["learngene"] = (
+        None
+        if lg is None
+        else {
+            "name": lg.name,
+            "sha256": lg.sha256,
+            "path": distilled if job.init == "wave-distilled" else None,
+        }
+    )
     rec["params"] = sum(p.numel() for p in model.parameters())
     if job.kind == "probe":
         rec["acc"] = probe(model, job.dataset, r)
     else:
         test = dataset(job.dataset, "test", r.n_test, r.img_size)
-        if job.init == "wave-fit":                  # fit alone: step 0 of the curve, and on the final test set
+        if job.init == "wave-fit":  # fit alone: step 0 of the curve, and on the final test set
             rec["fit"]["acc"] = accuracy_on(model, test, r)
             if r.final_test > r.n_test:
                 rec["fit"]["acc_final"] = accuracy_on(model, final_test_set(job.dataset, r), r)
@@ -477,9 +565,14 @@ def run_job(job: Job, r: Recipe, distilled: str | None, fit_cache: str | None = 
     from wavehub.device import autocast_dtype
 
     amp = autocast_dtype(r.dev(), r.precision)
-    rec.update(status="ok", seconds=round(time.perf_counter() - t0, 1), threads=torch.get_num_threads(),
-               autocast=str(amp).replace("torch.", "") if amp else "fp32", torch=torch.__version__,
-               finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    rec.update(
+        status="ok",
+        seconds=round(time.perf_counter() - t0, 1),
+        threads=torch.get_num_threads(),
+        autocast=str(amp).replace("torch.", "") if amp else "fp32",
+        torch=torch.__version__,
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
     return rec
 
 
@@ -538,14 +631,25 @@ def done_keys(runs: list[dict[str, Any]]) -> set[str]:
 # ----------------------------------------------------------------------------------------------- main
 def paths(mode: str, tag: str | None = None) -> dict[str, Path]:
     stem = ("quality" if mode == "full" else f"quality_{mode}") + (f"_{tag}" if tag else "")
-    return {"jsonl": RESULTS / f"{stem}.jsonl", "claims": Path(tempfile.gettempdir()) / "wavehub-quality-claims" / stem, "stem": RESULTS / stem}
+    return {
+        "jsonl": RESULTS / f"{stem}.jsonl",
+        "claims": Path(tempfile.gettempdir()) / "wavehub-quality-claims" / stem,
+        "stem": RESULTS / stem,
+    }
 
 
 def work(a, r: Recipe, log: Log) -> int:
     """Run every unfinished job this process can claim; returns how many it ran."""
     p = paths(a.mode, a.tag)
-    distilled, why = (None, "disabled") if a.distilled == "none" else \
-        (find_distilled(min_images=a.distilled_min_images) if a.distilled == "auto" else (Path(a.distilled), ""))
+    distilled, why = (
+        (None, "disabled")
+        if a.distilled == "none"
+        else (
+            find_distilled(min_images=a.distilled_min_images)
+            if a.distilled == "auto"
+            else (Path(a.distilled), "")
+        )
+    )
     inits = [i for i in a.inits if i != "wave-distilled" or distilled is not None]
     if "wave-distilled" in a.inits and distilled is None:
         log(f"wave-distilled: n/a — {why}")
@@ -564,13 +668,19 @@ def work(a, r: Recipe, log: Log) -> int:
             continue
         try:
             log(f"[{n}/{len(todo)}] start {key}")
-            rec = run_job(job, r, str(distilled) if distilled else None,
-                          fit_cache=None if a.no_probes else str(p["stem"])) | {"key": key}
+            rec = run_job(
+                job,
+                r,
+                str(distilled) if distilled else None,
+                fit_cache=None if a.no_probes else str(p["stem"]),
+            ) | {"key": key}
             append_run(p["jsonl"], rec)
             ran += 1
             if rec["status"] == "ok":
                 curve = " ".join(f"{c['step']}:{100 * c['acc']:.1f}" for c in rec.get("curve", []))
-                log(f"[{n}/{len(todo)}] done  {key}: acc {100 * rec['acc']:.2f}% ({rec['seconds']:.0f}s) {curve}")
+                log(
+                    f"[{n}/{len(todo)}] done  {key}: acc {100 * rec['acc']:.2f}% ({rec['seconds']:.0f}s) {curve}"
+                )
             else:
                 log(f"[{n}/{len(todo)}] n/a   {key}: {rec['reason']}")
         finally:
@@ -587,9 +697,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--datasets", nargs="+", default=None)
     ap.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)
     ap.add_argument("--seeds", type=int, default=None)
-    ap.add_argument("--distilled", default="auto", help="auto (the biggest build under $WAVEHUB_ARTIFACTS, default benchmarks/artifacts) | none | PATH")
-    ap.add_argument("--distilled-min-images", type=int, default=1000,
-                    help="auto ignores distilled builds that saw fewer images (smoke-test builds)")
+    ap.add_argument(
+        "--distilled",
+        default="auto",
+        help="auto (the biggest build under $WAVEHUB_ARTIFACTS, default benchmarks/artifacts) | none | PATH",
+    )
+    ap.add_argument(
+        "--distilled-min-images",
+        type=int,
+        default=1000,
+        help="auto ignores distilled builds that saw fewer images (smoke-test builds)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="worker processes sharing the job queue")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     ap.add_argument("--no-probes", action="store_true", help="fine-tune runs only (side experiments)")
@@ -597,7 +715,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--log", default=None, help="progress log file (default results/<stem>.log)")
     for f in dataclasses.fields(Recipe):
         if f.name != "eval_fracs":
-            kind = (lambda v: v.lower() in ("1", "true", "yes")) if isinstance(f.default, bool) else type(f.default)
+            kind = (
+                (lambda v: v.lower() in ("1", "true", "yes"))
+                if isinstance(f.default, bool)
+                else type(f.default)
+            )
             ap.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None)
     return ap
 
@@ -610,8 +732,11 @@ def main(argv: list[str] | None = None) -> int:
     a.sizes = a.sizes or list(preset["sizes"])
     a.datasets = a.datasets or list(preset["datasets"])
     a.seeds = a.seeds or preset["seeds"]
-    over = {f.name: getattr(a, f.name) for f in dataclasses.fields(Recipe)
-            if f.name != "eval_fracs" and getattr(a, f.name) is not None}
+    over = {
+        f.name: getattr(a, f.name)
+        for f in dataclasses.fields(Recipe)
+        if f.name != "eval_fracs" and getattr(a, f.name) is not None
+    }
     r = Recipe(**(PRESETS[a.mode] | over))
     p = paths(a.mode, a.tag)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -619,14 +744,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(a.threads)   # numpy/sklearn BLAS too: 2 OpenBLAS threads on a loaded 2-core box thrash (47 s
+    threadpool_limits(
+        a.threads
+    )  # numpy/sklearn BLAS too: 2 OpenBLAS threads on a loaded 2-core box thrash (47 s
     #                                for one logistic regression instead of ~1 s)
     t0 = time.perf_counter()
     if not a.report:
         children = []
         if a.jobs > 1:
-            child_argv = [x for i, x in enumerate(argv) if not x.startswith("--jobs")
-                          and not (i > 0 and argv[i - 1] == "--jobs")]
+            child_argv = [
+                x
+                for i, x in enumerate(argv)
+                if not x.startswith("--jobs") and not (i > 0 and argv[i - 1] == "--jobs")
+            ]
             for _ in range(a.jobs - 1):
                 children.append(subprocess.Popen([sys.executable, __file__, *child_argv, "--jobs", "1"]))
                 time.sleep(2)  # staggered, so the workers do not all claim the first job's neighbours at once
@@ -634,16 +764,29 @@ def main(argv: list[str] | None = None) -> int:
         for c in children:
             c.wait()
         log(f"this invocation ran {ran} jobs in {time.perf_counter() - t0:.0f} s (+ {len(children)} workers)")
-    distilled, why = (None, "disabled") if a.distilled == "none" else \
-        (find_distilled(min_images=a.distilled_min_images) if a.distilled == "auto" else (Path(a.distilled), ""))
+    distilled, why = (
+        (None, "disabled")
+        if a.distilled == "none"
+        else (
+            find_distilled(min_images=a.distilled_min_images)
+            if a.distilled == "auto"
+            else (Path(a.distilled), "")
+        )
+    )
     dsha = learngene("wave-distilled", str(distilled)).sha256 if distilled is not None else None
     runs = [x for x in read_runs(p["jsonl"]) if x.get("recipe_key") == r.key()]
-    md = quality_report.write_all(runs, p["stem"], recipe=dataclasses.asdict(r), sizes=a.sizes,
-                                  datasets=a.datasets, inits=a.inits, seeds=a.seeds,
-                                  distilled={"path": str(distilled) if distilled else None, "sha256": dsha,
-                                             "why": why},
-                                  family_params=family_params(a.sizes, r.img_size, r.patch_size),
-                                  learngene_params=learngene_params(a.inits, distilled))
+    md = quality_report.write_all(
+        runs,
+        p["stem"],
+        recipe=dataclasses.asdict(r),
+        sizes=a.sizes,
+        datasets=a.datasets,
+        inits=a.inits,
+        seeds=a.seeds,
+        distilled={"path": str(distilled) if distilled else None, "sha256": dsha, "why": why},
+        family_params=family_params(a.sizes, r.img_size, r.patch_size),
+        learngene_params=learngene_params(a.inits, distilled),
+    )
     print(md)
     return 0
 

@@ -13,8 +13,15 @@ from typing import Any
 
 __all__ = ["write_all", "summarize", "markdown", "write_csv", "plot_curves", "plot_vs_size", "LABELS"]
 
-LABELS = {"random": "random (timm)", "select": "Weight Selection", "tleg": "TLEG", "wave": "WAVE, no bank",
-          "wave-bank": "WAVE default (bank)", "wave-distilled": "WAVE distilled", "wave-fit": "WAVE + fitted scalers"}
+LABELS = {
+    "random": "random (timm)",
+    "select": "Weight Selection",
+    "tleg": "TLEG",
+    "wave": "WAVE, no bank",
+    "wave-bank": "WAVE default (bank)",
+    "wave-distilled": "WAVE distilled",
+    "wave-fit": "WAVE + fitted scalers",
+}
 WAVE = ("wave", "wave-bank", "wave-distilled", "wave-fit")
 BASELINES = ("random", "select", "tleg")
 
@@ -34,13 +41,17 @@ def summarize(runs: list[dict[str, Any]], sizes, datasets, inits) -> dict[str, A
     """Per (dataset, size, init): final accuracies, mean curve, probe, n/a reason, fit accuracy, seconds."""
     out: dict[str, Any] = {}
     latest: dict[str, dict] = {}
-    for r in runs:                      # a key run twice (two workers, a rerun): the last line wins
+    for r in runs:  # a key run twice (two workers, a rerun): the last line wins
         latest[r.get("key", id(r))] = r
     for d in datasets:
         for s in sizes:
             for i in inits:
                 rs = [r for r in latest.values() if (r["dataset"], r["size"], r["init"]) == (d, s, i)]
-                ft = [r for r in rs if r["kind"] == "finetune" and r["status"] == "ok" and math.isfinite(r["acc"])]
+                ft = [
+                    r
+                    for r in rs
+                    if r["kind"] == "finetune" and r["status"] == "ok" and math.isfinite(r["acc"])
+                ]
                 na = [r for r in rs if r["status"] == "n/a"]
                 probe = [r["acc"] for r in rs if r["kind"] == "probe" and r["status"] == "ok"]
                 steps = sorted({c["step"] for r in ft for c in r["curve"]})
@@ -50,15 +61,21 @@ def summarize(runs: list[dict[str, Any]], sizes, datasets, inits) -> dict[str, A
                     if len(v) == len(ft):
                         curve.append((st, *_ms(v)))
                 out[f"{d}|{s}|{i}"] = {
-                    "final": [r["acc"] for r in ft], "curve": curve, "probe": probe,
-                    "na": na[0]["reason"] if na else None, "seconds": [r["seconds"] for r in ft],
-                    "final_curve": [r.get("acc_curve", r["acc"]) for r in ft],   # the curve's test subset
+                    "final": [r["acc"] for r in ft],
+                    "curve": curve,
+                    "probe": probe,
+                    "na": na[0]["reason"] if na else None,
+                    "seconds": [r["seconds"] for r in ft],
+                    "final_curve": [r.get("acc_curve", r["acc"]) for r in ft],  # the curve's test subset
                     "fit_acc": [r["fit"]["acc"] for r in ft if r.get("fit")],
                     "fit_final": [r["fit"].get("acc_final", r["fit"]["acc"]) for r in ft if r.get("fit")],
                     "fit_steps": ft[0]["fit"]["steps"] if ft and ft[0].get("fit") else 0,
                     "params": (ft or [r for r in rs if r["status"] == "ok"] or [{}])[0].get("params"),
-                    "diverged": sum(1 for r in rs if r["kind"] == "finetune" and r["status"] == "ok"
-                                    and not math.isfinite(r["acc"])),
+                    "diverged": sum(
+                        1
+                        for r in rs
+                        if r["kind"] == "finetune" and r["status"] == "ok" and not math.isfinite(r["acc"])
+                    ),
                 }
     return out
 
@@ -67,9 +84,11 @@ def _test_sets(recipe: dict) -> str:
     """Which test images each reported accuracy is measured on (recipes before ``final_test`` used n_test)."""
     n, final = recipe["n_test"], recipe.get("final_test", 0)
     if final > n:
-        return (f"Final accuracies and the scaler-fit-alone accuracy are on {'the full test set' if final >= 10000 else f'{final} test images'}; "
-                f"the curve points (and the steps-to-random table) on a fixed class-balanced subset of {n} test "
-                "images (the budget does not allow the full set at every evaluation point).")
+        return (
+            f"Final accuracies and the scaler-fit-alone accuracy are on {'the full test set' if final >= 10000 else f'{final} test images'}; "
+            f"the curve points (and the steps-to-random table) on a fixed class-balanced subset of {n} test "
+            "images (the budget does not allow the full set at every evaluation point)."
+        )
     return f"Test accuracy on a fixed class-balanced subset of {n} test images."
 
 
@@ -85,22 +104,29 @@ def _na(reason: str) -> str:
     return "n/a — " + reason.split(":")[0].split(" (")[0][:70]
 
 
-def markdown(summary, *, recipe, sizes, datasets, inits, seeds, distilled, family_params, learngene_params,
-             runs) -> str:
+def markdown(
+    summary, *, recipe, sizes, datasets, inits, seeds, distilled, family_params, learngene_params, runs
+) -> str:
     ok = [r for r in runs if r.get("status") == "ok"]
     auto = sorted({r.get("autocast", "?") for r in ok}) or ["?"]
     cpu = _cpu()
     total = sum(r.get("seconds", 0) for r in ok)
-    L = [f"Recipe `{json.dumps(recipe, sort_keys=True)}`", "",
-         f"Machine: {cpu}, {os.cpu_count()} cores shared with other jobs; torch {ok[0]['torch'] if ok else '?'}, "
-         f"autocast {', '.join(auto)}, {ok[0].get('threads', '?') if ok else '?'} thread(s) per worker. "
-         f"{len(ok)} runs finished, {total / 60:.0f} CPU-worker-minutes in runs. {_test_sets(recipe)} "
-         f"Training on a fixed class-balanced subset of {recipe['n_train']} images.",
-         ""]
+    L = [
+        f"Recipe `{json.dumps(recipe, sort_keys=True)}`",
+        "",
+        f"Machine: {cpu}, {os.cpu_count()} cores shared with other jobs; torch {ok[0]['torch'] if ok else '?'}, "
+        f"autocast {', '.join(auto)}, {ok[0].get('threads', '?') if ok else '?'} thread(s) per worker. "
+        f"{len(ok)} runs finished, {total / 60:.0f} CPU-worker-minutes in runs. {_test_sets(recipe)} "
+        f"Training on a fixed class-balanced subset of {recipe['n_train']} images.",
+        "",
+    ]
     dist = distilled.get("path")
-    L.append(f"WAVE distilled: {dist + ' (sha256 ' + str(distilled.get('sha256'))[:12] + ')' if dist else 'n/a — ' + distilled.get('why', 'not built')}")
+    L.append(
+        f"WAVE distilled: {dist + ' (sha256 ' + str(distilled.get('sha256'))[:12] + ')' if dist else 'n/a — ' + distilled.get('why', 'not built')}"
+    )
     L.append("")
-    def label(i: str) -> str:       # the fitted variant's column says what its extra compute was
+
+    def label(i: str) -> str:  # the fitted variant's column says what its extra compute was
         return f"{LABELS[i]} ({recipe['fit_steps']} fit steps)" if i == "wave-fit" else LABELS[i]
 
     head = "| dataset | target | params | " + " | ".join(label(i) for i in inits) + " |"
@@ -118,32 +144,56 @@ def markdown(summary, *, recipe, sizes, datasets, inits, seeds, distilled, famil
     for d in datasets:
         for s in sizes:
             p = family_params.get(s)
-            L.append(f"| {d} | {s} | {p / 1e6:.1f} M | " + " | ".join(cell(d, s, i, "final") for i in inits) + " |")
-    L += ["", f"### Frozen-feature linear probe: test accuracy % ({recipe['probe_train']} train / "
-          f"{recipe['probe_test']} test images, logistic regression on pre-logit features, seed 0)", "", head, sep]
+            L.append(
+                f"| {d} | {s} | {p / 1e6:.1f} M | " + " | ".join(cell(d, s, i, "final") for i in inits) + " |"
+            )
+    L += [
+        "",
+        f"### Frozen-feature linear probe: test accuracy % ({recipe['probe_train']} train / "
+        f"{recipe['probe_test']} test images, logistic regression on pre-logit features, seed 0)",
+        "",
+        head,
+        sep,
+    ]
     for d in datasets:
         for s in sizes:
-            L.append(f"| {d} | {s} | {family_params.get(s, 0) / 1e6:.1f} M | " +
-                     " | ".join(cell(d, s, i, "probe") for i in inits) + " |")
+            L.append(
+                f"| {d} | {s} | {family_params.get(s, 0) / 1e6:.1f} M | "
+                + " | ".join(cell(d, s, i, "probe") for i in inits)
+                + " |"
+            )
     if "wave-fit" in inits:
-        L += ["", f"WAVE + fitted scalers before fine-tuning (scaler fit alone, {recipe['fit_steps']} steps of "
-              f"{recipe['batch']}): " +
-              ", ".join(f"{d} {s} {_cell(summary[f'{d}|{s}|wave-fit']['fit_final'])}" for d in datasets for s in sizes
-                        if summary[f"{d}|{s}|wave-fit"]["fit_final"])]
+        L += [
+            "",
+            f"WAVE + fitted scalers before fine-tuning (scaler fit alone, {recipe['fit_steps']} steps of "
+            f"{recipe['batch']}): "
+            + ", ".join(
+                f"{d} {s} {_cell(summary[f'{d}|{s}|wave-fit']['fit_final'])}"
+                for d in datasets
+                for s in sizes
+                if summary[f"{d}|{s}|wave-fit"]["fit_final"]
+            ),
+        ]
     # steps to reach random init's final accuracy
-    L += ["", "### Fine-tune steps to reach random init's final mean accuracy (first evaluation point at or above it; "
-          f"evaluated at fine-tune steps {_eval_steps(recipe)}; `>N` = not within the budget). Compute "
-          "accounting: a scaler-fit step costs ≈ one full fine-tune step (benchmarks/README §3), so the "
-          f"fitted variant's {recipe['fit_steps']} fit steps are added, and the ratio is total steps / random's "
-          f"{recipe['steps']} (its fit accuracy counts as fine-tune step 0)", "",
-          "| dataset | target | random final % (curve subset) | " + " | ".join(label(i) for i in inits if i != "random") + " |",
-          "|---|---|---|" + "---|" * (len(inits) - 1)]
+    L += [
+        "",
+        "### Fine-tune steps to reach random init's final mean accuracy (first evaluation point at or above it; "
+        f"evaluated at fine-tune steps {_eval_steps(recipe)}; `>N` = not within the budget). Compute "
+        "accounting: a scaler-fit step costs ≈ one full fine-tune step (benchmarks/README §3), so the "
+        f"fitted variant's {recipe['fit_steps']} fit steps are added, and the ratio is total steps / random's "
+        f"{recipe['steps']} (its fit accuracy counts as fine-tune step 0)",
+        "",
+        "| dataset | target | random final % (curve subset) | "
+        + " | ".join(label(i) for i in inits if i != "random")
+        + " |",
+        "|---|---|---|" + "---|" * (len(inits) - 1),
+    ]
     for d in datasets:
         for s in sizes:
-            rnd = summary.get(f"{d}|{s}|random")      # a side experiment may leave random out
+            rnd = summary.get(f"{d}|{s}|random")  # a side experiment may leave random out
             if not rnd or not rnd["final_curve"]:
                 continue
-            target = statistics.mean(rnd["final_curve"])      # on the curve's test subset, like the curves
+            target = statistics.mean(rnd["final_curve"])  # on the curve's test subset, like the curves
             cells = []
             for i in inits:
                 if i == "random":
@@ -167,8 +217,13 @@ def markdown(summary, *, recipe, sizes, datasets, inits, seeds, distilled, famil
                         cells.append(f"{k} = {k / recipe['steps']:.2f}×")
             L.append(f"| {d} | {s} | {100 * target:.1f} | " + " | ".join(cells) + " |")
     # verdict
-    L += ["", "### Best WAVE variant vs best applicable baseline (final fine-tune accuracy)", "",
-          "| dataset | target | best WAVE | best baseline | Δ points | beyond seed std? |", "|---|---|---|---|---|---|"]
+    L += [
+        "",
+        "### Best WAVE variant vs best applicable baseline (final fine-tune accuracy)",
+        "",
+        "| dataset | target | best WAVE | best baseline | Δ points | beyond seed std? |",
+        "|---|---|---|---|---|---|",
+    ]
     for d in datasets:
         for s in sizes:
             w = _best(summary, d, s, [i for i in inits if i in WAVE])
@@ -179,13 +234,20 @@ def markdown(summary, *, recipe, sizes, datasets, inits, seeds, distilled, famil
             delta = 100 * (wm - bm)
             n = min(len(summary[f"{d}|{s}|{wi}"]["final"]), len(summary[f"{d}|{s}|{bi}"]["final"]))
             beyond = ("yes" if abs(wm - bm) > max(ws, bs) else "no") if n > 1 else "n/a (1 seed)"
-            L.append(f"| {d} | {s} | {LABELS[wi]} {100 * wm:.1f} ± {100 * ws:.1f} | {LABELS[bi]} {100 * bm:.1f} ± "
-                     f"{100 * bs:.1f} | {delta:+.1f} | {beyond} |")
+            L.append(
+                f"| {d} | {s} | {LABELS[wi]} {100 * wm:.1f} ± {100 * ws:.1f} | {LABELS[bi]} {100 * bm:.1f} ± "
+                f"{100 * bs:.1f} | {delta:+.1f} | {beyond} |"
+            )
     # storage (methods.md §2.7)
     fam = sum(family_params.values())
-    L += ["", f"### Storage (methods.md §2.7): stored learngene parameters vs the target family "
-          f"({', '.join(sizes)}: {fam / 1e6:.1f} M parameters in total)", "",
-          "| method | stored params | sizes it serves here | family params / stored |", "|---|---|---|---|"]
+    L += [
+        "",
+        f"### Storage (methods.md §2.7): stored learngene parameters vs the target family "
+        f"({', '.join(sizes)}: {fam / 1e6:.1f} M parameters in total)",
+        "",
+        "| method | stored params | sizes it serves here | family params / stored |",
+        "|---|---|---|---|",
+    ]
     for i in inits:
         n = learngene_params.get(i)
         if i == "random" or n is None:
@@ -197,8 +259,12 @@ def markdown(summary, *, recipe, sizes, datasets, inits, seeds, distilled, famil
 
 
 def _eval_steps(recipe) -> str:
-    return ", ".join(str(s) for s in sorted({max(1, min(recipe["steps"], round(recipe["steps"] * f)))
-                                             for f in recipe["eval_fracs"]}))
+    return ", ".join(
+        str(s)
+        for s in sorted(
+            {max(1, min(recipe["steps"], round(recipe["steps"] * f))) for f in recipe["eval_fracs"]}
+        )
+    )
 
 
 def _best(summary, d, s, inits):
@@ -223,23 +289,62 @@ def _cpu() -> str:
 
 
 def write_csv(runs, path: Path) -> None:
-    cols = ["kind", "dataset", "size", "init", "seed", "status", "acc", "reason", "seconds", "params", "fit_steps",
-            "fit_acc", "curve", "autocast", "recipe_key", "learngene_sha256"]
+    cols = [
+        "kind",
+        "dataset",
+        "size",
+        "init",
+        "seed",
+        "status",
+        "acc",
+        "reason",
+        "seconds",
+        "params",
+        "fit_steps",
+        "fit_acc",
+        "curve",
+        "autocast",
+        "recipe_key",
+        "learngene_sha256",
+    ]
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
         for r in runs:
             fit = r.get("fit") or {}
-            w.writerow([r["kind"], r["dataset"], r["size"], r["init"], r["seed"], r["status"], r.get("acc", ""),
-                        r.get("reason", ""), r.get("seconds", ""), r.get("params", ""), fit.get("steps", ""),
-                        fit.get("acc", ""), ";".join(f"{c['step']}:{c['acc']:.4f}" for c in r.get("curve", [])),
-                        r.get("autocast", ""), r["recipe_key"], (r.get("learngene") or {}).get("sha256") or ""])
+            w.writerow(
+                [
+                    r["kind"],
+                    r["dataset"],
+                    r["size"],
+                    r["init"],
+                    r["seed"],
+                    r["status"],
+                    r.get("acc", ""),
+                    r.get("reason", ""),
+                    r.get("seconds", ""),
+                    r.get("params", ""),
+                    fit.get("steps", ""),
+                    fit.get("acc", ""),
+                    ";".join(f"{c['step']}:{c['acc']:.4f}" for c in r.get("curve", [])),
+                    r.get("autocast", ""),
+                    r["recipe_key"],
+                    (r.get("learngene") or {}).get("sha256") or "",
+                ]
+            )
     os.replace(tmp, path)
 
 
-_COLORS = {"random": "#777777", "select": "#1f77b4", "tleg": "#2ca02c", "wave": "#ff7f0e", "wave-bank": "#8c564b",
-           "wave-distilled": "#d62728", "wave-fit": "#9467bd"}
+_COLORS = {
+    "random": "#777777",
+    "select": "#1f77b4",
+    "tleg": "#2ca02c",
+    "wave": "#ff7f0e",
+    "wave-bank": "#8c564b",
+    "wave-distilled": "#d62728",
+    "wave-fit": "#9467bd",
+}
 
 
 def _plt():
@@ -254,8 +359,13 @@ def _plt():
 def plot_curves(summary, path: Path, sizes, datasets, inits, recipe) -> None:
     """Accuracy vs fine-tune step, one panel per (dataset, size), mean ± std band per init."""
     plt = _plt()
-    fig, axes = plt.subplots(len(datasets), len(sizes), figsize=(max(9.0, 3.2 * len(sizes)), 2.9 * len(datasets) + 1),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(datasets),
+        len(sizes),
+        figsize=(max(9.0, 3.2 * len(sizes)), 2.9 * len(datasets) + 1),
+        squeeze=False,
+        sharex=True,
+    )
     for r, d in enumerate(datasets):
         for c, s in enumerate(sizes):
             ax = axes[r][c]
@@ -271,8 +381,14 @@ def plot_curves(summary, path: Path, sizes, datasets, inits, recipe) -> None:
                     m, sd = [fm] + m, [fs] + sd
                 m100 = [100 * v for v in m]
                 ax.plot(st, m100, "o-", ms=3, color=_COLORS[i], label=LABELS[i])
-                ax.fill_between(st, [100 * (a - b) for a, b in zip(m, sd, strict=True)], [100 * (a + b) for a, b in zip(m, sd, strict=True)],
-                                color=_COLORS[i], alpha=0.15, lw=0)
+                ax.fill_between(
+                    st,
+                    [100 * (a - b) for a, b in zip(m, sd, strict=True)],
+                    [100 * (a + b) for a, b in zip(m, sd, strict=True)],
+                    color=_COLORS[i],
+                    alpha=0.15,
+                    lw=0,
+                )
             ax.set_title(f"{d} {s}", fontsize=9)
             ax.grid(alpha=0.3)
             if c == 0:
@@ -285,10 +401,15 @@ def plot_curves(summary, path: Path, sizes, datasets, inits, recipe) -> None:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6 if len(sizes) > 2 else 3), fontsize=8)
-    fig.suptitle(f"Fine-tune curves ({recipe['steps']} steps × batch {recipe['batch']}, lr {recipe['lr']}, "
-                 f"{recipe['img_size']} px; mean ± std over seeds)\nWAVE + fitted scalers starts (step 0) at its "
-                 f"accuracy after {recipe['fit_steps']} scaler-fit steps (≈ full steps; not on this axis)", fontsize=9)
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(len(labels), 6 if len(sizes) > 2 else 3), fontsize=8
+    )
+    fig.suptitle(
+        f"Fine-tune curves ({recipe['steps']} steps × batch {recipe['batch']}, lr {recipe['lr']}, "
+        f"{recipe['img_size']} px; mean ± std over seeds)\nWAVE + fitted scalers starts (step 0) at its "
+        f"accuracy after {recipe['fit_steps']} scaler-fit steps (≈ full steps; not on this axis)",
+        fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0.1, 1, 0.93))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -326,24 +447,42 @@ def plot_vs_size(summary, path: Path, sizes, datasets, inits, family_params) -> 
     plt.close(fig)
 
 
-def write_all(runs, stem: Path, *, recipe, sizes, datasets, inits, seeds, distilled, family_params,
-              learngene_params) -> str:
+def write_all(
+    runs, stem: Path, *, recipe, sizes, datasets, inits, seeds, distilled, family_params, learngene_params
+) -> str:
     """``<stem>.md``, ``.csv``, ``_summary.json``, ``_curves.png`` and ``_vs_size.png``; returns the markdown."""
     summary = summarize(runs, sizes, datasets, inits)
-    md = markdown(summary, recipe=recipe, sizes=sizes, datasets=datasets, inits=inits, seeds=seeds,
-                  distilled=distilled, family_params=family_params, learngene_params=learngene_params, runs=runs)
+    md = markdown(
+        summary,
+        recipe=recipe,
+        sizes=sizes,
+        datasets=datasets,
+        inits=inits,
+        seeds=seeds,
+        distilled=distilled,
+        family_params=family_params,
+        learngene_params=learngene_params,
+        runs=runs,
+    )
     doc = f"# Initialization quality: every init method, {len(sizes)} target sizes, {seeds} seed(s)\n\n{md}"
     tmp = stem.with_name(stem.name + f".md.tmp{os.getpid()}")
     tmp.write_text(doc)
     os.replace(tmp, stem.with_suffix(".md"))
     write_csv(runs, stem.with_suffix(".csv"))
-    js = {"recipe": recipe, "distilled": distilled, "family_params": family_params,
-          "learngene_params": learngene_params, "summary": summary}
+    js = {
+        "recipe": recipe,
+        "distilled": distilled,
+        "family_params": family_params,
+        "learngene_params": learngene_params,
+        "summary": summary,
+    }
     tmp = stem.with_name(stem.name + f"_summary.json.tmp{os.getpid()}")
     tmp.write_text(json.dumps(js, indent=1, default=str) + "\n")
     os.replace(tmp, stem.with_name(stem.name + "_summary.json"))
     if any(x["curve"] for x in summary.values()):
         plot_curves(summary, stem.with_name(stem.name + "_curves.png"), sizes, datasets, inits, recipe)
     if any(x["final"] or x["probe"] for x in summary.values()):
-        plot_vs_size(summary, stem.with_name(stem.name + "_vs_size.png"), sizes, datasets, inits, family_params)
+        plot_vs_size(
+            summary, stem.with_name(stem.name + "_vs_size.png"), sizes, datasets, inits, family_params
+        )
     return doc

@@ -26,14 +26,32 @@ import time
 import quality as Q
 import torch
 
-GROUPS = {"everything": ".", "head only": "^$", "attention": r"attn\.", "mlp": r"mlp\.", "norms": "norm",
-          "pos_embed": "pos_embed", "cls_token": "cls_token", "patch_embed": "patch_embed"}
-LR_VARIANTS = {"everything, lr 3e-5": dict(lr=3e-5), "everything, lr 1e-5": dict(lr=1e-5),
-               "everything, 30 % warmup": dict(warmup=0.3)}
+GROUPS = {
+    "everything": ".",
+    "head only": "^$",
+    "attention": r"attn\.",
+    "mlp": r"mlp\.",
+    "norms": "norm",
+    "pos_embed": "pos_embed",
+    "cls_token": "cls_token",
+    "patch_embed": "patch_embed",
+}
+LR_VARIANTS = {
+    "everything, lr 3e-5": dict(lr=3e-5),
+    "everything, lr 1e-5": dict(lr=1e-5),
+    "everything, 30 % warmup": dict(warmup=0.3),
+}
 
 
-def finetune(model, r: Q.Recipe, train, test, evals: tuple[int, ...], trainable: str = ".",
-             layer_decay: float | None = None) -> list[float]:
+def finetune(
+    model,
+    r: Q.Recipe,
+    train,
+    test,
+    evals: tuple[int, ...],
+    trainable: str = ".",
+    layer_decay: float | None = None,
+) -> list[float]:
     """quality.finetune's loop (same seeds, loader, AdamW, schedule) with only ``trainable`` (regex) + the head
     learning, or with timm's layer-wise lr decay; accuracy % at ``evals``."""
     from timm.optim import param_groups_layer_decay
@@ -68,8 +86,14 @@ def finetune(model, r: Q.Recipe, train, test, evals: tuple[int, ...], trainable:
     return out
 
 
-def fitted(r: Q.Recipe, size: str, train, steps: int | None = None, lr: float | None = None,
-           teacher: float | None = None):
+def fitted(
+    r: Q.Recipe,
+    size: str,
+    train,
+    steps: int | None = None,
+    lr: float | None = None,
+    teacher: float | None = None,
+):
     """The fitted WAVE model (quality.py's fit, or ``steps``/``lr`` overrides); ``teacher``: the weight of feature
     distillation from DINOv2-S itself."""
     import wavehub.fit as F
@@ -85,11 +109,22 @@ def fitted(r: Q.Recipe, size: str, train, steps: int | None = None, lr: float | 
             m.requires_grad_(False)
             return m
 
-        F._aux_teacher = ancestry_teacher   # distill="aux" then distills from the ancestry itself
+        F._aux_teacher = ancestry_teacher  # distill="aux" then distills from the ancestry itself
         kw.update(distill="aux", distill_weight=teacher)
-    return F.fit_scalers(Q.learngene("wave"), Q.spec_for(size, r.img_size), train, steps=steps or r.fit_steps,
-                         seed=0, batch_size=r.batch, device="cpu", eval_data=None, progress=False,
-                         precision=r.precision, depth_rule=r.depth_rule, **kw)
+    return F.fit_scalers(
+        Q.learngene("wave"),
+        Q.spec_for(size, r.img_size),
+        train,
+        steps=steps or r.fit_steps,
+        seed=0,
+        batch_size=r.batch,
+        device="cpu",
+        eval_data=None,
+        progress=False,
+        precision=r.precision,
+        depth_rule=r.depth_rule,
+        **kw,
+    )
 
 
 def main() -> None:
@@ -114,14 +149,26 @@ def main() -> None:
         for name, pattern in GROUPS.items():
             emit(row=name, steps=[4, 8, 10, 30], acc=finetune(m, r, train, test, (4, 8, 10, 30), pattern))
         for name, over in LR_VARIANTS.items():
-            emit(row=name, steps=[4, 8, 10, 30],
-                 acc=finetune(m, dataclasses.replace(r, **over), train, test, (4, 8, 10, 30)))
+            emit(
+                row=name,
+                steps=[4, 8, 10, 30],
+                acc=finetune(m, dataclasses.replace(r, **over), train, test, (4, 8, 10, 30)),
+            )
     elif a.experiment == "recipes":
         for init in ("wave-fit", "select", "random"):
             m, _ = Q.make_model(init, a.size, r, 0, train_ds=train)
-            for name, kw in (("recipe", {}), ("LLRD 0.75", {"layer_decay": 0.75}), ("LLRD 0.65", {"layer_decay": 0.65}),
-                             ("patch_embed frozen", {"trainable": "^(?!patch_embed)"})):
-                emit(init=init, row=name, steps=[10, 20, 30], acc=finetune(m, r, train, test, (10, 20, 30), **kw))
+            for name, kw in (
+                ("recipe", {}),
+                ("LLRD 0.75", {"layer_decay": 0.75}),
+                ("LLRD 0.65", {"layer_decay": 0.65}),
+                ("patch_embed frozen", {"trainable": "^(?!patch_embed)"}),
+            ):
+                emit(
+                    init=init,
+                    row=name,
+                    steps=[10, 20, 30],
+                    acc=finetune(m, r, train, test, (10, 20, 30), **kw),
+                )
     elif a.experiment == "fewfit":
         for steps, lr in ((10, 1e-2), (10, 3e-2), (10, 1e-1), (20, 1e-2), (20, 3e-2)):
             m = fitted(r, a.size, train, steps=steps, lr=lr)
@@ -130,8 +177,13 @@ def main() -> None:
         for weight in (1.0, 0.1):
             m = fitted(r, a.size, train, teacher=weight)
             probe = Q.probe(copy.deepcopy(m), a.dataset, dataclasses.replace(r, probe_test=r.n_test))
-            emit(kd_weight=weight, fit=round(100 * Q.accuracy_on(m, test, r), 1), probe=round(100 * probe, 1),
-                 steps=[10, 20, 30], acc=finetune(m, r, train, test, (10, 20, 30)))
+            emit(
+                kd_weight=weight,
+                fit=round(100 * Q.accuracy_on(m, test, r), 1),
+                probe=round(100 * probe, 1),
+                steps=[10, 20, 30],
+                acc=finetune(m, r, train, test, (10, 20, 30)),
+            )
     emit(row="done", seconds=round(time.perf_counter() - t0))
 
 

@@ -37,9 +37,11 @@ BASELINE = "import typer+hf"
 
 
 FLOOR = "click floor"
-_FLOOR = ("import click\n@click.group()\ndef app():\n    pass\n@app.command()\n@click.argument('name')\n"
-          "@click.option('--shout', is_flag=True)\ndef hello(name, shout):\n    print(name)\n@app.command()\n"
-          "def other():\n    pass\napp(['hello', 'x'])")
+_FLOOR = (
+    "import click\n@click.group()\ndef app():\n    pass\n@app.command()\n@click.argument('name')\n"
+    "@click.option('--shout', is_flag=True)\ndef hello(name, shout):\n    print(name)\n@app.command()\n"
+    "def other():\n    pass\napp(['hello', 'x'])"
+)
 
 
 def _cases() -> dict[str, list[str]]:
@@ -74,8 +76,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "startup.json")
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="wavehub-startup-hf-")  # an empty cache: the offline pull must fail
-    env = os.environ | {"PYTHONPATH": str(ROOT), "HF_HOME": home, "HF_HUB_CACHE": os.path.join(home, "hub"),
-                        "HF_HUB_OFFLINE": "1", "COLUMNS": "100"}
+    env = os.environ | {
+        "PYTHONPATH": str(ROOT),
+        "HF_HOME": home,
+        "HF_HUB_CACHE": os.path.join(home, "hub"),
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "100",
+    }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     cases = _cases()
     for cmd in cases.values():  # warm the page cache and .pyc files; not counted
@@ -86,14 +93,27 @@ def main() -> None:
             times[name].append(_time(cmd, env))
     base = statistics.median(times[BASELINE])
     floor = statistics.median(times[FLOOR])
-    rows = {k: {"median_s": round(statistics.median(v), 3), "ratio": round(statistics.median(v) / base, 2),
-                "ratio_to_click_floor": round(statistics.median(v) / floor, 2),
-                "min_s": round(min(v), 3), "max_s": round(max(v), 3)} for k, v in times.items()}
-    result = {"command": "python benchmarks/startup.py " + " ".join(sys.argv[1:]), "repeats": args.repeats,
-              "python": platform.python_version(), "cpus": os.cpu_count(),
-              "loadavg": [round(x, 2) for x in os.getloadavg()], "baseline": BASELINE, "target_ratio": 3.0,
-              "cases": rows,
-              "all_within_target": all(r["ratio"] <= 3.0 for k, r in rows.items() if k.startswith("wavehub"))}
+    rows = {
+        k: {
+            "median_s": round(statistics.median(v), 3),
+            "ratio": round(statistics.median(v) / base, 2),
+            "ratio_to_click_floor": round(statistics.median(v) / floor, 2),
+            "min_s": round(min(v), 3),
+            "max_s": round(max(v), 3),
+        }
+        for k, v in times.items()
+    }
+    result = {
+        "command": "python benchmarks/startup.py " + " ".join(sys.argv[1:]),
+        "repeats": args.repeats,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "baseline": BASELINE,
+        "target_ratio": 3.0,
+        "cases": rows,
+        "all_within_target": all(r["ratio"] <= 3.0 for k, r in rows.items() if k.startswith("wavehub")),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"| case | median s | x {BASELINE} | x {FLOOR} |\n|---|---:|---:|---:|")

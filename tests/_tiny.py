@@ -7,8 +7,17 @@ import torch
 from wavehub.artifact import Learngene
 from wavehub.config import AuxArch
 
-TINY_ARCH = dict(depth=2, width=128, num_heads=2, mlp_ratio=4.0, patch_size=8, img_size=32, in_chans=3,
-                 class_token=True, global_pool="token")
+TINY_ARCH = dict(
+    depth=2,
+    width=128,
+    num_heads=2,
+    mlp_ratio=4.0,
+    patch_size=8,
+    img_size=32,
+    in_chans=3,
+    class_token=True,
+    global_pool="token",
+)
 
 
 def tiny_timm_vit(seed: int = 0, **over):
@@ -17,10 +26,18 @@ def tiny_timm_vit(seed: int = 0, **over):
 
     torch.manual_seed(seed)
     a = TINY_ARCH | over
-    m = VisionTransformer(img_size=a["img_size"], patch_size=a["patch_size"], in_chans=a["in_chans"],
-                          embed_dim=a["width"], depth=a["depth"], num_heads=a["num_heads"],
-                          mlp_ratio=a["mlp_ratio"], num_classes=0, class_token=a["class_token"],
-                          global_pool=a["global_pool"])
+    m = VisionTransformer(
+        img_size=a["img_size"],
+        patch_size=a["patch_size"],
+        in_chans=a["in_chans"],
+        embed_dim=a["width"],
+        depth=a["depth"],
+        num_heads=a["num_heads"],
+        mlp_ratio=a["mlp_ratio"],
+        num_classes=0,
+        class_token=a["class_token"],
+        global_pool=a["global_pool"],
+    )
     # random non-trivial norms/biases so tests see them move
     with torch.no_grad():
         for n, p in m.named_parameters():
@@ -34,16 +51,26 @@ def tiny_wave(templates: int = 4, seed: int = 0, name: str = "tiny-wave", **arch
 
     arch = TINY_ARCH | arch_over
     g = torch.Generator().manual_seed(seed)
-    t, wcfg = wave.random_learngene(AuxArch.from_dict(arch), template_size=64, templates=templates, generator=g)
+    t, wcfg = wave.random_learngene(
+        AuxArch.from_dict(arch), template_size=64, templates=templates, generator=g
+    )
     for k in t:  # non-zero biases/norm deviations so every code path carries signal
         if k.endswith(".bias") or "norm" in k:
             t[k] = t[k] + 0.05 * torch.randn(t[k].shape, generator=g)
-    cfg = {"name": name, "aux": arch, "wave": wcfg, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-           "ancestry": {"id": "random", "license": "apache-2.0"}}
+    cfg = {
+        "name": name,
+        "aux": arch,
+        "wave": wcfg,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "ancestry": {"id": "random", "license": "apache-2.0"},
+    }
     return Learngene("wave", cfg, t)
 
 
-def tiny_extracted(templates: int = 16, seed: int = 0, name: str = "tiny-extracted") -> tuple[Learngene, object]:
+def tiny_extracted(
+    templates: int = 16, seed: int = 0, name: str = "tiny-extracted"
+) -> tuple[Learngene, object]:
     from wavehub.methods import wave
 
     vit = tiny_timm_vit(seed)
@@ -58,13 +85,15 @@ def tiny_tleg(seed: int = 0) -> tuple[Learngene, object]:
 
     vit = tiny_timm_vit(seed)
     t = tleg.extract({k: v.detach() for k, v in vit.state_dict().items()}, AuxArch.from_dict(TINY_ARCH))
-    return Learngene("tleg", {"name": "tiny-tleg", "aux": TINY_ARCH, "tleg": {}, "mean": [0.5] * 3,
-                              "std": [0.5] * 3}, t), vit
+    return Learngene(
+        "tleg", {"name": "tiny-tleg", "aux": TINY_ARCH, "tleg": {}, "mean": [0.5] * 3, "std": [0.5] * 3}, t
+    ), vit
 
 
 def tiny_select(seed: int = 0, depth: int = 3) -> tuple[Learngene, object]:
     vit = tiny_timm_vit(seed, depth=depth)
     t = {f"teacher.{k}": v.detach().clone() for k, v in vit.state_dict().items()}
     arch = TINY_ARCH | {"depth": depth}
-    return Learngene("select", {"name": "tiny-select", "aux": arch, "select": {}, "mean": [0.5] * 3,
-                                "std": [0.5] * 3}, t), vit
+    return Learngene(
+        "select", {"name": "tiny-select", "aux": arch, "select": {}, "mean": [0.5] * 3, "std": [0.5] * 3}, t
+    ), vit

@@ -25,12 +25,19 @@ A test entry served by the fake Hub.
 """
 
 
-def published_card(folder: Path, monkeypatch, name: str = "hub-learngene", repo_id: str = "wavehub/hub-learngene",
-                   revision: str = "v1.0", sha256: str | None = None) -> Path:
+def published_card(
+    folder: Path,
+    monkeypatch,
+    name: str = "hub-learngene",
+    repo_id: str = "wavehub/hub-learngene",
+    revision: str = "v1.0",
+    sha256: str | None = None,
+) -> Path:
     """Write a published card into ``folder`` and add it to the zoo through WAVEHUB_ZOO (this test only)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.md"
-    path.write_text(CARD.format(name=name, repo_id=repo_id, revision=revision, sha256=sha256 or "null"),
-                    encoding="utf-8")
+    path.write_text(
+        CARD.format(name=name, repo_id=repo_id, revision=revision, sha256=sha256 or "null"), encoding="utf-8"
+    )
     monkeypatch.setenv("WAVEHUB_ZOO", str(folder))
     return path

@@ -30,17 +30,19 @@ _HOME = tempfile.mkdtemp(prefix="wavehub-tests-hf-")
 atexit.register(shutil.rmtree, _HOME, True)
 for k in ("HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HUGGING_FACE_HUB_TOKEN"):
     os.environ.pop(k, None)
-os.environ.update({
-    "HF_ENDPOINT": f"http://127.0.0.1:{_PORT}",
-    "HF_HOME": _HOME,
-    "HF_HUB_CACHE": os.path.join(_HOME, "hub"),
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_XET": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "HF_HUB_ETAG_TIMEOUT": "2",
-    "HF_HUB_DOWNLOAD_TIMEOUT": "5",
-    "WAVEHUB_TEST_ENDPOINT": f"http://127.0.0.1:{_PORT}",
-})
+os.environ.update(
+    {
+        "HF_ENDPOINT": f"http://127.0.0.1:{_PORT}",
+        "HF_HOME": _HOME,
+        "HF_HUB_CACHE": os.path.join(_HOME, "hub"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_ETAG_TIMEOUT": "2",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "5",
+        "WAVEHUB_TEST_ENDPOINT": f"http://127.0.0.1:{_PORT}",
+    }
+)
 
 
 @pytest.fixture(scope="session")

@@ -48,9 +48,11 @@ def is_lfs(path: str, data: bytes) -> bool:
 @dataclass
 class Repo:
     private: bool = False
-    commits: dict = field(default_factory=dict)    # sha -> {"files": {path: bytes}, "parent", "message", "date"}
-    branches: dict = field(default_factory=dict)   # name -> sha
-    tags: dict = field(default_factory=dict)       # name -> sha
+    commits: dict = field(
+        default_factory=dict
+    )  # sha -> {"files": {path: bytes}, "parent", "message", "date"}
+    branches: dict = field(default_factory=dict)  # name -> sha
+    tags: dict = field(default_factory=dict)  # name -> sha
 
 
 class FakeHub:
@@ -75,10 +77,10 @@ class FakeHub:
             self.drop_count: int = 1
             self.corrupt: set[str] = set()
             self.extra_tree_entries: dict[str, list[dict]] = {}
-            self.faults: list[dict] = []          # fail(): answer a route with an HTTP error n times
+            self.faults: list[dict] = []  # fail(): answer a route with an HTTP error n times
             self.hostile_revisions: bool = False  # resolve any unknown revision (even ../../x) to main
             self.commit_header: str | None = None  # send this X-Repo-Commit instead of the real commit
-            self.tree_body: bytes | None = None    # send this body for every tree listing
+            self.tree_body: bytes | None = None  # send this body for every tree listing
             self.requests: list[tuple[str, str]] = []
             self._n = 0
 
@@ -126,15 +128,21 @@ class FakeHub:
         base.update(files)
         self._n += 1
         sha = hashlib.sha1(f"{repo_id}:{branch}:{self._n}:{time.time_ns()}".encode()).hexdigest()
-        repo.commits[sha] = {"files": base, "parent": parent, "message": message,
-                             "date": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        repo.commits[sha] = {
+            "files": base,
+            "parent": parent,
+            "message": message,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        }
         repo.branches[branch] = sha
         return sha
 
     def commit(self, repo_id: str, files, *, branch: str = "main", message: str = "commit", delete=()) -> str:
         if not isinstance(files, dict):
             root = Path(files)
-            files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+            files = {
+                p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+            }
         with self._lock:
             self.create_repo(repo_id)
             return self._commit(repo_id, dict(files), branch, message, delete)
@@ -179,7 +187,11 @@ class FakeHub:
             return dict(self.repos[repo_id].commits[self.resolve_rev(repo_id, revision)]["files"])
 
     def download_count(self, filename: str) -> int:
-        return sum(1 for m, p in self.requests if m == "GET" and "/resolve/" in p and p.split("?")[0].endswith(filename))
+        return sum(
+            1
+            for m, p in self.requests
+            if m == "GET" and "/resolve/" in p and p.split("?")[0].endswith(filename)
+        )
 
 
 def _entry(path: str, data: bytes) -> dict:
@@ -202,7 +214,9 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: dict | None = None, ctype: str = "application/json"):
+    def _send(
+        self, status: int, body: bytes = b"", headers: dict | None = None, ctype: str = "application/json"
+    ):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -298,7 +312,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(200, {})
             if parts[:1] == ["lfs-verify"]:
                 return self._json(200 if parts[1] in self.fake.lfs_store else 404, {})
-            if len(parts) >= 4 and parts[1].endswith(".git") and parts[2:] == ["info", "lfs", "objects", "batch"][:len(parts) - 2]:
+            if (
+                len(parts) >= 4
+                and parts[1].endswith(".git")
+                and parts[2:] == ["info", "lfs", "objects", "batch"][: len(parts) - 2]
+            ):
                 return self._lfs_batch(f"{parts[0]}/{parts[1][:-4]}", json.loads(body or b"{}"))
             if len(parts) >= 5 and parts[2] == "resolve":
                 return self._resolve(f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]))
@@ -310,8 +328,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _whoami(self):
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Bearer ") and auth[7:] in self.fake.tokens:
-            return self._json(200, {"type": "user", "name": "tester", "fullname": "Test User", "orgs": [],
-                                    "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
+            return self._json(
+                200,
+                {
+                    "type": "user",
+                    "name": "tester",
+                    "fullname": "Test User",
+                    "orgs": [],
+                    "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+                },
+            )
         return self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
 
     def _create(self, d: dict):
@@ -346,21 +372,37 @@ class _Handler(BaseHTTPRequestHandler):
                     if "lfs" in e:
                         s["lfs"] = {"sha256": e["lfs"]["oid"], "size": e["size"], "pointerSize": 134}
                 sib.append(s)
-            return self._json(200, {"id": rid, "modelId": rid, "sha": sha, "private": repo.private,
-                                    "siblings": sib, "tags": [], "cardData": {}, "disabled": False, "gated": False,
-                                    "lastModified": repo.commits[sha]["date"], "downloads": 0, "likes": 0})
+            return self._json(
+                200,
+                {
+                    "id": rid,
+                    "modelId": rid,
+                    "sha": sha,
+                    "private": repo.private,
+                    "siblings": sib,
+                    "tags": [],
+                    "cardData": {},
+                    "disabled": False,
+                    "gated": False,
+                    "lastModified": repo.commits[sha]["date"],
+                    "downloads": 0,
+                    "likes": 0,
+                },
+            )
         if op == "tree":
             sha = self._rev(rid, rest[1] if len(rest) > 1 else "main")
             if sha is None:
                 return
             prefix = "/".join(rest[2:])
             files = repo.commits[sha]["files"]
-            entries = [_entry(p, d) for p, d in sorted(files.items()) if not prefix or p.startswith(prefix + "/")]
+            entries = [
+                _entry(p, d) for p, d in sorted(files.items()) if not prefix or p.startswith(prefix + "/")
+            ]
             entries += self.fake.extra_tree_entries.get(rid, [])
             if self.fake.tree_body is not None:
                 return self._send(200, self.fake.tree_body)
             start = int(q.get("cursor", ["0"])[0])
-            page = entries[start:start + self.fake.page_size]
+            page = entries[start : start + self.fake.page_size]
             headers = {}
             if start + self.fake.page_size < len(entries):
                 nq = dict(q)
@@ -379,8 +421,15 @@ class _Handler(BaseHTTPRequestHandler):
             out = []
             while sha:
                 c = repo.commits[sha]
-                out.append({"id": sha, "title": c["message"], "message": c["message"], "date": c["date"],
-                            "authors": [{"user": "tester"}]})
+                out.append(
+                    {
+                        "id": sha,
+                        "title": c["message"],
+                        "message": c["message"],
+                        "date": c["date"],
+                        "authors": [{"user": "tester"}],
+                    }
+                )
                 sha = c["parent"]
             return self._json(200, out)
         if op == "paths-info":
@@ -399,8 +448,14 @@ class _Handler(BaseHTTPRequestHandler):
                 lfs = f["path"].endswith(".safetensors") or size >= LFS_MIN
                 old = files.get(f["path"])
                 oid = None if old is None else (hashlib.sha256(old).hexdigest() if lfs else git_sha1(old))
-                out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
-                            "oid": oid})
+                out.append(
+                    {
+                        "path": f["path"],
+                        "uploadMode": "lfs" if lfs else "regular",
+                        "shouldIgnore": False,
+                        "oid": oid,
+                    }
+                )
             return self._json(200, {"files": out, "commitOid": sha})
         if op == "commit":
             branch = rest[1] if len(rest) > 1 else "main"
@@ -424,8 +479,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if branch not in repo.branches:
                     return self._error(404, "RevisionNotFound", f"Invalid rev id: {branch}")
                 sha = self.fake._commit(rid, files, branch, message, delete)
-            return self._json(200, {"commitOid": sha, "commitUrl": f"{self.fake.endpoint}/{rid}/commit/{sha}",
-                                    "pullRequestUrl": None})
+            return self._json(
+                200,
+                {
+                    "commitOid": sha,
+                    "commitUrl": f"{self.fake.endpoint}/{rid}/commit/{sha}",
+                    "pullRequestUrl": None,
+                },
+            )
         if op == "tag":
             d = json.loads(body or b"{}")
             sha = self._rev(rid, rest[1] if len(rest) > 1 else "main")
@@ -453,8 +514,10 @@ class _Handler(BaseHTTPRequestHandler):
         for o in d.get("objects", []):
             e = {"oid": o["oid"], "size": o["size"]}
             if o["oid"] not in self.fake.lfs_store:
-                e["actions"] = {"upload": {"href": f"{self.fake.endpoint}/lfs-upload/{o['oid']}"},
-                                "verify": {"href": f"{self.fake.endpoint}/lfs-verify/{o['oid']}"}}
+                e["actions"] = {
+                    "upload": {"href": f"{self.fake.endpoint}/lfs-upload/{o['oid']}"},
+                    "verify": {"href": f"{self.fake.endpoint}/lfs-verify/{o['oid']}"},
+                }
             objs.append(e)
         return self._json(200, {"transfer": "basic", "objects": objs})
 
@@ -467,12 +530,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         files = repo.commits[sha]["files"]
         if path not in files:
-            return self._error(404, "EntryNotFound", f"{path} does not exist on {rev}", {"X-Repo-Commit": sha})
+            return self._error(
+                404, "EntryNotFound", f"{path} does not exist on {rev}", {"X-Repo-Commit": sha}
+            )
         data = files[path]
         headers = {"X-Repo-Commit": self.fake.commit_header or sha, "Accept-Ranges": "bytes"}
         if is_lfs(path, data):
             digest = sha256(data)
-            headers.update({"ETag": f'"{digest}"', "X-Linked-Etag": f'"{digest}"', "X-Linked-Size": str(len(data))})
+            headers.update(
+                {"ETag": f'"{digest}"', "X-Linked-Etag": f'"{digest}"', "X-Linked-Size": str(len(data))}
+            )
         else:
             headers["ETag"] = f'"{git_sha1(data)}"'
         if path in self.fake.corrupt:
@@ -494,13 +561,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         drop = None
         with self.fake._lock:
-            if (self.fake.drop_after_bytes is not None and self.fake.drop_count > 0
-                    and len(body) > self.fake.drop_after_bytes):
+            if (
+                self.fake.drop_after_bytes is not None
+                and self.fake.drop_count > 0
+                and len(body) > self.fake.drop_after_bytes
+            ):
                 self.fake.drop_count -= 1
                 drop = self.fake.drop_after_bytes
         sent, chunk = 0, 64 * 1024
         while sent < len(body):
-            piece = body[sent:sent + chunk]
+            piece = body[sent : sent + chunk]
             if drop is not None and sent + len(piece) > drop:
                 self.wfile.write(piece[: max(0, drop - sent)])
                 self.wfile.flush()
@@ -522,10 +592,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="A fake Hugging Face Hub for offline tests.")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--seed", action="append", default=[], help="FOLDER=org/name[@tag]: commit a folder as a repo")
+    ap.add_argument(
+        "--seed", action="append", default=[], help="FOLDER=org/name[@tag]: commit a folder as a repo"
+    )
     ap.add_argument("--token", action="append", default=[], help="a valid token")
-    ap.add_argument("--throttle-mbps", type=float, default=0, help="cap file bodies at this many MB/s (0: no cap)")
-    ap.add_argument("--latency-ms", type=float, default=0, help="delay every request by this much (a round trip)")
+    ap.add_argument(
+        "--throttle-mbps", type=float, default=0, help="cap file bodies at this many MB/s (0: no cap)"
+    )
+    ap.add_argument(
+        "--latency-ms", type=float, default=0, help="delay every request by this much (a round trip)"
+    )
     args = ap.parse_args(argv)
     hub = FakeHub(args.host, args.port).start()
     hub.tokens.update(args.token)

@@ -13,8 +13,15 @@ import wavehub
 from wavehub.materialize import timm_architecture
 
 
-@pytest.mark.parametrize("patch,width,name", [(14, 384, "vit_small_patch14_dinov2"), (16, 192, "vit_tiny_patch16_224"),
-                                              (16, 768, "vit_base_patch16_224"), (8, 128, "vit_base_patch8_224")])
+@pytest.mark.parametrize(
+    "patch,width,name",
+    [
+        (14, 384, "vit_small_patch14_dinov2"),
+        (16, 192, "vit_tiny_patch16_224"),
+        (16, 768, "vit_base_patch16_224"),
+        (8, 128, "vit_base_patch8_224"),
+    ],
+)
 def test_timm_architecture_by_patch_and_width(patch, width, name):
     assert timm_architecture(patch, width) == name and timm.is_model(name)
 

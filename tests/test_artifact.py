@@ -53,15 +53,19 @@ def test_tleg_roundtrip(tmp_path):
     lg, _ = tiny_tleg()
     save_learngene(lg, tmp_path)
     back = load_learngene(tmp_path)
-    assert back.method == "tleg" and torch.equal(back.tensors["tleg.base.attn.qkv.weight"],
-                                                 lg.tensors["tleg.base.attn.qkv.weight"])
+    assert back.method == "tleg" and torch.equal(
+        back.tensors["tleg.base.attn.qkv.weight"], lg.tensors["tleg.base.attn.qkv.weight"]
+    )
 
 
 def test_save_is_atomic_no_temp_files_left(tmp_path):
     save_learngene(tiny_wave(), tmp_path)
     save_learngene(tiny_wave(seed=1), tmp_path)  # overwrite in place
     assert sorted(os.listdir(tmp_path)) == ["README.md", "config.json", "learngene.safetensors"]
-    assert load_learngene(tmp_path).tensors["templates.qkv"].sum() == tiny_wave(seed=1).tensors["templates.qkv"].sum()
+    assert (
+        load_learngene(tmp_path).tensors["templates.qkv"].sum()
+        == tiny_wave(seed=1).tensors["templates.qkv"].sum()
+    )
 
 
 def test_missing_folder_and_files(tmp_path, saved):
@@ -100,18 +104,21 @@ def _edit_config(d, fn):
     (d / CONFIG_FILE).write_text(json.dumps(cfg))
 
 
-@pytest.mark.parametrize("edit,err", [
-    (lambda c: c.update(format_version="3"), errors.ArtifactVersionError),
-    (lambda c: c.update(format="something"), errors.ArtifactFormatError),
-    (lambda c: c.update(method="magic"), errors.ArtifactFormatError),
-    (lambda c: c["aux"].update(width=100), errors.ArtifactFormatError),
-    (lambda c: c["aux"].update(depth=3), errors.ArtifactFormatError),        # shapes no longer match
-    (lambda c: c["aux"].update(depth="2"), errors.ArtifactFormatError),
-    (lambda c: c["aux"].update(mlp_ratio=float("nan")), errors.ArtifactFormatError),
-    (lambda c: c["wave"]["types"]["qkv"].update(n=5), errors.ArtifactFormatError),
-    (lambda c: c.pop("aux"), errors.ArtifactFormatError),
-    (lambda c: c.update(sha256="xyz"), errors.ArtifactFormatError),
-])
+@pytest.mark.parametrize(
+    "edit,err",
+    [
+        (lambda c: c.update(format_version="3"), errors.ArtifactVersionError),
+        (lambda c: c.update(format="something"), errors.ArtifactFormatError),
+        (lambda c: c.update(method="magic"), errors.ArtifactFormatError),
+        (lambda c: c["aux"].update(width=100), errors.ArtifactFormatError),
+        (lambda c: c["aux"].update(depth=3), errors.ArtifactFormatError),  # shapes no longer match
+        (lambda c: c["aux"].update(depth="2"), errors.ArtifactFormatError),
+        (lambda c: c["aux"].update(mlp_ratio=float("nan")), errors.ArtifactFormatError),
+        (lambda c: c["wave"]["types"]["qkv"].update(n=5), errors.ArtifactFormatError),
+        (lambda c: c.pop("aux"), errors.ArtifactFormatError),
+        (lambda c: c.update(sha256="xyz"), errors.ArtifactFormatError),
+    ],
+)
 def test_bad_config(tmp_path, saved, edit, err):
     d = _copy(saved, tmp_path / "a")
     _edit_config(d, edit)
@@ -139,15 +146,18 @@ def _resave_tensors(d, mutate):
     _edit_config(d, lambda c: c.update(sha256=sha256_file(d / TENSOR_FILE)))
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda t, m: t.pop("templates.qkv"), "missing"),
-    (lambda t, m: t.update({"extra.tensor": torch.zeros(2)}), "unexpected"),
-    (lambda t, m: t.update({"templates.qkv": torch.zeros(4, 64, 32)}), "shape"),
-    (lambda t, m: t.update({"templates.fc1": t["templates.fc1"].clone().fill_(float("nan"))}), "NaN"),
-    (lambda t, m: t.update({"templates.fc1": t["templates.fc1"].long()}), "dtype"),
-    (lambda t, m: {"format": "other"}, "not a wavehub learngene"),
-    (lambda t, m: {"format": "wavehub.learngene", "format_version": "9"}, "version"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda t, m: t.pop("templates.qkv"), "missing"),
+        (lambda t, m: t.update({"extra.tensor": torch.zeros(2)}), "unexpected"),
+        (lambda t, m: t.update({"templates.qkv": torch.zeros(4, 64, 32)}), "shape"),
+        (lambda t, m: t.update({"templates.fc1": t["templates.fc1"].clone().fill_(float("nan"))}), "NaN"),
+        (lambda t, m: t.update({"templates.fc1": t["templates.fc1"].long()}), "dtype"),
+        (lambda t, m: {"format": "other"}, "not a wavehub learngene"),
+        (lambda t, m: {"format": "wavehub.learngene", "format_version": "9"}, "version"),
+    ],
+)
 def test_bad_tensors(tmp_path, saved, mutate, match):
     d = _copy(saved, tmp_path / "a")
     _resave_tensors(d, mutate)
@@ -155,8 +165,11 @@ def test_bad_tensors(tmp_path, saved, mutate, match):
         load_learngene(d)
 
 
-@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                    HealthCheck.too_slow])
+@settings(
+    max_examples=1200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_fuzz_loader_raises_only_wavehub_errors(tmp_path_factory, data):
     """Mutated, truncated and spliced tensor files and configs: the loader succeeds or raises a WavehubError."""
@@ -218,7 +231,7 @@ def test_saved_bytes_are_reproducible(tmp_path):
     assert len(shas) == 1
     raw = (tmp_path / "s0" / "learngene.safetensors").read_bytes()
     n = int.from_bytes(raw[:8], "little")
-    assert raw[8:8 + n].startswith(b'{"__metadata__":{"format_version":"1","format":"wavehub.learngene"')
+    assert raw[8 : 8 + n].startswith(b'{"__metadata__":{"format_version":"1","format":"wavehub.learngene"')
     assert set(load_learngene(tmp_path / "s0").tensors) == set(lg.tensors)
 
 
@@ -237,7 +250,9 @@ def test_typed_config_views_of_the_bundled_learngene():
     aux = config["aux"]
     assert c.method == "wave" and c.block is config["wave"] and c.name == config["name"]
     assert c.aux == AuxArch(**aux) and c.aux.head_dim == aux["width"] // aux["num_heads"]
-    assert c.aux.grid == aux["img_size"] // aux["patch_size"] and c.aux.mlp_hidden == int(aux["width"] * aux["mlp_ratio"])
+    assert c.aux.grid == aux["img_size"] // aux["patch_size"] and c.aux.mlp_hidden == int(
+        aux["width"] * aux["mlp_ratio"]
+    )
     assert c.data.mean == tuple(config["mean"]) and c.data.crop_pct == config["crop_pct"]
     assert c.bank.sha256 == config["bank"]["sha256"] and set(c.bank.entries) == set(config["bank"]["entries"])
     assert c.sha256 == config["sha256"] and c.license == config["ancestry"]["license"]

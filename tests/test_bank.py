@@ -49,7 +49,7 @@ def test_round_trip_and_exact_entry(banked):
     # the entry's fitted tensors are what the model carries
     assert torch.equal(m.blocks[2].norm1.weight, lg.bank["d3-w64"]["aux.norm1.weight"][2].float())
     assert torch.equal(m.pos_embed, lg.bank["d3-w64"]["aux.pos_embed"].float())
-    exported = wavehub.save_timm(m, folder.parent / "export")       # the exported folder says which entry too
+    exported = wavehub.save_timm(m, folder.parent / "export")  # the exported folder says which entry too
     assert json.loads((exported / "config.json").read_text())["wavehub"]["bank"]["entry"] == "d3-w64"
     plain = wavehub.create_model(lg, 3, 64, num_classes=5, bank=False, progress=False)
     assert plain.wavehub_info["bank"] is None
@@ -77,8 +77,10 @@ def test_v1_unchanged_without_bank(tmp_path):
 def test_bank_false_equals_the_learngene_without_bank(banked, tmp_path):
     folder, _ = banked
     lg = load_learngene(folder)
-    plain = save_learngene(type(lg)(lg.method, {k: v for k, v in lg.config.items() if k != "bank"}, lg.tensors),
-                           tmp_path / "plain")
+    plain = save_learngene(
+        type(lg)(lg.method, {k: v for k, v in lg.config.items() if k != "bank"}, lg.tensors),
+        tmp_path / "plain",
+    )
     a = wavehub.create_model(lg, 3, 64, num_classes=5, bank=False, progress=False)
     b = wavehub.create_model(load_learngene(plain), 3, 64, num_classes=5, progress=False)
     assert all(torch.equal(x, y) for x, y in zip(_sd(a).values(), _sd(b).values(), strict=True))
@@ -87,11 +89,13 @@ def test_bank_false_equals_the_learngene_without_bank(banked, tmp_path):
 def test_off_grid_rule_and_record(banked):
     folder, _ = banked
     lg = load_learngene(folder)
-    m = wavehub.create_model(lg, 2, 64, num_classes=5, progress=False)      # off-grid: nearest same-width entry
+    m = wavehub.create_model(lg, 2, 64, num_classes=5, progress=False)  # off-grid: nearest same-width entry
     assert m.wavehub_info["bank"]["entry"] == "d3-w64" and m.wavehub_info["bank"]["rule"] == "nearest"
-    m = wavehub.create_model(lg, 4, 128, num_classes=5, progress=False)     # only 1x128 is as wide
+    m = wavehub.create_model(lg, 4, 128, num_classes=5, progress=False)  # only 1x128 is as wide
     assert m.wavehub_info["bank"]["entry"] == "d1-w128"
-    m = wavehub.create_model(lg, 2, 64, num_classes=5, img_size=64, progress=False)  # another grid: aux pos_embed
+    m = wavehub.create_model(
+        lg, 2, 64, num_classes=5, img_size=64, progress=False
+    )  # another grid: aux pos_embed
     assert m.wavehub_info["bank"]["pos_embed"] == "aux"
     assert m.pos_embed.shape == (1, 1 + 64, 64)
     m = wavehub.create_model(lg, 2, 64, num_classes=5, init="random", progress=False)
@@ -105,18 +109,22 @@ def _view(config: dict, **aux) -> LearngeneConfig:
 
 
 def test_choose_entry_prefers_width_then_depth():
-    bank = {"entries": {entry_key(d, w): {"depth": d, "width": w, "img_size": 42} for d, w in
-                        [(4, 192), (6, 384), (8, 384), (12, 256), (16, 384)]}}
+    bank = {
+        "entries": {
+            entry_key(d, w): {"depth": d, "width": w, "img_size": 42}
+            for d, w in [(4, 192), (6, 384), (8, 384), (12, 256), (16, 384)]
+        }
+    }
     cfg = _view({"bank": bank})
     assert choose_entry(cfg, 8, 384, 3).rule == "exact"
-    assert choose_entry(cfg, 10, 320, 3).key == "d8-w384"     # width never repeated: 384 > 320, nearest depth
-    assert choose_entry(cfg, 12, 384, 3).key == "d16-w384"    # log scale: 12/16 is nearer than 8/12
+    assert choose_entry(cfg, 10, 320, 3).key == "d8-w384"  # width never repeated: 384 > 320, nearest depth
+    assert choose_entry(cfg, 12, 384, 3).key == "d16-w384"  # log scale: 12/16 is nearer than 8/12
     assert choose_entry(cfg, 3, 128, 3).key == "d4-w192"
-    assert choose_entry(cfg, 8, 512, 3) is None               # no entry as wide: the aux scalers
+    assert choose_entry(cfg, 8, 512, 3) is None  # no entry as wide: the aux scalers
     assert choose_entry(cfg, 8, 384, 16).pos_embed == "aux"
     assert choose_entry(_view({}), 8, 384) is None
     aux = _view({"bank": bank}, depth=12, width=384, num_heads=6)
-    assert choose_entry(aux, 12, 384, 3) is None                # the aux model's own size: the aux scalers
+    assert choose_entry(aux, 12, 384, 3) is None  # the aux model's own size: the aux scalers
     assert choose_entry(aux, 16, 384, 3).rule == "exact"
     assert parse_size("8x384") == (8, 384) == parse_size("d8-w384")
     with pytest.raises(SpecError):
@@ -151,7 +159,7 @@ def test_entry_sha_and_shape_mismatch_are_typed_errors(banked):
         load_learngene(folder)
     cfg = json.loads(good)
     e = cfg["bank"]["entries"].pop("d3-w64")
-    cfg["bank"]["entries"]["d2-w64"] = e | {"depth": 2}          # the file's tensors are for depth 3
+    cfg["bank"]["entries"]["d2-w64"] = e | {"depth": 2}  # the file's tensors are for depth 3
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ArtifactFormatError):
         load_learngene(folder)
@@ -188,8 +196,8 @@ def test_cli_bank_ls(banked, capsys):
     assert "2 bank entries" in out and "3x64" in out and "1x128" in out
 
 
-BANK_GRID = {"d4-w192", "d6-w384", "d8-w384", "d12-w256", "d16-w384"}   # benchmarks/quality.py's sizes
-OFF_GRID = "d10-w320"                                                    # the size left out on purpose
+BANK_GRID = {"d4-w192", "d6-w384", "d8-w384", "d12-w256", "d16-w384"}  # benchmarks/quality.py's sizes
+OFF_GRID = "d10-w320"  # the size left out on purpose
 
 
 def test_bundled_default_ships_its_bank():
@@ -222,5 +230,5 @@ def test_push_then_pull_carries_the_bank(hub, banked):
     assert report and all(r["status"] == "ok" for r in report), report
     blob = Path(os.path.realpath(got / BANK_FILE))
     blob.chmod(0o644)
-    blob.write_bytes(blob.read_bytes()[:-8] + b"\0" * 8)      # a damaged bank: verify must say so
+    blob.write_bytes(blob.read_bytes()[:-8] + b"\0" * 8)  # a damaged bank: verify must say so
     assert any(r["status"] != "ok" for r in whub.cache_verify())

@@ -15,7 +15,7 @@ from fit_step import paired_ratio  # noqa: E402
 
 
 def test_interval_is_the_binomial_order_statistics():
-    a = [float(i) for i in range(1, 32)]          # ratios 1..31 against ones: sorted already
+    a = [float(i) for i in range(1, 32)]  # ratios 1..31 against ones: sorted already
     p = paired_ratio(a, [1.0] * 31)
     assert p["median"] == 16.0 and p["n"] == 31 and p["below_1"] == 0
     # n = 31: P(B <= 9) = 0.0147 <= 0.025 < P(B <= 10) = 0.0354, so the interval is the 10th and 22nd values
@@ -27,7 +27,7 @@ def test_interval_covers_the_true_median_about_95_percent_of_the_time():
     rng = random.Random(0)
     hits = 0
     for _ in range(400):
-        a = [rng.lognormvariate(0.0, 0.05) for _ in range(31)]   # true median ratio 1.0
+        a = [rng.lognormvariate(0.0, 0.05) for _ in range(31)]  # true median ratio 1.0
         p = paired_ratio(a, [1.0] * 31)
         hits += p["ci_low"] <= 1.0 <= p["ci_high"]
     assert 0.93 <= hits / 400 <= 0.995

@@ -16,7 +16,9 @@ from wavehub.artifact import load_learngene
 from wavehub.distill import CHECKPOINT_FILE, LOG_FILE, build_learngene, heldout_loss, read_checkpoint
 from wavehub.errors import BuildError
 
-ARGS = dict(steps=8, batch_size=8, img_size=32, templates=4, checkpoint_every=2, holdout=8, progress=False, lr=5e-4)
+ARGS = dict(
+    steps=8, batch_size=8, img_size=32, templates=4, checkpoint_every=2, holdout=8, progress=False, lr=5e-4
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +67,15 @@ def test_distillation_lowers_heldout_kd_loss(single, ancestry):
     r = load_learngene(single).config["recipe"]
     assert r["heldout_after"] < r["heldout_before"]
     teacher = load_ancestry(ancestry).model(img_size=32)
-    x = torch.stack([load_dataset("fashion-mnist", "test", img_size=32, subset=32, mean=(0.5,), std=(0.5,))[i][0]
-                     for i in range(32)])
-    start = wavehub.from_learngene(extract_learngene(ancestry, templates=4, img_size=32, storage_dtype="float32"),
-                                   num_classes=0).eval()
+    x = torch.stack(
+        [
+            load_dataset("fashion-mnist", "test", img_size=32, subset=32, mean=(0.5,), std=(0.5,))[i][0]
+            for i in range(32)
+        ]
+    )
+    start = wavehub.from_learngene(
+        extract_learngene(ancestry, templates=4, img_size=32, storage_dtype="float32"), num_classes=0
+    ).eval()
     after = wavehub.from_learngene(single, num_classes=0).eval()
     before_loss, after_loss = heldout_loss(start, teacher, x), heldout_loss(after, teacher, x)
     assert after_loss < 0.95 * before_loss, (before_loss, after_loss)
@@ -76,10 +83,36 @@ def test_distillation_lowers_heldout_kd_loss(single, ancestry):
 
 def test_two_process_torchrun_equals_single_process(single, ancestry, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "wavehub", "build", "--ancestry", ancestry, "--out", str(out), "--steps", "8", "--batch-size", "8",
-           "--img-size", "32", "--templates", "4", "--checkpoint-every", "2", "--holdout", "8", "--no-progress",
-           "--lr", "5e-4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "wavehub",
+        "build",
+        "--ancestry",
+        ancestry,
+        "--out",
+        str(out),
+        "--steps",
+        "8",
+        "--batch-size",
+        "8",
+        "--img-size",
+        "32",
+        "--templates",
+        "4",
+        "--checkpoint-every",
+        "2",
+        "--holdout",
+        "8",
+        "--no-progress",
+        "--lr",
+        "5e-4",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -114,11 +147,15 @@ def test_interrupted_then_resumed_equals_uninterrupted(single, ancestry, tmp_pat
 
 
 def test_tleg_build_from_random_init(ancestry, tmp_path):
-    out = build_learngene(ancestry, method="tleg", init="random", out=tmp_path / "tleg", **(ARGS | {"lr": 2e-3, "steps": 4}))
+    out = build_learngene(
+        ancestry, method="tleg", init="random", out=tmp_path / "tleg", **(ARGS | {"lr": 2e-3, "steps": 4})
+    )
     lg = load_learngene(out)
     assert lg.method == "tleg" and lg.config["recipe"]["init"] == "random"
     assert lg.config["recipe"]["heldout_after"] < lg.config["recipe"]["heldout_before"]
-    assert not torch.equal(lg.tensors["tleg.ilayer.attn.qkv.weight"], torch.zeros_like(lg.tensors["tleg.ilayer.attn.qkv.weight"]))
+    assert not torch.equal(
+        lg.tensors["tleg.ilayer.attn.qkv.weight"], torch.zeros_like(lg.tensors["tleg.ilayer.attn.qkv.weight"])
+    )
     m = wavehub.from_learngene(out, depth=5, num_classes=3).eval()
     assert len(m.blocks) == 5 and m(torch.randn(1, 3, 32, 32)).shape == (1, 3)
 

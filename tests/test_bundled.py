@@ -57,8 +57,9 @@ def test_timm_registration():
     import timm
 
     assert "wavehub_dinov2s_learngene" in timm.list_models("wavehub_*")
-    m = timm.create_model("wavehub_dinov2s_learngene", pretrained=True, depth=3, width=192, num_classes=5,
-                          img_size=56)
+    m = timm.create_model(
+        "wavehub_dinov2s_learngene", pretrained=True, depth=3, width=192, num_classes=5, img_size=56
+    )
     assert type(m) is VisionTransformer and len(m.blocks) == 3 and m.embed_dim == 192
     ref = wavehub.create_model("dinov2s-learngene", depth=3, width=192, num_classes=5, img_size=56)
     assert torch.equal(m.blocks[1].mlp.fc1.weight, ref.blocks[1].mlp.fc1.weight)
@@ -88,4 +89,6 @@ def test_rebuild_reproduces_bundled(tmp_path):
         assert torch.allclose(a[k], b[k], atol=1e-2, rtol=1e-2), k
     # Same bytes as well: the artifact is reproducible, not only close. A BLAS whose SVD picks other bases in a
     # degenerate subspace passes the check above and fails this one; that is worth knowing, not hiding.
-    assert new.sha256 == old.sha256, "the rebuilt learngene means the same but its bytes differ (another BLAS?)"
+    assert new.sha256 == old.sha256, (
+        "the rebuilt learngene means the same but its bytes differ (another BLAS?)"
+    )

@@ -35,17 +35,24 @@ def test_fold_norms_preserves_the_function():
     vit = tiny_timm_vit(1)
     sd = {k: v.detach().clone() for k, v in vit.state_dict().items()}
     g = torch.Generator().manual_seed(0)
-    rms = {f"blocks.{i}.{n}": torch.rand(TINY_ARCH["width"], generator=g) * 5 + 0.1
-           for i in range(TINY_ARCH["depth"]) for n in ("norm1", "norm2")}
+    rms = {
+        f"blocks.{i}.{n}": torch.rand(TINY_ARCH["width"], generator=g) * 5 + 0.1
+        for i in range(TINY_ARCH["depth"])
+        for n in ("norm1", "norm2")
+    }
     x = torch.randn(2, 3, 32, 32, generator=g)
     ref = vit(x)
     for r in (None, rms):
         folded = fold_norms(sd, TINY_ARCH["depth"], r)
         assert not torch.equal(folded["blocks.0.attn.qkv.weight"], sd["blocks.0.attn.qkv.weight"])
-        m = VisionTransformer(img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, num_classes=0).eval()
+        m = VisionTransformer(
+            img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, num_classes=0
+        ).eval()
         m.load_state_dict(folded)
         assert torch.allclose(m(x), ref, atol=1e-5)
-        assert torch.equal(sd["blocks.0.attn.qkv.weight"], vit.state_dict()["blocks.0.attn.qkv.weight"])  # no aliasing
+        assert torch.equal(
+            sd["blocks.0.attn.qkv.weight"], vit.state_dict()["blocks.0.attn.qkv.weight"]
+        )  # no aliasing
 
 
 def test_input_rms_is_the_normalized_input_rms():
@@ -62,7 +69,9 @@ def test_input_rms_is_the_normalized_input_rms():
         h = m._pos_embed(m.patch_embed(x))
         want = F.layer_norm(h, h.shape[-1:]).pow(2).mean(dim=(0, 1)).sqrt()
     assert torch.allclose(rms["blocks.0.norm1"], want, rtol=1e-4)
-    assert float(rms["blocks.0.norm1"][:4].min()) > 3 * float(rms["blocks.0.norm1"][4:].median())  # outliers seen
+    assert float(rms["blocks.0.norm1"][:4].min()) > 3 * float(
+        rms["blocks.0.norm1"][4:].median()
+    )  # outliers seen
 
 
 def test_calibrated_extraction_is_exact_at_full_rank_and_closer_at_low_rank(ancestry):
@@ -71,21 +80,35 @@ def test_calibrated_extraction_is_exact_at_full_rank_and_closer_at_low_rank(ance
 
     anc = load_ancestry(ancestry)
     teacher = anc.model(img_size=32)
-    st = make_stream("natural", img_size=32, mean=anc.mean, std=anc.std, seed=1)   # not the calibration crops
+    st = make_stream("natural", img_size=32, mean=anc.mean, std=anc.std, seed=1)  # not the calibration crops
     x = torch.stack([st.sample(0, i)[0] for i in range(16)])
     with torch.no_grad():
         ref = teacher.forward_features(x)
-    full = extract_learngene(ancestry, templates=64, img_size=32, storage_dtype="float32", calibrate="natural",
-                             calib_images=16, calib_img_size=32)
+    full = extract_learngene(
+        ancestry,
+        templates=64,
+        img_size=32,
+        storage_dtype="float32",
+        calibrate="natural",
+        calib_images=16,
+        calib_img_size=32,
+    )
     assert full.config["recipe"]["calibration"]["images"] == 16
     assert "--calibrate natural --calib-images 16 --calib-img-size 32" in full.config["recipe"]["command"]
     with torch.no_grad():
         out = wavehub.create_model(full, num_classes=0).forward_features(x)
-    assert (out - ref).abs().max() < 1e-3                     # exact re-parameterization (64 = full rank here)
+    assert (out - ref).abs().max() < 1e-3  # exact re-parameterization (64 = full rank here)
     errs = {}
     for cal in (None, "natural"):
-        lg = extract_learngene(ancestry, templates=6, img_size=32, storage_dtype="float32", calibrate=cal,
-                               calib_images=16, calib_img_size=32)
+        lg = extract_learngene(
+            ancestry,
+            templates=6,
+            img_size=32,
+            storage_dtype="float32",
+            calibrate=cal,
+            calib_images=16,
+            calib_img_size=32,
+        )
         with torch.no_grad():
             out = wavehub.create_model(lg, num_classes=0).forward_features(x)
         errs[cal] = float((out - ref).norm() / ref.norm())
@@ -101,6 +124,12 @@ def test_missing_calibration_data_names_the_flag(ancestry):
     from wavehub.errors import DatasetNotFoundError
 
     with pytest.raises(DatasetNotFoundError) as e:
-        extract_learngene(ancestry, templates=4, img_size=32, calibrate="/nonexistent/folder", calib_images=2,
-                          calib_img_size=32)
+        extract_learngene(
+            ancestry,
+            templates=4,
+            img_size=32,
+            calibrate="/nonexistent/folder",
+            calib_images=2,
+            calib_img_size=32,
+        )
     assert "--calibrate" in e.value.remedy and "calibration data" in e.value.message

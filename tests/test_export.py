@@ -77,7 +77,9 @@ def test_save_timm_reloads_identically(model, tmp_path):
     with torch.no_grad():
         assert torch.equal(back(X), model(X))
     fresh = timm.create_model(f"local-dir:{out}", pretrained=True, num_classes=4)
-    assert fresh.head.out_features == 4 and torch.equal(fresh.blocks[0].attn.qkv.weight, model.blocks[0].attn.qkv.weight)
+    assert fresh.head.out_features == 4 and torch.equal(
+        fresh.blocks[0].attn.qkv.weight, model.blocks[0].attn.qkv.weight
+    )
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "timm" and "learngene" in card.data.tags and "tiny-wave" in card.text
 
@@ -90,7 +92,9 @@ def test_resolve_data_config_yields_the_learngenes_normalization(model, tmp_path
         dc = resolve_data_config({}, model=m)
         # JSON gives lists where the in-memory cfg has tuples: compare values, not container types
         assert tuple(dc["mean"]) == MEAN and tuple(dc["std"]) == STD
-        assert tuple(dc["input_size"]) == (3, 32, 32) and dc["crop_pct"] == 1.0 and dc["crop_mode"] == "squash"
+        assert (
+            tuple(dc["input_size"]) == (3, 32, 32) and dc["crop_pct"] == 1.0 and dc["crop_mode"] == "squash"
+        )
 
 
 def test_timm_folder_round_trips_through_the_hub(model, hub, tmp_path):
@@ -119,7 +123,9 @@ def test_transformers_export_matches_timm(model, tmp_path):
         diff = (hf(pixel_values=X).logits - model(X)).abs().max().item()
     assert diff <= 1e-4
     assert hf.config.id2label[4] == "coat"
-    _same_preprocessing(model, out)  # every image within the rounding limit of resizing (asserted inside; 0 is fine)
+    _same_preprocessing(
+        model, out
+    )  # every image within the rounding limit of resizing (asserted inside; 0 is fine)
     assert ModelCard.load(out / "README.md").data.library_name == "transformers"
 
 
@@ -129,18 +135,32 @@ def test_processor_follows_timm_crop_pct(model, tmp_path):
     Square images only: on some aspect ratios transformers floors the crop offset where torchvision rounds."""
     import copy
 
-    assert json.loads((save_transformers(model, tmp_path / "sq") / "preprocessor_config.json").read_text())[
-        "image_processor_type"] == "ViTImageProcessor"  # the default squash/1.0 config needs no crop
+    assert (
+        json.loads((save_transformers(model, tmp_path / "sq") / "preprocessor_config.json").read_text())[
+            "image_processor_type"
+        ]
+        == "ViTImageProcessor"
+    )  # the default squash/1.0 config needs no crop
     cropped = copy.deepcopy(model)
-    cropped.pretrained_cfg = dict(model.pretrained_cfg, crop_pct=0.875, crop_mode="center", interpolation="bilinear")
+    cropped.pretrained_cfg = dict(
+        model.pretrained_cfg, crop_pct=0.875, crop_mode="center", interpolation="bilinear"
+    )
     out = save_transformers(cropped, tmp_path / "hf")
     proc = json.loads((out / "preprocessor_config.json").read_text())
     assert proc["image_processor_type"] == "BitImageProcessor" and proc["resample"] == 2
     assert proc["size"] == {"shortest_edge": 36} and proc["crop_size"] == {"height": 32, "width": 32}
     _same_preprocessing(cropped, out, square_only=True)
     with pytest.raises(errors.ExportError, match="crop_mode"):
-        processor_config({"input_size": (3, 32, 32), "crop_pct": 1.0, "crop_mode": "border",
-                          "interpolation": "bicubic", "mean": MEAN, "std": STD})
+        processor_config(
+            {
+                "input_size": (3, 32, 32),
+                "crop_pct": 1.0,
+                "crop_mode": "border",
+                "interpolation": "bicubic",
+                "mean": MEAN,
+                "std": STD,
+            }
+        )
 
 
 def test_bundled_patch14_learngene_exports(tmp_path):
@@ -168,8 +188,16 @@ def test_layer_scale_and_missing_biases_are_exported_exactly(tmp_path):
     from transformers import AutoModelForImageClassification
 
     torch.manual_seed(0)
-    m = VisionTransformer(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2, num_classes=3,
-                          init_values=0.5, proj_bias=False).eval()
+    m = VisionTransformer(
+        img_size=32,
+        patch_size=8,
+        embed_dim=64,
+        depth=2,
+        num_heads=2,
+        num_classes=3,
+        init_values=0.5,
+        proj_bias=False,
+    ).eval()
     with torch.no_grad():
         for b in m.blocks:
             b.ls1.gamma.uniform_(0.2, 2.0)
@@ -181,19 +209,23 @@ def test_layer_scale_and_missing_biases_are_exported_exactly(tmp_path):
         assert (hf(pixel_values=X).logits - m(X)).abs().max().item() <= 1e-4
 
 
-@pytest.mark.parametrize("kwargs,why", [
-    (dict(global_pool="avg", class_token=False), "class token"),
-    (dict(global_pool="avg"), "class token"),
-    (dict(qk_norm=True), "qk-norm"),
-    (dict(reg_tokens=2), "register"),
-])
+@pytest.mark.parametrize(
+    "kwargs,why",
+    [
+        (dict(global_pool="avg", class_token=False), "class token"),
+        (dict(global_pool="avg"), "class token"),
+        (dict(qk_norm=True), "qk-norm"),
+        (dict(reg_tokens=2), "register"),
+    ],
+)
 def test_transformers_refuses_what_vit_cannot_hold_and_timm_wrapper_works(kwargs, why, tmp_path):
     from timm.models.vision_transformer import VisionTransformer
     from transformers import AutoModelForImageClassification
 
     torch.manual_seed(0)
-    m = VisionTransformer(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2, num_classes=5,
-                          **kwargs).eval()
+    m = VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2, num_classes=5, **kwargs
+    ).eval()
     with pytest.raises(errors.ExportError, match=why) as ei:
         save_transformers(m, tmp_path / "hf")
     assert "TimmWrapper" in ei.value.remedy and not (tmp_path / "hf").exists()
@@ -207,7 +239,9 @@ def test_timm_folder_processor_in_transformers_is_timms_transform(model, tmp_pat
     from timm.data import create_transform, resolve_data_config
     from transformers import AutoImageProcessor
 
-    proc = AutoImageProcessor.from_pretrained(save_timm(model, tmp_path / "timm"))  # TimmWrapperImageProcessor
+    proc = AutoImageProcessor.from_pretrained(
+        save_timm(model, tmp_path / "timm")
+    )  # TimmWrapperImageProcessor
     tf = create_transform(**resolve_data_config({}, model=model))
     for _, img in _images():
         assert torch.equal(proc(images=img, return_tensors="pt")["pixel_values"][0], tf(img))

@@ -46,8 +46,9 @@ def spec(lg):
 @pytest.fixture(scope="module")
 def fitted(lg, spec):
     """One 40-step fit shared by the loss / save / record tests."""
-    return fit_scalers(lg, spec, "fashion-mnist", steps=40, lr=3e-3, seed=0, device="cpu",
-                       **(FAST | dict(subset=512)))
+    return fit_scalers(
+        lg, spec, "fashion-mnist", steps=40, lr=3e-3, seed=0, device="cpu", **(FAST | dict(subset=512))
+    )
 
 
 def _batch(spec, n=32):
@@ -75,7 +76,7 @@ def test_only_chosen_parameters_change_and_templates_stay_bit_identical(lg, spec
     else:
         assert head <= extras
         assert any("norm" in k for k in extras)
-        assert extras <= head | {k for k in before if "norm" in k}   # pos_embed/cls_token not chosen
+        assert extras <= head | {k for k in before if "norm" in k}  # pos_embed/cls_token not chosen
     assert not any(p.requires_grad for p in wm.templates.values())
 
 
@@ -92,8 +93,13 @@ class _CountMatmuls(TorchDispatchMode):
         self.n = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.bmm, torch.ops.aten.matmul,
-                                   torch.ops.aten.addmm, torch.ops.aten.baddbmm):
+        if func.overloadpacket in (
+            torch.ops.aten.mm,
+            torch.ops.aten.bmm,
+            torch.ops.aten.matmul,
+            torch.ops.aten.addmm,
+            torch.ops.aten.baddbmm,
+        ):
             self.n += 1
         return func(*args, **(kwargs or {}))
 
@@ -106,7 +112,7 @@ def test_composition_is_one_gemm_per_weight_type_whatever_the_depth(lg):
             out = wm.composed()
         counts[depth] = c.n
         assert len(out) == 2 * (4 * depth + 1)
-    assert counts[1] == counts[4] <= 10   # 5 weight types x (weights, biases): not per block, not per layer
+    assert counts[1] == counts[4] <= 10  # 5 weight types x (weights, biases): not per block, not per layer
 
 
 def _reference_composition(wm) -> dict[str, torch.Tensor]:
@@ -139,7 +145,10 @@ def test_fast_composition_matches_reference_and_its_gradients(lg, train_template
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
-    g = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(i)) for i, (k, v) in enumerate(a.items())}
+    g = {
+        k: torch.randn(v.shape, generator=torch.Generator().manual_seed(i))
+        for i, (k, v) in enumerate(a.items())
+    }
     for out in (a, b):
         torch.autograd.backward([out[k] for k in out], [g[k] for k in out])
     for k in ref.scalers:
@@ -208,12 +217,25 @@ def test_device_none_picks_cuda_when_present_else_cpu(lg, spec):
 
 def test_from_learngene_fit_path_and_torch_dataset(lg):
     ds = load_dataset("fashion-mnist", "train", img_size=32, subset=128, seed=0)
-    m = wavehub.create_model(lg, depth=3, width=128, fit=ds, progress=False,
-                             fit_options=dict(steps=3, batch_size=16, eval_data=None))
+    m = wavehub.create_model(
+        lg,
+        depth=3,
+        width=128,
+        fit=ds,
+        progress=False,
+        fit_options=dict(steps=3, batch_size=16, eval_data=None),
+    )
     assert type(m) is VisionTransformer and len(m.blocks) == 3 and m.num_classes == 10
     assert m.wavehub_fit["steps"] == 3 and m.wavehub_fit["held_out_accuracy"] is None
-    named = wavehub.from_learngene(lg, 2, 128, fit="fashion-mnist", dtype=torch.bfloat16, progress=False,
-                                   fit_options=dict(steps=2, subset=64, eval_subset=64, epochs=None))
+    named = wavehub.from_learngene(
+        lg,
+        2,
+        128,
+        fit="fashion-mnist",
+        dtype=torch.bfloat16,
+        progress=False,
+        fit_options=dict(steps=2, subset=64, eval_subset=64, epochs=None),
+    )
     assert named.wavehub_fit["held_out_accuracy"] is not None
     assert next(named.parameters()).dtype == torch.bfloat16
 
@@ -231,8 +253,10 @@ def test_distill_from_the_aux_model_pulls_features_towards_it(lg, spec):
     x, _ = _batch(spec, 64)
     with torch.no_grad():
         target = teacher.forward_features(x)[..., idx]
-        gap = {k: float(torch.nn.functional.mse_loss(m.forward_features(x), target))
-               for k, m in (("plain", plain), ("distill", dist))}
+        gap = {
+            k: float(torch.nn.functional.mse_loss(m.forward_features(x), target))
+            for k, m in (("plain", plain), ("distill", dist))
+        }
     assert gap["distill"] < gap["plain"], gap
 
 
@@ -255,9 +279,31 @@ def test_cli_fit_writes_a_timm_folder_and_fit_json(lg, tmp_path, capsys):
 
     src = save_learngene(lg, tmp_path / "lg")
     out = tmp_path / "out"
-    rc = main(["fit", str(src), "--depth", "2", "--width", "128", "--data", "fashion-mnist", "--subset", "128",
-               "--steps", "4", "--batch-size", "32", "--eval-subset", "100", "--device", "cpu", "--no-progress",
-               "--out", str(out)])
+    rc = main(
+        [
+            "fit",
+            str(src),
+            "--depth",
+            "2",
+            "--width",
+            "128",
+            "--data",
+            "fashion-mnist",
+            "--subset",
+            "128",
+            "--steps",
+            "4",
+            "--batch-size",
+            "32",
+            "--eval-subset",
+            "100",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     rec = json.loads((out / "fit.json").read_text())
     assert rec["steps"] == 4 and rec["images_seen"] == 128 and rec["held_out_images"] == 100
@@ -271,8 +317,24 @@ def test_cli_fit_errors_are_one_line(lg, tmp_path, capsys):
     from wavehub.cli import main
 
     src = save_learngene(lg, tmp_path / "lg")
-    rc = main(["fit", str(src), "--depth", "2", "--width", "100", "--data", "fashion-mnist", "--steps", "1",
-               "--device", "cpu", "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "fit",
+            str(src),
+            "--depth",
+            "2",
+            "--width",
+            "100",
+            "--data",
+            "fashion-mnist",
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and "error:" in err and "Traceback" not in err
     assert main(["fit", "--help"]) == 0

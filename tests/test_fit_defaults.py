@@ -36,8 +36,27 @@ def test_estimate_grows_with_resolution_and_size():
 
 def test_cli_fit_prints_estimate_and_uses_cpu_default(capsys, tmp_path):
     folder = save_learngene(tiny_wave(name="tiny"), tmp_path / "lg")
-    rc = main(["fit", str(folder), "--depth", "2", "--width", "128", "--data", "digits", "--subset", "64",
-               "--steps", "2", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "m")])
+    rc = main(
+        [
+            "fit",
+            str(folder),
+            "--depth",
+            "2",
+            "--width",
+            "128",
+            "--data",
+            "digits",
+            "--subset",
+            "64",
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "fitting 2x128 at 56 px on cpu: 2 steps, estimated" in err  # patch 8: 56 is a multiple
@@ -69,7 +88,9 @@ def test_keyword_options_and_a_config_fit_the_same_model(tmp_path):
     kw = dict(steps=2, batch_size=16, subset=64, eval_subset=32, progress=False, lr=3e-3, seed=2)
     a = fit_scalers(lg, spec, "digits", device="cpu", **kw).state_dict()
     b = fit_scalers(lg, spec, "digits", device="cpu", config=FitConfig(**kw)).state_dict()
-    c = fit_scalers(lg, spec, "digits", device="cpu", config=FitConfig(**kw), lr=1e-2).state_dict()  # keywords win
+    c = fit_scalers(
+        lg, spec, "digits", device="cpu", config=FitConfig(**kw), lr=1e-2
+    ).state_dict()  # keywords win
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 

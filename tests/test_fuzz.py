@@ -21,12 +21,67 @@ from wavehub.export import save_timm, save_transformers
 
 N_CASES = 1000
 
-_VALUES = [None, True, False, 0, 1, -1, 2, 3, 7, 64, 2.5, 0.5, 1e-300, 1e308, float("nan"), float("inf"),
-           -float("inf"), 10 ** 30, "", "x", "bicubic", "nearest", "lanczos", "center", "squash", "border",
-           "token", "avg", "map", "x" * 5000, [], [0.5], [0.5, 0.5, 0.5], [0, 0, 0], [1, "a", 2], ["a"],
-           [float("nan")] * 3, {}, {"id": 1}, {"license": ["x"]}, {"hf_id": {"a": 1}}, [[[[1]]]]]
-_OPTIONAL_TOP = ["interpolation", "crop_pct", "crop_mode", "mean", "std", "ancestry", "name", "repo_id", "params",
-                 "tleg", "select", "wave", "serves", "created", "license"]
+_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2,
+    3,
+    7,
+    64,
+    2.5,
+    0.5,
+    1e-300,
+    1e308,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    10**30,
+    "",
+    "x",
+    "bicubic",
+    "nearest",
+    "lanczos",
+    "center",
+    "squash",
+    "border",
+    "token",
+    "avg",
+    "map",
+    "x" * 5000,
+    [],
+    [0.5],
+    [0.5, 0.5, 0.5],
+    [0, 0, 0],
+    [1, "a", 2],
+    ["a"],
+    [float("nan")] * 3,
+    {},
+    {"id": 1},
+    {"license": ["x"]},
+    {"hf_id": {"a": 1}},
+    [[[[1]]]],
+]
+_OPTIONAL_TOP = [
+    "interpolation",
+    "crop_pct",
+    "crop_mode",
+    "mean",
+    "std",
+    "ancestry",
+    "name",
+    "repo_id",
+    "params",
+    "tleg",
+    "select",
+    "wave",
+    "serves",
+    "created",
+    "license",
+]
 _FLOAT_DTYPES = [torch.float16, torch.bfloat16, torch.float64]
 _BAD_DTYPES = [torch.int64, torch.int8, torch.bool, torch.uint8, torch.complex64]
 
@@ -72,13 +127,21 @@ def _mutate_config(rng: random.Random, cfg: dict) -> bytes:
         else:  # a plausible-looking number nudged
             p = rng.choice([p for p in paths if isinstance(_get(cfg, p), (int, float))] or paths)
             v = _get(cfg, p)
-            _set(cfg, p, (v * rng.choice([2, 3, 0.5]) + rng.choice([0, 1, -1])) if isinstance(v, (int, float))
-                 and not isinstance(v, bool) else rng.choice(_VALUES))
+            _set(
+                cfg,
+                p,
+                (v * rng.choice([2, 3, 0.5]) + rng.choice([0, 1, -1]))
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+                else rng.choice(_VALUES),
+            )
     raw = json.dumps(cfg).encode()
     r = rng.random()
     if r < 0.03:  # nested far past any sane depth, at the top or inside
-        raw = (_nested(rng.choice([50, 1000, 100_000]))).encode() if r < 0.015 else \
-            raw[:-1] + b', "deep": ' + _nested(rng.choice([40, 5000])).encode() + b"}"
+        raw = (
+            (_nested(rng.choice([50, 1000, 100_000]))).encode()
+            if r < 0.015
+            else raw[:-1] + b', "deep": ' + _nested(rng.choice([40, 5000])).encode() + b"}"
+        )
     elif r < 0.05:
         raw = raw[: rng.randrange(len(raw))]
     elif r < 0.06:
@@ -130,10 +193,16 @@ def _mutate_tensors(rng: random.Random, tensors: dict, meta: dict) -> bytes:
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
     out = []
-    for name, lg in (("wave", tiny_wave(templates=1)), ("tleg", tiny_tleg()[0]), ("select", tiny_select()[0])):
+    for name, lg in (
+        ("wave", tiny_wave(templates=1)),
+        ("tleg", tiny_tleg()[0]),
+        ("select", tiny_select()[0]),
+    ):
         d = save_learngene(lg, tmp_path_factory.mktemp(f"src-{name}"))
         loaded = load_learngene(d)
-        out.append((json.loads((d / CONFIG_FILE).read_text()), loaded.tensors, (d / TENSOR_FILE).read_bytes()))
+        out.append(
+            (json.loads((d / CONFIG_FILE).read_text()), loaded.tensors, (d / TENSOR_FILE).read_bytes())
+        )
     return out
 
 
@@ -157,7 +226,9 @@ def test_fuzz_every_stage_raises_only_wavehub_errors(sources, tmp_path):
 
     logging.getLogger("wavehub.export").setLevel(logging.ERROR)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: thread start-up would cost more than the work on a shared machine
+    torch.set_num_threads(
+        1
+    )  # tiny tensors: thread start-up would cost more than the work on a shared machine
     try:
         _run(tmp_path, sources)
     finally:
@@ -190,8 +261,11 @@ def _run(tmp_path, sources):
         try:
             for done in _stages(d, rng, d):
                 reached[done] += 1
-                stage = {"load": "create_model", "create_model": "save_timm",
-                         "save_timm": "save_transformers"}.get(done, "")
+                stage = {
+                    "load": "create_model",
+                    "create_model": "save_timm",
+                    "save_timm": "save_transformers",
+                }.get(done, "")
         except errors.WavehubError as e:
             errs[type(e).__name__] = errs.get(type(e).__name__, 0) + 1
             if stage != "load":
@@ -199,12 +273,20 @@ def _run(tmp_path, sources):
         except BaseException as e:  # noqa: BLE001 - the bug this test looks for
             if isinstance(e, KeyboardInterrupt):
                 raise
-            bad.append((case, which, stage, f"{type(e).__name__}: {str(e)[:160]}",
-                        traceback.format_exc().strip().splitlines()[-3:]))
+            bad.append(
+                (
+                    case,
+                    which,
+                    stage,
+                    f"{type(e).__name__}: {str(e)[:160]}",
+                    traceback.format_exc().strip().splitlines()[-3:],
+                )
+            )
         shutil.rmtree(d)
     print(f"reached {reached}; typed errors {errs}")
     for k, v in late.items():
         print(k, len(v), sorted(set(v))[:6])
     assert not bad, f"{len(bad)} of {N_CASES} cases raised untyped errors; first: " + "\n".join(
-        f"case {c} ({w}) at {s}: {m} | {tb}" for c, w, s, m, tb in bad[:12])
+        f"case {c} ({w}) at {s}: {m} | {tb}" for c, w, s, m, tb in bad[:12]
+    )
     assert all(v >= 50 for v in reached.values()), reached  # every stage is exercised, not just the loader

@@ -13,9 +13,23 @@ from wavehub.artifact import TENSOR_FILE, save_learngene, sha256_file
 from wavehub.cli import main
 from wavehub.gate import RECORD_FILE, require_passing, run_gate
 
-FAST = dict(sizes=((2, 128),), dataset="digits", img_size=32, n_train=200, n_test=100, steps=8, progress=False)
-CLI_FAST = ["--sizes", "2x128", "--data", "digits", "--img-size", "32", "--n-train", "200", "--n-test", "100",
-            "--steps", "8"]
+FAST = dict(
+    sizes=((2, 128),), dataset="digits", img_size=32, n_train=200, n_test=100, steps=8, progress=False
+)
+CLI_FAST = [
+    "--sizes",
+    "2x128",
+    "--data",
+    "digits",
+    "--img-size",
+    "32",
+    "--n-train",
+    "200",
+    "--n-test",
+    "100",
+    "--steps",
+    "8",
+]
 
 
 def _collapsed(tmp_path):

@@ -34,7 +34,11 @@ def _no_partial_files(cache: Path) -> bool:
 
 def test_push_then_pull_round_trip_is_byte_equal(hub, lg_folder):
     oid = whub.push(lg_folder, "me/tiny", tag="v1", token="tok")
-    assert len(oid) == 40 and set(hub.files("me/tiny", "v1")) >= {"learngene.safetensors", "config.json", "README.md"}
+    assert len(oid) == 40 and set(hub.files("me/tiny", "v1")) >= {
+        "learngene.safetensors",
+        "config.json",
+        "README.md",
+    }
     got = whub.resolve("hf-hub:me/tiny@v1")
     for f in ("learngene.safetensors", "config.json", "README.md"):
         assert (got / f).read_bytes() == (lg_folder / f).read_bytes()
@@ -110,8 +114,9 @@ def _count_sleeps(monkeypatch) -> list:
 
     calls: list = []
     caller = threading.current_thread()
-    monkeypatch.setattr(_http.time, "sleep", lambda s: calls.append(s) if threading.current_thread() is caller
-                        else None)
+    monkeypatch.setattr(
+        _http.time, "sleep", lambda s: calls.append(s) if threading.current_thread() is caller else None
+    )
     return calls
 
 
@@ -158,12 +163,15 @@ def test_offline_with_nothing_cached_is_fast_typed_error(hub, tmp_path, monkeypa
     print(f"offline miss took {elapsed:.3f} s")
 
 
-@pytest.mark.parametrize("name,err", [
-    ("hf-hub:nobody/nothing", errors.LearngeneNotFoundError),
-    ("hf-hub:wavehub/tiny@no-such-branch", errors.RevisionNotFoundError),
-    ("hf-hub:wavehub/notalg", errors.EntryNotFoundError),
-    ("no-such-learngene", errors.LearngeneNotFoundError),
-])
+@pytest.mark.parametrize(
+    "name,err",
+    [
+        ("hf-hub:nobody/nothing", errors.LearngeneNotFoundError),
+        ("hf-hub:wavehub/tiny@no-such-branch", errors.RevisionNotFoundError),
+        ("hf-hub:wavehub/notalg", errors.EntryNotFoundError),
+        ("no-such-learngene", errors.LearngeneNotFoundError),
+    ],
+)
 def test_missing_repo_revision_file(hub, lg_folder, name, err):
     _seed(hub, lg_folder)
     hub.commit("wavehub/notalg", {"README.md": b"# not a learngene"})
@@ -182,15 +190,17 @@ def test_corrupted_cached_blob_detected_and_repaired(hub, lg_folder, victim):
     folder = whub.resolve("hf-hub:wavehub/tiny")
     blob = Path(os.path.realpath(folder / victim))
     data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 0x01                             # one bit, same length: only a hash can tell
+    data[len(data) // 2] ^= 0x01  # one bit, same length: only a hash can tell
     blob.write_bytes(bytes(data))
     with pytest.raises(errors.IntegrityError, match=victim):
-        whub.resolve("hf-hub:wavehub/tiny", offline=True)   # offline: detected, cannot repair
+        whub.resolve("hf-hub:wavehub/tiny", offline=True)  # offline: detected, cannot repair
     assert hub.download_count(victim) == 1
-    again = whub.resolve("hf-hub:wavehub/tiny")              # online: evicted and fetched once more
+    again = whub.resolve("hf-hub:wavehub/tiny")  # online: evicted and fetched once more
     assert (again / victim).read_bytes() == (lg_folder / victim).read_bytes()
     assert hub.download_count(victim) == 2
-    assert whub.cache_verify() == [{"repo_id": "wavehub/tiny", "commit": again.name, "refs": ["main"], "status": "ok"}]
+    assert whub.cache_verify() == [
+        {"repo_id": "wavehub/tiny", "commit": again.name, "refs": ["main"], "status": "ok"}
+    ]
 
 
 def test_hash_consistent_but_malformed_artifact_refused_without_retry(hub, lg_folder):
@@ -223,8 +233,11 @@ def test_connection_dropped_mid_download(hub, lg_folder):
     assert "\n" not in str(ei.value)  # one line for the CLI
     assert _no_partial_files(hub.cache_dir)
     full = (lg_folder / TENSOR_FILE).read_bytes()
-    assert all(p.read_bytes() != full[: p.stat().st_size] or p.stat().st_size == len(full)
-               for p in hub.cache_dir.rglob("blobs/*") if p.stat().st_size > 10_000)  # no truncated blob kept
+    assert all(
+        p.read_bytes() != full[: p.stat().st_size] or p.stat().st_size == len(full)
+        for p in hub.cache_dir.rglob("blobs/*")
+        if p.stat().st_size > 10_000
+    )  # no truncated blob kept
     assert not any(p.name == TENSOR_FILE for p in hub.cache_dir.rglob("snapshots/*/*"))
     hub.drop_after_bytes = None
     folder = whub.resolve("hf-hub:wavehub/tiny")
@@ -275,7 +288,11 @@ def test_private_repo_needs_token(hub, lg_folder, monkeypatch):
     with pytest.raises(errors.AuthError) as ei:
         whub.resolve("hf-hub:wavehub/secret")
     assert "HF_TOKEN" in str(ei.value)
-    assert ei.value.status in (401, 403) and ei.value.repo_id == "wavehub/secret" and ei.value.__cause__ is not None
+    assert (
+        ei.value.status in (401, 403)
+        and ei.value.repo_id == "wavehub/secret"
+        and ei.value.__cause__ is not None
+    )
     with pytest.raises(errors.AuthError):
         whub.resolve("hf-hub:wavehub/secret", token="hf_wrong")
     assert (whub.resolve("hf-hub:wavehub/secret", token="hf_good") / TENSOR_FILE).is_file()
@@ -299,8 +316,15 @@ def test_malicious_tree_path_refused(hub, lg_folder, bad):
 def test_pull_writes_ready_to_train_timm_folder(hub, tmp_path):
     import timm
 
-    out = wavehub.pull("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56, out=tmp_path / "m",
-                    progress=False)
+    out = wavehub.pull(
+        "dinov2s-learngene",
+        depth=2,
+        width=128,
+        num_classes=3,
+        img_size=56,
+        out=tmp_path / "m",
+        progress=False,
+    )
     model = timm.create_model(f"local-dir:{out}", pretrained=True)
     ref = wavehub.create_model("dinov2s-learngene", depth=2, width=128, num_classes=3, img_size=56)
     x = torch.randn(1, 3, 56, 56)
@@ -339,7 +363,9 @@ def test_hub_pull_is_network_only_and_the_api_writes_models(hub, lg_folder, tmp_
     _seed(hub, lg_folder)
     assert "out" not in inspect.signature(whub.pull).parameters
     assert wavehub.pull is not whub.pull and "out" in inspect.signature(wavehub.pull).parameters
-    assert whub.pull("hf-hub:wavehub/tiny", progress=False) == wavehub.pull("hf-hub:wavehub/tiny", progress=False)
+    assert whub.pull("hf-hub:wavehub/tiny", progress=False) == wavehub.pull(
+        "hf-hub:wavehub/tiny", progress=False
+    )
     with pytest.raises(errors.ArgumentError) as ei:
         wavehub.pull("hf-hub:wavehub/tiny", depth=2, progress=False)
     assert ei.value.argument == "out"

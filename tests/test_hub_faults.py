@@ -27,8 +27,22 @@ def _files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("rev", ["../../../x", "../../../../x", "/etc/x", "\\x", "a\\..\\..\\x", "main?x=1",
-                                 "main#x", "ma\nin", "a//b", "a/./b", "v" * 300])
+@pytest.mark.parametrize(
+    "rev",
+    [
+        "../../../x",
+        "../../../../x",
+        "/etc/x",
+        "\\x",
+        "a\\..\\..\\x",
+        "main?x=1",
+        "main#x",
+        "ma\nin",
+        "a//b",
+        "a/./b",
+        "v" * 300,
+    ],
+)
 def test_hostile_revision_refused_before_any_request(hub, lg_folder, tmp_path, rev):
     _seed(hub, lg_folder)
     hub.hostile_revisions = True  # a mirror or hostile server that resolves every revision
@@ -48,8 +62,18 @@ def test_hostile_revision_in_the_name_refused(hub, lg_folder, tmp_path):
     assert hub.requests == [] and not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("repo", ["wavehub/tiny?x=1", "wavehub/tiny#x", "wave hub/tiny", "wavehub/.tiny",
-                                  "wavehub/ti\x00ny", "wavehub/" + "t" * 100, "wavehub/tiny.git"])
+@pytest.mark.parametrize(
+    "repo",
+    [
+        "wavehub/tiny?x=1",
+        "wavehub/tiny#x",
+        "wave hub/tiny",
+        "wavehub/.tiny",
+        "wavehub/ti\x00ny",
+        "wavehub/" + "t" * 100,
+        "wavehub/tiny.git",
+    ],
+)
 def test_bad_repo_id_refused_before_any_request(hub, lg_folder, repo):
     _seed(hub, lg_folder)
     with pytest.raises(errors.LearngeneNotFoundError):
@@ -124,6 +148,7 @@ def test_warm_cache_is_served_with_a_warning_when_the_hub_errs(hub, lg_folder, f
 
 
 # ---- nested JSON, and artifacts that pass the hash but cannot load
+
 
 def _nested_config(folder: Path, depth: int, inside: bool) -> None:
 
@@ -219,6 +244,7 @@ def test_pull_and_cache_verify_refuse_what_cannot_load(hub, lg_folder, capsys, m
 
 # ---- partial downloads (kill -9 mid-pull)
 
+
 def _pull_forever():
     whub.resolve("hf-hub:wavehub/tiny", progress=False)
 
@@ -234,8 +260,10 @@ def test_killed_pull_leaves_a_partial_that_cache_ls_counts_and_rm_cleans(hub, lg
 
     # a tensor file over the client's 10 MB write chunk, so a killed download has bytes on disk
     big = random.Random(0).randbytes(24 << 20)
-    hub.commit("wavehub/tiny", {"config.json": (lg_folder / "config.json").read_bytes(),
-                                "learngene.safetensors": big})
+    hub.commit(
+        "wavehub/tiny",
+        {"config.json": (lg_folder / "config.json").read_bytes(), "learngene.safetensors": big},
+    )
     hub.throttle_bps = 4 << 20  # ~6 s
     proc = mp.get_context("fork").Process(target=_pull_forever)
     proc.start()
@@ -279,6 +307,7 @@ def test_cache_clean_removes_partials_but_not_one_being_written(hub, lg_folder):
 
 # ---- remedies right for each cause
 
+
 def test_disk_full_says_how_much_to_free_and_where(hub, lg_folder, tmp_path, monkeypatch):
     """A real ENOSPC: the HF cache on a 200 KB tmpfs (needs root to mount; skipped elsewhere)."""
     import subprocess
@@ -287,8 +316,12 @@ def test_disk_full_says_how_much_to_free_and_where(hub, lg_folder, tmp_path, mon
 
     small = tmp_path / "small-disk"
     small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(small)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(small)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         monkeypatch.setenv("HF_HUB_CACHE", str(small))
@@ -350,8 +383,10 @@ def test_a_damaged_bundled_learngene_says_reinstall(hub, tmp_path, monkeypatch):
     (copy / "learngene.safetensors").write_bytes(bytes(data))
     monkeypatch.setattr(artifact, "_BUNDLED_DIR", copy.parent)
     monkeypatch.setattr(zoo, "bundled_path", lambda name: copy)
-    for call in (lambda: whub.pull("dinov2s-learngene", progress=False),
-                 lambda: artifact.load_learngene(copy)):
+    for call in (
+        lambda: whub.pull("dinov2s-learngene", progress=False),
+        lambda: artifact.load_learngene(copy),
+    ):
         with pytest.raises(errors.IntegrityError) as ei:
             call()
         assert "bundled" in ei.value.message and "Reinstall wavehub" in ei.value.remedy

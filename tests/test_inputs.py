@@ -26,8 +26,15 @@ def test_bad_dtype_is_an_argument_error(lg, dtype):
     assert "float32" in e.value.remedy and e.value.argument == "dtype" and isinstance(e.value, ValueError)
 
 
-@pytest.mark.parametrize("dtype,want", [("float64", torch.float64), ("bf16", torch.bfloat16),
-                                        ("torch.float16", torch.float16), (torch.float32, torch.float32)])
+@pytest.mark.parametrize(
+    "dtype,want",
+    [
+        ("float64", torch.float64),
+        ("bf16", torch.bfloat16),
+        ("torch.float16", torch.float16),
+        (torch.float32, torch.float32),
+    ],
+)
 def test_dtype_names_and_objects(lg, dtype, want):
     assert parse_dtype(dtype) is want
     m = wavehub.create_model(lg, depth=1, width=64, num_classes=2, dtype=dtype)
@@ -43,8 +50,9 @@ def test_storage_dtype_is_checked_before_extraction():
         extract_learngene("timm:never-loaded", storage_dtype="int8")
 
 
-@pytest.mark.parametrize("device", ["tpu", "xla", 3.5, "cuda:x"] + ([] if torch.cuda.is_available() else
-                                                                    ["cuda", "cuda:0"]))
+@pytest.mark.parametrize(
+    "device", ["tpu", "xla", 3.5, "cuda:x"] + ([] if torch.cuda.is_available() else ["cuda", "cuda:0"])
+)
 def test_bad_or_absent_device_is_a_device_error(lg, device):
     with pytest.raises(errors.DeviceError) as e:
         wavehub.create_model(lg, depth=2, width=128, device=device)
@@ -54,8 +62,23 @@ def test_bad_or_absent_device_is_a_device_error(lg, device):
 def test_cli_fit_bad_device_and_precision(capsys, tmp_path):
     folder = save_learngene(tiny_wave(), tmp_path / "lg")
     for extra in (["--device", "tpu"], ["--precision", "fp8"]):
-        rc = main(["fit", str(folder), "--depth", "1", "--width", "64", "--data", "digits", "--steps", "1",
-                   "--out", str(tmp_path / "m"), *extra])
+        rc = main(
+            [
+                "fit",
+                str(folder),
+                "--depth",
+                "1",
+                "--width",
+                "64",
+                "--data",
+                "digits",
+                "--steps",
+                "1",
+                "--out",
+                str(tmp_path / "m"),
+                *extra,
+            ]
+        )
         out, err = capsys.readouterr()
         assert rc == 1 and err.startswith("error: ") and "Traceback" not in err, err
         assert not (tmp_path / "m").exists()

@@ -30,7 +30,7 @@ class Graph:
     package: str
     modules: dict[str, Path] = field(default_factory=dict)
     edges: dict[str, set[str]] = field(default_factory=dict)
-    private: list[tuple[str, str]] = field(default_factory=list)   # (importer, "module._name")
+    private: list[tuple[str, str]] = field(default_factory=list)  # (importer, "module._name")
 
 
 def _module_name(root: Path, package: str, path: Path) -> str:
@@ -53,7 +53,7 @@ def build_graph(root: Path) -> Graph:
         is_pkg = path.name == "__init__.py"
         here = mod if is_pkg else mod.rpartition(".")[0]
         edges = g.edges.setdefault(mod, set())
-        aliases: dict[str, str] = {}   # local name -> wavehub module it is bound to
+        aliases: dict[str, str] = {}  # local name -> wavehub module it is bound to
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -76,18 +76,22 @@ def build_graph(root: Path) -> Graph:
                     continue
                 for a in node.names:
                     sub = f"{base}.{a.name}"
-                    if sub in g.modules:           # a submodule: the edge goes to it
+                    if sub in g.modules:  # a submodule: the edge goes to it
                         edges.add(sub)
                         aliases[a.asname or a.name] = sub
                         if _is_private(a.name):
                             g.private.append((mod, sub))
-                    else:                          # a name defined in ``base``
+                    else:  # a name defined in ``base``
                         edges.add(_existing(g, base))
                         if _is_private(a.name):
                             g.private.append((mod, f"{base}.{a.name}"))
-        for node in ast.walk(tree):   # ``m._name`` on a module bound above
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id in aliases and _is_private(node.attr)):
+        for node in ast.walk(tree):  # ``m._name`` on a module bound above
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and _is_private(node.attr)
+            ):
                 g.private.append((mod, f"{aliases[node.value.id]}.{node.attr}"))
         edges.discard(mod)
     return g
@@ -102,14 +106,14 @@ def _existing(g: Graph, name: str) -> str:
 
 def _outside(g: Graph, mod: str) -> bool:
     """Modules that stand outside the cycle rule: the package's lazy re-exports and the CLI on top."""
-    leaf = mod[len(g.package) + 1:]
+    leaf = mod[len(g.package) + 1 :]
     return mod == g.package or leaf == "__main__" or leaf == "cli" or leaf.startswith(("cli_", "cli."))
 
 
 def find_cycle(g: Graph) -> list[str] | None:
     """One import cycle among the modules rule (a) covers, as a path that ends where it starts; None if none."""
     nodes = {m for m in g.modules if not _outside(g, m)}
-    state: dict[str, int] = {}     # 1 on the stack, 2 done
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
     stack: list[str] = []
 
     def visit(m: str) -> list[str] | None:
@@ -119,7 +123,7 @@ def find_cycle(g: Graph) -> list[str] | None:
             if n not in nodes:
                 continue
             if state.get(n) == 1:
-                return stack[stack.index(n):] + [n]
+                return stack[stack.index(n) :] + [n]
             if n not in state:
                 found = visit(n)
                 if found:
@@ -143,8 +147,9 @@ def layer_violations(g: Graph, inner: str = "methods", allowed: tuple[str, ...] 
     out = []
     for m, targets in sorted(g.edges.items()):
         if m == pkg or m.startswith(pkg + "."):
-            out += [f"{m} -> {t}" for t in sorted(targets)
-                    if not (t == pkg or t.startswith(pkg + ".") or t in ok)]
+            out += [
+                f"{m} -> {t}" for t in sorted(targets) if not (t == pkg or t.startswith(pkg + ".") or t in ok)
+            ]
     return out
 
 
@@ -173,8 +178,8 @@ def test_graph_sees_the_real_imports():
     g = build_graph(ROOT)
     assert "wavehub.methods.wave" in g.edges["wavehub.materialize"] | g.edges["wavehub.methods"]
     assert "wavehub.errors" in g.edges["wavehub.methods"]
-    assert "wavehub.methods.memory" in g.edges["wavehub.methods.kron"]          # ``from . import memory``
-    assert "wavehub.methods" in g.edges["wavehub.materialize"]                  # function-level import
+    assert "wavehub.methods.memory" in g.edges["wavehub.methods.kron"]  # ``from . import memory``
+    assert "wavehub.methods" in g.edges["wavehub.materialize"]  # function-level import
 
 
 # ------------------------------------------------------------------------------------------- self-tests
@@ -190,24 +195,43 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_checker_finds_a_cycle(tmp_path):
-    root = _tree(tmp_path, {"a.py": "from . import b\n", "b.py": "def f():\n    from .c import g\n",
-                            "c.py": "import pkg.a\n"})
+    root = _tree(
+        tmp_path,
+        {"a.py": "from . import b\n", "b.py": "def f():\n    from .c import g\n", "c.py": "import pkg.a\n"},
+    )
     assert find_cycle(build_graph(root)) == ["pkg.a", "pkg.b", "pkg.c", "pkg.a"]
 
 
 def test_checker_exempts_the_package_and_the_cli(tmp_path):
-    root = _tree(tmp_path, {"__init__.py": "from . import a\n", "a.py": "import pkg\nfrom . import cli\n",
-                            "cli.py": "from . import a\n"})
+    root = _tree(
+        tmp_path,
+        {
+            "__init__.py": "from . import a\n",
+            "a.py": "import pkg\nfrom . import cli\n",
+            "cli.py": "from . import a\n",
+        },
+    )
     assert find_cycle(build_graph(root)) is None
 
 
 def test_checker_finds_a_layer_violation(tmp_path):
-    root = _tree(tmp_path, {"spec.py": "", "methods/w.py": "from ..errors import E\nfrom ..spec import S\n"
-                                                            "from . import k\n", "methods/k.py": ""})
+    root = _tree(
+        tmp_path,
+        {
+            "spec.py": "",
+            "methods/w.py": "from ..errors import E\nfrom ..spec import S\nfrom . import k\n",
+            "methods/k.py": "",
+        },
+    )
     assert layer_violations(build_graph(root)) == ["pkg.methods.w -> pkg.spec"]
 
 
 def test_checker_finds_private_names(tmp_path):
-    root = _tree(tmp_path, {"a.py": "_x = 1\n__all__ = []\n",
-                            "b.py": "from .a import _x, __all__\nfrom . import a\nprint(a._x)\n"})
+    root = _tree(
+        tmp_path,
+        {
+            "a.py": "_x = 1\n__all__ = []\n",
+            "b.py": "from .a import _x, __all__\nfrom . import a\nprint(a._x)\n",
+        },
+    )
     assert private_imports(build_graph(root)) == ["pkg.b uses pkg.a._x"]

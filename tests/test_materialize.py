@@ -17,8 +17,14 @@ X = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 def _naive_aux_model(lg):
     """The aux model built independently: torch.kron block by block, plain timm ViT, aux extras copied."""
     a = lg.aux
-    m = VisionTransformer(img_size=a["img_size"], patch_size=a["patch_size"], embed_dim=a["width"], depth=a["depth"],
-                          num_heads=a["num_heads"], num_classes=0).eval()
+    m = VisionTransformer(
+        img_size=a["img_size"],
+        patch_size=a["patch_size"],
+        embed_dim=a["width"],
+        depth=a["depth"],
+        num_heads=a["num_heads"],
+        num_classes=0,
+    ).eval()
     t = lg.tensors
     sd = m.state_dict()
     for name, wt in wave.TYPES.items():
@@ -26,8 +32,10 @@ def _naive_aux_model(lg):
         for layer in range(L):
             k = wt.key.format(l=layer)
             W = kron.kron_reference(t[f"aux.scalers.{name}"][layer], t[f"templates.{name}"])
-            b = sum(torch.kron(t[f"aux.scalers.{name}.bias"][layer][i], t[f"templates.{name}.bias"][i])
-                    for i in range(t[f"templates.{name}.bias"].shape[0]))
+            b = sum(
+                torch.kron(t[f"aux.scalers.{name}.bias"][layer][i], t[f"templates.{name}.bias"][i])
+                for i in range(t[f"templates.{name}.bias"].shape[0])
+            )
             sd[f"{k}.weight"] = W.reshape(sd[f"{k}.weight"].shape)
             sd[f"{k}.bias"] = b
     for layer in range(a["depth"]):
@@ -50,7 +58,7 @@ def test_full_rank_extraction_reproduces_the_ancestry():
     lg, anc = tiny_extracted(templates=64)  # >= rows of every type's block matrix: exact
     model = build_model(lg, resolve_spec(lg, num_classes=0)).eval()
     assert (model(X) - anc(X)).abs().max().item() <= 1e-4
-    lg16, _ = tiny_extracted(templates=2)   # few templates: an approximation, measurably different
+    lg16, _ = tiny_extracted(templates=2)  # few templates: an approximation, measurably different
     approx = build_model(lg16, resolve_spec(lg16, num_classes=0)).eval()
     assert (approx(X) - anc(X)).abs().max().item() > 1e-3
 
@@ -64,7 +72,11 @@ def test_result_is_stock_timm_with_strict_state_dict():
     fresh = VisionTransformer(**spec.timm_kwargs())
     fresh.load_state_dict(model.state_dict(), strict=True)
     assert torch.equal(fresh(X), model(X))
-    assert model.pretrained_cfg["mean"] == (0.5, 0.5, 0.5) and model.pretrained_cfg["input_size"] == (3, 32, 32)
+    assert model.pretrained_cfg["mean"] == (0.5, 0.5, 0.5) and model.pretrained_cfg["input_size"] == (
+        3,
+        32,
+        32,
+    )
     assert model.wavehub_info["learngene"] == "tiny-wave"
     assert not any("wavehub" in type(m).__module__ for m in model.modules())
 
@@ -81,8 +93,9 @@ def test_many_sizes_forward(depth, width):
 
 def test_other_img_patch_chans_and_pool():
     lg = tiny_wave()
-    spec = resolve_spec(lg, 2, 128, num_classes=3, img_size=48, patch_size=4, in_chans=1, global_pool="avg",
-                        class_token=False)
+    spec = resolve_spec(
+        lg, 2, 128, num_classes=3, img_size=48, patch_size=4, in_chans=1, global_pool="avg", class_token=False
+    )
     model = build_model(lg, spec)
     assert model(torch.randn(2, 1, 48, 48)).shape == (2, 3)
     assert model.pos_embed.shape == (1, 144, 128) and "fc_norm.weight" in model.state_dict()
@@ -111,7 +124,7 @@ def test_low_precision_on_cpu_is_the_fp32_model_rounded_once(dtype):
     """CPUs compose in fp32 and round on the final copy: no slow fp16 GEMM, no input rounding, and the same
     weights whatever the CPU's bf16 support."""
     lg = tiny_wave()
-    spec = resolve_spec(lg, 3, 192, num_classes=2)          # resampled depth and width
+    spec = resolve_spec(lg, 3, 192, num_classes=2)  # resampled depth and width
     ref = build_model(lg, spec, device="cpu").state_dict()
     low = build_model(lg, spec, device="cpu", dtype=dtype).state_dict()
     assert ref.keys() == low.keys()
@@ -149,7 +162,9 @@ def test_weight_selection_materializes_and_refuses_growth():
 @pytest.mark.parametrize("method", ["wave", "tleg", "select"])
 def test_training_the_model_never_edits_the_learngene(method):
     """At the learngene's own width a selection is the identity; the model must still own its memory."""
-    lg = {"wave": tiny_wave, "tleg": lambda: tiny_tleg()[0], "select": lambda: tiny_select(depth=3)[0]}[method]()
+    lg = {"wave": tiny_wave, "tleg": lambda: tiny_tleg()[0], "select": lambda: tiny_select(depth=3)[0]}[
+        method
+    ]()
     before = {k: v.clone() for k, v in lg.tensors.items()}
     spec = resolve_spec(lg, 3, lg.aux["width"], num_classes=5)
     ref = {k: v.clone() for k, v in build_model(lg, spec).state_dict().items()}
@@ -164,19 +179,22 @@ def test_training_the_model_never_edits_the_learngene(method):
     assert all(torch.equal(again[k], ref[k]) for k in ref)
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(depth=4, width=100), "multiple of the template size 64"),
-    (dict(depth=0, width=128), "depth must be a positive integer"),
-    (dict(depth=-3, width=128), "depth"),
-    (dict(depth=2.5, width=128), "depth"),
-    (dict(depth=2, width=128, num_heads=3), "does not divide"),
-    (dict(depth=2, width=128, global_pool="token", class_token=False), "class_token"),
-    (dict(depth=2, width=128, img_size=30), "not a multiple of patch_size"),
-    (dict(depth=2, width=128, num_classes=-1), "num_classes"),
-    (dict(depth=10**6, width=2**16), "parameters"),
-    (dict(depth=2, width=128, global_pool="weird"), "global_pool"),
-    (dict(depth=2, width=128, bogus=1), "unknown model option"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(depth=4, width=100), "multiple of the template size 64"),
+        (dict(depth=0, width=128), "depth must be a positive integer"),
+        (dict(depth=-3, width=128), "depth"),
+        (dict(depth=2.5, width=128), "depth"),
+        (dict(depth=2, width=128, num_heads=3), "does not divide"),
+        (dict(depth=2, width=128, global_pool="token", class_token=False), "class_token"),
+        (dict(depth=2, width=128, img_size=30), "not a multiple of patch_size"),
+        (dict(depth=2, width=128, num_classes=-1), "num_classes"),
+        (dict(depth=10**6, width=2**16), "parameters"),
+        (dict(depth=2, width=128, global_pool="weird"), "global_pool"),
+        (dict(depth=2, width=128, bogus=1), "unknown model option"),
+    ],
+)
 def test_bad_specs_raise_spec_error_before_allocation(kw, match):
     lg = tiny_wave()
     with pytest.raises(errors.SpecError, match=match) as ei:

@@ -23,15 +23,25 @@ def test_compose_equals_naive_kron(n, p, q, w1, w2):
     # block view: block (i, j) is Σ_t S[t,i,j] T[t]
     W = kron.compose(S, T)
     i, j = p - 1, q - 1
-    assert torch.allclose(W[i * w1:(i + 1) * w1, j * w2:(j + 1) * w2], torch.einsum("t,tab->ab", S[:, i, j], T),
-                          atol=1e-5)
+    assert torch.allclose(
+        W[i * w1 : (i + 1) * w1, j * w2 : (j + 1) * w2], torch.einsum("t,tab->ab", S[:, i, j], T), atol=1e-5
+    )
     layers = kron.compose_layers(torch.stack([S, 2 * S]), T)
     assert torch.allclose(layers[0], ref, atol=1e-5) and torch.allclose(layers[1], 2 * ref, atol=1e-5)
     assert layers[0].data_ptr() != layers[1].data_ptr()
 
 
-@pytest.mark.parametrize("rows,cols", [([0, 0, 1, 1, 2], [0, 1, 1]), ([0, 1, 0], [0, 0, 1]), ([0, 1, 2], [1, 0, 1]),
-                                       ([0, 0, 0], [0, 0]), ([0, 0, 1, 1], [0, 0, 1, 1, 2, 2]), ([0, 1, 2], [0, 1])])
+@pytest.mark.parametrize(
+    "rows,cols",
+    [
+        ([0, 0, 1, 1, 2], [0, 1, 1]),
+        ([0, 1, 0], [0, 0, 1]),
+        ([0, 1, 2], [1, 0, 1]),
+        ([0, 0, 0], [0, 0]),
+        ([0, 0, 1, 1], [0, 0, 1, 1, 2, 2]),
+        ([0, 1, 2], [0, 1]),
+    ],
+)
 @pytest.mark.parametrize("scratch", [1, 100, 1 << 18])
 def test_compose_layers_with_repeated_blocks_equals_compose(rows, cols, scratch):
     """Widened targets repeat scaler rows/columns: only distinct blocks are composed, then written to every
@@ -49,7 +59,7 @@ def test_compose_layers_with_repeated_blocks_equals_compose(rows, cols, scratch)
             tol = 1e-5 if od is None else 1e-2
             assert layers[layer].dtype == ref.dtype
             assert torch.allclose(layers[layer].float(), ref.float(), atol=tol, rtol=tol)
-            blk = layers[layer].view(len(rows), 3, len(cols), 5)        # repeats are exact copies
+            blk = layers[layer].view(len(rows), 3, len(cols), 5)  # repeats are exact copies
             assert all(torch.equal(blk[i], blk[rows.index(rows[i])]) for i in range(len(rows)))
             assert all(torch.equal(blk[:, :, j], blk[:, :, cols.index(cols[j])]) for j in range(len(cols)))
 
@@ -60,25 +70,29 @@ def test_fresh_weights_are_ordinary_tensors(tmp_path):
 
     from wavehub.methods import memory
 
-    big = memory.empty((1024, 1024), dtype=torch.float32)          # 4 MiB
+    big = memory.empty((1024, 1024), dtype=torch.float32)  # 4 MiB
     small = memory.empty((3, 4), dtype=torch.float16)
     assert big.shape == (1024, 1024) and big.is_contiguous() and small.dtype == torch.float16
     big.copy_(torch.arange(1024 * 1024, dtype=torch.float32).view(1024, 1024))
     save_file({"w": big}, tmp_path / "w.safetensors")
     assert torch.equal(load_file(tmp_path / "w.safetensors")["w"], big)
-    assert torch.equal(big.clone().share_memory_(), big) and torch.equal(big.share_memory_()[7], big[7].clone())
+    assert torch.equal(big.clone().share_memory_(), big) and torch.equal(
+        big.share_memory_()[7], big[7].clone()
+    )
 
 
-@pytest.mark.skipif(not (hasattr(mmap, "MADV_HUGEPAGE") and hasattr(mmap, "MAP_ANONYMOUS")),
-                    reason="no MADV_HUGEPAGE / MAP_ANONYMOUS here: memory.empty is torch.empty")
+@pytest.mark.skipif(
+    not (hasattr(mmap, "MADV_HUGEPAGE") and hasattr(mmap, "MAP_ANONYMOUS")),
+    reason="no MADV_HUGEPAGE / MAP_ANONYMOUS here: memory.empty is torch.empty",
+)
 def test_big_fresh_weights_start_on_a_huge_page_boundary():
     """Where the platform can ask for huge pages, a big tensor starts on a 2 MiB boundary with no padding saved
     (a counted skip elsewhere, never a silent pass)."""
     from wavehub.methods import memory
 
-    big = memory.empty((1024, 1024), dtype=torch.float32)          # 4 MiB
+    big = memory.empty((1024, 1024), dtype=torch.float32)  # 4 MiB
     assert big.data_ptr() % (2 << 20) == 0
-    assert big.untyped_storage().nbytes() == big.numel() * 4    # no hidden padding is saved
+    assert big.untyped_storage().nbytes() == big.numel() * 4  # no hidden padding is saved
 
 
 def test_compose_vector_matches_kron():
@@ -132,7 +146,7 @@ def test_section_indices_keep_qkv_boundaries():
     idx = section_indices(18, 12, 3)  # 6 blocks per section -> 4
     assert idx[:4].tolist() == uniform_indices(6, 4).tolist()
     for s in range(3):
-        part = idx[4 * s:4 * (s + 1)]
+        part = idx[4 * s : 4 * (s + 1)]
         assert bool(((part >= 6 * s) & (part < 6 * (s + 1))).all())
 
 
@@ -178,8 +192,12 @@ def test_weight_selection_hand_computed():
     # first-N layers, every 2nd residual channel; qkv rows per q/k/v section (128 -> 64 each)
     rows = torch.cat([even + s * 128 for s in range(3)])
     assert torch.equal(sd["blocks.1.attn.qkv.weight"], sd_t["blocks.1.attn.qkv.weight"][rows][:, even])
-    assert torch.equal(sd["blocks.0.mlp.fc1.weight"], sd_t["blocks.0.mlp.fc1.weight"][torch.arange(0, 512, 2)][:, even])
-    assert torch.equal(sd["blocks.0.mlp.fc2.weight"], sd_t["blocks.0.mlp.fc2.weight"][even][:, torch.arange(0, 512, 2)])
+    assert torch.equal(
+        sd["blocks.0.mlp.fc1.weight"], sd_t["blocks.0.mlp.fc1.weight"][torch.arange(0, 512, 2)][:, even]
+    )
+    assert torch.equal(
+        sd["blocks.0.mlp.fc2.weight"], sd_t["blocks.0.mlp.fc2.weight"][even][:, torch.arange(0, 512, 2)]
+    )
     assert torch.equal(sd["norm.weight"], sd_t["norm.weight"][even])
     assert torch.equal(sd["cls_token"], sd_t["cls_token"][:, :, even])
     assert torch.equal(sd["pos_embed"], sd_t["pos_embed"][:, :, even])
@@ -197,7 +215,9 @@ def test_wave_scalers_resample_over_width_per_section():
     assert torch.equal(s["qkv"], aux[:, :, [0, 2, 4]][:, :, :, [0]])
     assert s["fc1"].shape == (2, 4, 4, 1)
     assert torch.equal(s["fc1"], lg.tensors["aux.scalers.fc1"][:, :, [0, 2, 4, 6]][:, :, :, [0]])
-    deeper = wave.target_scalers(lg.tensors, lg.cfg, ViTSpec(depth=3, width=128, num_classes=0).resolve(TINY_ARCH))
+    deeper = wave.target_scalers(
+        lg.tensors, lg.cfg, ViTSpec(depth=3, width=128, num_classes=0).resolve(TINY_ARCH)
+    )
     a = lg.tensors["aux.scalers.proj"]
     assert torch.allclose(deeper["proj"][1], (a[0] + a[1]) / 2)
     assert torch.equal(deeper["proj"][0], a[0]) and torch.equal(deeper["proj"][2], a[1])
@@ -249,9 +269,15 @@ def test_registry_distill_hooks_round_trip_through_a_wave_model():
     from wavehub.wave_module import WaveModel
 
     m = get_method("wave")
-    t, block = m.distill_init(AuxArch.from_dict(TINY_ARCH), None, generator=torch.Generator().manual_seed(0), template_size=64,
-                              templates="4", bias_templates=None)
-    assert block["types"]["qkv"]["n"] == 4          # the CLI's string form is parsed by the method
+    t, block = m.distill_init(
+        AuxArch.from_dict(TINY_ARCH),
+        None,
+        generator=torch.Generator().manual_seed(0),
+        template_size=64,
+        templates="4",
+        bias_templates=None,
+    )
+    assert block["types"]["qkv"]["n"] == 4  # the CLI's string form is parsed by the method
     lg = tiny_wave(templates=4)
     spec = ViTSpec(depth=2, width=128, num_classes=0).resolve(TINY_ARCH)
     model = WaveModel.from_learngene(lg, spec, train_templates=True)

@@ -69,23 +69,38 @@ def _never(*_a, **_k):
 
 # ------------------------------------------------------------------ user files are never replaced silently
 
+
 def test_extract_refuses_a_folder_with_the_users_config(capsys, tmp_path, ancestry, monkeypatch):
     d = tmp_path / "mine"
     d.mkdir()
     (d / "config.json").write_text('{"my": "settings"}')
     monkeypatch.setattr("wavehub.extract.extract_learngene", _never)
-    err = user_error(*run(capsys, "extract", "--ancestry", ancestry, "--img-size", "32", "--templates", "4",
-                          "--out", d))
+    err = user_error(
+        *run(capsys, "extract", "--ancestry", ancestry, "--img-size", "32", "--templates", "4", "--out", d)
+    )
     assert "is not empty" in err and "--force" in err
     assert (d / "config.json").read_text() == '{"my": "settings"}'
     monkeypatch.undo()
-    rc, out, _ = run(capsys, "extract", "--ancestry", ancestry, "--img-size", "32", "--templates", "4",
-                     "--out", d, "--force")
+    rc, out, _ = run(
+        capsys,
+        "extract",
+        "--ancestry",
+        ancestry,
+        "--img-size",
+        "32",
+        "--templates",
+        "4",
+        "--out",
+        d,
+        "--force",
+    )
     assert rc == 0 and "wrote" in out
     assert sorted(p.name for p in d.iterdir()) == ["README.md", "config.json", "learngene.safetensors"]
     assert load_learngene(d).method == "wave" and _leftovers(tmp_path) == []
     # a previous learngene is ours to replace without --force
-    rc, _, _ = run(capsys, "extract", "--ancestry", ancestry, "--img-size", "32", "--templates", "2", "--out", d)
+    rc, _, _ = run(
+        capsys, "extract", "--ancestry", ancestry, "--img-size", "32", "--templates", "2", "--out", d
+    )
     assert rc == 0 and json.loads((d / CONFIG_FILE).read_text())["wave"]["types"]["qkv"]["n"] == 2
 
 
@@ -95,13 +110,15 @@ def test_pull_out_refuses_a_folder_holding_a_lone_user_file(capsys, seeded, tmp_
     d.mkdir()
     (d / lone).write_text("the user's own file\n")
     monkeypatch.setattr("wavehub.api.from_learngene", _never)
-    err = user_error(*run(capsys, "pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2", "--width", "128",
-                          "--out", d))
+    err = user_error(
+        *run(capsys, "pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2", "--width", "128", "--out", d)
+    )
     assert "does not hold a wavehub timm export" in err
     assert (d / lone).read_text() == "the user's own file\n" and sorted(os.listdir(d)) == [lone]
     monkeypatch.undo()
-    rc, out, _ = run(capsys, "pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2", "--width", "128", "--out", d,
-                     "--force")
+    rc, out, _ = run(
+        capsys, "pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2", "--width", "128", "--out", d, "--force"
+    )
     assert rc == 0 and (d / "model.safetensors").is_file() and "wavehub" in (d / "README.md").read_text()
 
 
@@ -117,7 +134,9 @@ def test_force_never_deletes_a_tree(model, tmp_path):
 def test_api_force_and_kinds(model, tmp_path):
     d = tmp_path / "m"
     save_timm(model, d)
-    with pytest.raises(errors.OutputError, match="transformers export"):  # a timm folder is not a transformers one
+    with pytest.raises(
+        errors.OutputError, match="transformers export"
+    ):  # a timm folder is not a transformers one
         save_transformers(model, d)
     save_transformers(model, d, force=True)
     assert (d / "preprocessor_config.json").is_file()
@@ -128,6 +147,7 @@ def test_api_force_and_kinds(model, tmp_path):
 
 
 # ------------------------------------------------------------------------------ checked before the work
+
 
 def test_extract_out_at_an_existing_file_fails_before_work(capsys, tmp_path, ancestry, monkeypatch):
     f = tmp_path / "file"
@@ -143,7 +163,9 @@ def test_fit_out_file_is_checked_before_the_fit(capsys, tmp_path, monkeypatch):
     f.write_text("x")
     monkeypatch.setattr("wavehub.fit.fit_scalers", _never)
     monkeypatch.setattr("wavehub.api.load_learngene", _never)
-    err = user_error(*run(capsys, "fit", lg, "--depth", "2", "--width", "128", "--data", "digits", "--out", f))
+    err = user_error(
+        *run(capsys, "fit", lg, "--depth", "2", "--width", "128", "--data", "digits", "--out", f)
+    )
     assert "is not a folder" in err
 
 
@@ -172,8 +194,9 @@ def test_unwritable_destination_is_a_typed_error_before_work(capsys, seeded, tmp
     with pytest.raises(errors.OutputError, match="cannot write"):
         save_timm(model, target)
     monkeypatch.setattr("wavehub.api.from_learngene", _never)
-    err = user_error(*run(capsys, "pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2", "--width", "128",
-                          "--out", target))
+    err = user_error(
+        *run(capsys, "pull", "hf-hub:wavehub/tiny", "-q", "--depth", "2", "--width", "128", "--out", target)
+    )
     assert "cannot write" in err and "hint:" in err
 
 
@@ -184,6 +207,7 @@ def test_a_path_below_a_file_is_refused(model, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ interrupted writes
+
 
 def test_interrupted_swap_leaves_the_old_export(model, tmp_path, monkeypatch):
     d = save_timm(model, tmp_path / "m")
@@ -244,8 +268,13 @@ def test_resave_killed_midway_keeps_the_previous_learngene(tmp_path, step):
     d = save_learngene(tiny_wave(), tmp_path / "lg")
     sha = load_learngene(d).sha256
     code = textwrap.dedent(_KILLER).format(tests=str(Path(__file__).parent), step=step, out=str(d))
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                       env=os.environ | {"PYTHONPATH": str(Path(wavehub.__file__).parents[1])})
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"PYTHONPATH": str(Path(wavehub.__file__).parents[1])},
+    )
     assert p.returncode == 9, p.stderr
     if step == "between-renames":  # the one window of the fallback swap: the old folder is hidden beside
         assert not d.exists() and any(".wavehub-old-" in n for n in _leftovers(tmp_path))
@@ -262,5 +291,10 @@ def test_build_resave_keeps_the_checkpoint(tmp_path):
     (d / "build_log.jsonl").write_text('{"step": 1}\n')
     save_learngene(tiny_wave(), d, kind="build")
     assert (d / "build_checkpoint.safetensors").read_bytes() == b"ckpt"
-    assert sorted(os.listdir(d)) == ["README.md", "build_checkpoint.safetensors", "build_log.jsonl", CONFIG_FILE,
-                                     TENSOR_FILE]
+    assert sorted(os.listdir(d)) == [
+        "README.md",
+        "build_checkpoint.safetensors",
+        "build_log.jsonl",
+        CONFIG_FILE,
+        TENSOR_FILE,
+    ]

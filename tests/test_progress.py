@@ -64,22 +64,44 @@ def test_extract_shows_its_stages(ancestry, tmp_path):
 
 
 def test_build_shows_its_set_up(ancestry, tmp_path):
-    rc, text = _cli(["build", "--ancestry", ancestry, "--img-size", "32", "--templates", "4", "--steps", "1",
-                     "--batch-size", "4", "--holdout", "4", "--out", tmp_path / "lg"], tty=True)
+    rc, text = _cli(
+        [
+            "build",
+            "--ancestry",
+            ancestry,
+            "--img-size",
+            "32",
+            "--templates",
+            "4",
+            "--steps",
+            "1",
+            "--batch-size",
+            "4",
+            "--holdout",
+            "4",
+            "--out",
+            tmp_path / "lg",
+        ],
+        tty=True,
+    )
     assert rc == 0, text
-    assert "build wave set-up:" in text and "initial learngene (extraction)" in text and "aux model" in text, text
+    assert (
+        "build wave set-up:" in text and "initial learngene (extraction)" in text and "aux model" in text
+    ), text
 
 
 def test_pull_out_shows_the_export(hub, tmp_path):
     hub.create_repo("wavehub/tiny")
     hub.commit("wavehub/tiny", save_learngene(tiny_wave(), tmp_path / "lg"))
-    rc, text = _cli(["pull", "hf-hub:wavehub/tiny", "--depth", "2", "--width", "128", "--out", tmp_path / "m"],
-                    tty=True)
+    rc, text = _cli(
+        ["pull", "hf-hub:wavehub/tiny", "--depth", "2", "--width", "128", "--out", tmp_path / "m"], tty=True
+    )
     assert rc == 0, text
     assert "export timm:" in text and "materialize" in text and "write" in text, text
 
 
 def test_a_failure_erases_the_bar(tmp_path):
-    rc, text = _cli(["extract", "--ancestry", "local-dir:" + str(tmp_path / "none"), "--out", tmp_path / "x"],
-                    tty=True)
+    rc, text = _cli(
+        ["extract", "--ancestry", "local-dir:" + str(tmp_path / "none"), "--out", tmp_path / "x"], tty=True
+    )
     assert rc == 1 and "error: could not load ancestry" in text and "Traceback" not in text, text

@@ -51,22 +51,35 @@ def test_every_init_learns_above_chance(quick):
         curve = ft[0]["curve"]
         assert [c["step"] for c in curve] == [8, 16, 24], curve
         assert all(math.isfinite(c["acc"]) and math.isfinite(c["loss"]) for c in curve), curve
-        assert ft[0]["acc_curve"] == curve[-1]["acc"]     # the curve's 500-image subset
-        for acc in (curve[-1]["acc"], ft[0]["acc"], pr[0]["acc"]):   # 500 / 1,000 test images: chance 10 ± 1.3 %
+        assert ft[0]["acc_curve"] == curve[-1]["acc"]  # the curve's 500-image subset
+        for acc in (
+            curve[-1]["acc"],
+            ft[0]["acc"],
+            pr[0]["acc"],
+        ):  # 500 / 1,000 test images: chance 10 ± 1.3 %
             assert CHANCE + 0.05 < acc <= 1.0, (init, acc)
         assert ft[0]["params"] > 1_000_000 and ft[0]["seconds"] > 0
     fit = next(r for r in runs if r["init"] == "wave-fit" and r["kind"] == "finetune")["fit"]
     assert fit["steps"] == 12 and fit["trained_parameters"] > 0 and 0.0 <= fit["acc"] <= 1.0
-    assert 0.0 <= fit["acc_final"] <= 1.0            # fit alone, on the final (1,000-image) test set too
-    assert {r["learngene"]["name"] for r in runs if r["init"] in ("wave", "wave-fit")} == {"dinov2s-learngene"}
+    assert 0.0 <= fit["acc_final"] <= 1.0  # fit alone, on the final (1,000-image) test set too
+    assert {r["learngene"]["name"] for r in runs if r["init"] in ("wave", "wave-fit")} == {
+        "dinov2s-learngene"
+    }
 
 
 def test_report_files_and_na(quick):
     out, first, _, _ = quick
     md = (out / "quality_quick.md").read_text()
-    for label in ("random (timm)", "Weight Selection", "TLEG", "WAVE, no bank", "WAVE default (bank)", "WAVE + fitted scalers"):
+    for label in (
+        "random (timm)",
+        "Weight Selection",
+        "TLEG",
+        "WAVE, no bank",
+        "WAVE default (bank)",
+        "WAVE + fitted scalers",
+    ):
         assert label in md
-    assert md.count("n/a — not built") >= 2     # the distilled column in both tables, not silently dropped
+    assert md.count("n/a — not built") >= 2  # the distilled column in both tables, not silently dropped
     assert "family params / stored" in md and "Fine-tune steps to reach random" in md
     rows = list(csv.DictReader((out / "quality_quick.csv").open()))
     assert len(rows) == 2 * len(INITS) and {r["init"] for r in rows} == set(INITS)

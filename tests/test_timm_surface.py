@@ -20,8 +20,15 @@ def lg():
 
 
 def test_features_only_goes_through_timms_builder():
-    m = timm.create_model("wavehub_dinov2s_learngene", pretrained=True, features_only=True, out_indices=(1, 3),
-                          depth=4, width=192, img_size=56)
+    m = timm.create_model(
+        "wavehub_dinov2s_learngene",
+        pretrained=True,
+        features_only=True,
+        out_indices=(1, 3),
+        depth=4,
+        width=192,
+        img_size=56,
+    )
     assert isinstance(m, FeatureGetterNet)
     feats = m(torch.randn(1, 3, 56, 56))
     assert [tuple(f.shape) for f in feats] == [(1, 192, 4, 4)] * 2
@@ -31,10 +38,18 @@ def test_features_only_goes_through_timms_builder():
 
 
 def test_features_only_default_out_indices_like_timms_vit():
-    m = timm.create_model("wavehub_dinov2s_learngene", pretrained=False, features_only=True, depth=4, width=192,
-                          img_size=56)
-    ref = timm.create_model("vit_small_patch14_dinov2", pretrained=False, features_only=True, depth=4,
-                            embed_dim=192, num_heads=3, img_size=56)
+    m = timm.create_model(
+        "wavehub_dinov2s_learngene", pretrained=False, features_only=True, depth=4, width=192, img_size=56
+    )
+    ref = timm.create_model(
+        "vit_small_patch14_dinov2",
+        pretrained=False,
+        features_only=True,
+        depth=4,
+        embed_dim=192,
+        num_heads=3,
+        img_size=56,
+    )
     assert m.feature_info.module_name() == ref.feature_info.module_name()
 
 
@@ -45,8 +60,9 @@ def test_pretrained_false_is_the_card_architecture_whatever_the_cache(monkeypatc
     assert m.patch_embed.patch_size == (arch["patch_size"],) * 2 and m.embed_dim == arch["width"]
     bundled = timm.create_model("wavehub_dinov2s_learngene", pretrained=False, depth=2)
     composed = wavehub.create_model("dinov2s-learngene", depth=2)
-    assert {k: v.shape for k, v in bundled.state_dict().items()} == {k: v.shape for k, v in
-                                                                      composed.state_dict().items()}
+    assert {k: v.shape for k, v in bundled.state_dict().items()} == {
+        k: v.shape for k, v in composed.state_dict().items()
+    }
 
 
 def test_wavehub_create_model_accepts_pretrained(lg):
@@ -74,8 +90,15 @@ def test_device_none_is_the_cpu_with_or_without_fit(lg):
 
     plain = wavehub.create_model(lg, depth=2, width=128, device=None)
     ds = load_dataset("fashion-mnist", "train", img_size=32, subset=32, seed=0)
-    fitted = wavehub.create_model(lg, depth=2, width=128, fit=ds, device=None, progress=False,
-                                  fit_options=dict(steps=1, batch_size=16, eval_data=None))
+    fitted = wavehub.create_model(
+        lg,
+        depth=2,
+        width=128,
+        fit=ds,
+        device=None,
+        progress=False,
+        fit_options=dict(steps=1, batch_size=16, eval_data=None),
+    )
     assert next(plain.parameters()).device.type == next(fitted.parameters()).device.type == "cpu"
     assert fitted.wavehub_fit["device"].startswith("cpu")
 
@@ -92,8 +115,9 @@ def test_no_hf_hub_id_pointing_at_the_learngene_repo(lg):
 @pytest.mark.parametrize("pool", ["", "avg", "token", "max"])
 def test_global_pool_follows_timms_final_norm_rule(lg, pool):
     m = wavehub.create_model(lg, depth=2, width=128, num_classes=3, global_pool=pool)
-    ref = VisionTransformer(img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, num_classes=3,
-                            global_pool=pool)
+    ref = VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, num_classes=3, global_pool=pool
+    )
     assert type(m.norm) is type(ref.norm) and type(m.fc_norm) is type(ref.fc_norm)
     x = torch.randn(1, 3, 32, 32)
     assert m(x).shape == ref(x).shape  # '' pools nothing: one output per token, as in timm

@@ -61,8 +61,11 @@ def test_readme_zoo_table_is_wavehub_list(capsys):
         cells = [c.strip() for c in ln.strip("|").split("|")]
         name = re.search(r"`([^`]+)`", cells[0]).group(1)
         status = cells[1]
-        readme[name] = ("published:" + re.search(r"`([^`]+)`", status).group(1) if status.startswith("published")
-                        else status.split()[0].replace("unpublished", "recipe"))
+        readme[name] = (
+            "published:" + re.search(r"`([^`]+)`", status).group(1)
+            if status.startswith("published")
+            else status.split()[0].replace("unpublished", "recipe")
+        )
     assert main(["list"]) == 0
     rows = capsys.readouterr().out.splitlines()
     listed = {r.split()[0]: r.split()[1] for r in rows[1:]}

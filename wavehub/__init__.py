@@ -14,8 +14,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "create_model", "from_learngene", "load_learngene", "list_learngenes", "pull", "push",
-    "save_timm", "save_transformers", "Learngene", "ViTSpec", "errors",
+    "__version__",
+    "create_model",
+    "from_learngene",
+    "load_learngene",
+    "list_learngenes",
+    "pull",
+    "push",
+    "save_timm",
+    "save_transformers",
+    "Learngene",
+    "ViTSpec",
+    "errors",
 ]
 
 _LAZY = {

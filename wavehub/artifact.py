@@ -42,10 +42,29 @@ from .errors import (
 from .files import atomic_write_bytes, sha256_bytes, sha256_file
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE",
-    "Learngene", "save_learngene", "load_learngene", "read_config", "validate_folder", "validate_config", "sha256_file",
-    "sha256_bytes", "atomic_write_bytes", "expected_shapes", "render_card", "parse_json", "validate_tensors",
-    "MAX_CONFIG_BYTES", "MAX_JSON_DEPTH", "INTERPOLATIONS", "CROP_MODES", "GLOBAL_POOLS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TENSOR_FILE",
+    "CONFIG_FILE",
+    "CARD_FILE",
+    "Learngene",
+    "save_learngene",
+    "load_learngene",
+    "read_config",
+    "validate_folder",
+    "validate_config",
+    "sha256_file",
+    "sha256_bytes",
+    "atomic_write_bytes",
+    "expected_shapes",
+    "render_card",
+    "parse_json",
+    "validate_tensors",
+    "MAX_CONFIG_BYTES",
+    "MAX_JSON_DEPTH",
+    "INTERPOLATIONS",
+    "CROP_MODES",
+    "GLOBAL_POOLS",
 ]
 
 _BUNDLED_DIR = Path(__file__).resolve().parent / "_bundled"
@@ -120,13 +139,19 @@ def _check_data_section(header: dict, size: int) -> None:
         if k == "__metadata__":
             continue
         off = v.get("data_offsets") if isinstance(v, dict) else None
-        if not (isinstance(off, list) and len(off) == 2 and all(isinstance(o, int) and not isinstance(o, bool)
-                                                               for o in off) and 0 <= off[0] <= off[1]):
+        if not (
+            isinstance(off, list)
+            and len(off) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) for o in off)
+            and 0 <= off[0] <= off[1]
+        ):
             raise _fail(f"{TENSOR_FILE} has a corrupt header entry for {_short(k)}")
         end = max(end, off[1])
     if end != size:
-        raise _fail(f"{TENSOR_FILE}'s data section is {size:,} bytes, its header describes {end:,}: "
-                    "the file is truncated or padded")
+        raise _fail(
+            f"{TENSOR_FILE}'s data section is {size:,} bytes, its header describes {end:,}: "
+            "the file is truncated or padded"
+        )
 
 
 def validate_tensors(data: bytes, config: dict) -> dict:
@@ -151,16 +176,21 @@ def _parse_tensors(data: bytes, config: dict) -> dict:
     header_len = int.from_bytes(data[:8], "little")
     if header_len <= 0 or 8 + header_len > len(data):
         raise _fail(f"{TENSOR_FILE} is truncated or not a safetensors file (header length {header_len})")
-    header = parse_json(bytes(data[8:8 + header_len]), f"{TENSOR_FILE}'s header", MAX_HEADER_BYTES)
+    header = parse_json(bytes(data[8 : 8 + header_len]), f"{TENSOR_FILE}'s header", MAX_HEADER_BYTES)
     if not isinstance(header, dict):
         raise _fail(f"{TENSOR_FILE} has a corrupt header (not a JSON object)")
     meta = header.get("__metadata__") or {}
     _check_data_section(header, len(data) - 8 - header_len)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise _fail(f"{TENSOR_FILE} is not a wavehub learngene (metadata format {meta.get('format')!r})"
-                    if isinstance(meta, dict) else f"{TENSOR_FILE} has corrupt metadata")
+        raise _fail(
+            f"{TENSOR_FILE} is not a wavehub learngene (metadata format {meta.get('format')!r})"
+            if isinstance(meta, dict)
+            else f"{TENSOR_FILE} has corrupt metadata"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ArtifactVersionError(f"{TENSOR_FILE} format version {meta.get('format_version')!r} is not supported")
+        raise ArtifactVersionError(
+            f"{TENSOR_FILE} format version {meta.get('format_version')!r} is not supported"
+        )
     try:
         tensors = st_load(data)
     except Exception as e:  # noqa: BLE001 - SafetensorError and friends
@@ -169,9 +199,11 @@ def _parse_tensors(data: bytes, config: dict) -> dict:
     missing = sorted(set(want) - set(tensors))
     extra = sorted(set(tensors) - set(want))
     if missing or extra:
-        raise _fail(f"{TENSOR_FILE} tensor names do not match method {LearngeneConfig.from_dict(config).method!r}: "
-                    f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
-                    f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}")
+        raise _fail(
+            f"{TENSOR_FILE} tensor names do not match method {LearngeneConfig.from_dict(config).method!r}: "
+            f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
+            f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}"
+        )
     for k, shape in want.items():
         t = tensors[k]
         if tuple(t.shape) != tuple(shape):
@@ -225,8 +257,14 @@ def validate_folder(path: str | os.PathLike, *, verify: bool = True, sha256: str
     return load_learngene(path, verify=verify, sha256=sha256).config
 
 
-def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any = "cpu",
-                   source: str | None = None, sha256: str | None = None) -> Learngene:
+def load_learngene(
+    path: str | os.PathLike,
+    *,
+    verify: bool = True,
+    device: Any = "cpu",
+    source: str | None = None,
+    sha256: str | None = None,
+) -> Learngene:
     """Load and validate a learngene folder (or its ``learngene.safetensors``).
 
     ``verify=False`` skips only the sha256 comparison (for fuzzing the parser and for quick peeks);
@@ -237,16 +275,20 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
         config = validate_config(config)
         recorded = LearngeneConfig.from_dict(config).sha256
         if verify and (sha256 or sha256_bytes(data)) != recorded:
-            raise IntegrityError(f"{TENSOR_FILE} in {path} does not match its recorded sha256 "
-                                 f"({recorded[:12]}...): the file is corrupted or was modified")
+            raise IntegrityError(
+                f"{TENSOR_FILE} in {path} does not match its recorded sha256 "
+                f"({recorded[:12]}...): the file is corrupted or was modified"
+            )
         tensors = validate_tensors(data, config)
         from .bank import read_bank
 
         bank = read_bank(path if path.is_dir() else path.parent, config, verify=verify)
     except (ArtifactFormatError, IntegrityError, ArtifactVersionError) as e:
         if _is_bundled(path):  # not a download: a re-pull cannot fix the package's own copy
-            raise type(e)(f"the bundled learngene is damaged: {e.message}",
-                          "Reinstall wavehub (`pip install --force-reinstall wavehub`).") from None
+            raise type(e)(
+                f"the bundled learngene is damaged: {e.message}",
+                "Reinstall wavehub (`pip install --force-reinstall wavehub`).",
+            ) from None
         raise
     except LearngeneNotFoundError:
         raise
@@ -254,11 +296,19 @@ def load_learngene(path: str | os.PathLike, *, verify: bool = True, device: Any 
         raise _fail(f"learngene at {path} is malformed ({type(e).__name__}: {str(e)[:100]})") from None
     if device not in (None, "cpu"):
         tensors = {k: v.to(device) for k, v in tensors.items()}
-    return Learngene(LearngeneConfig.from_dict(config).method, config, tensors, card, source or str(path), bank)
+    return Learngene(
+        LearngeneConfig.from_dict(config).method, config, tensors, card, source or str(path), bank
+    )
 
 
-def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | None = None, force: bool = False,
-                   kind: str = "learngene") -> Path:
+def save_learngene(
+    lg: Learngene,
+    out_dir: str | os.PathLike,
+    *,
+    card: str | None = None,
+    force: bool = False,
+    kind: str = "learngene",
+) -> Path:
     """Write the three files into a new folder beside ``out_dir`` and swap it into place (:mod:`wavehub.outdir`):
     an interrupted save leaves the previous learngene intact. ``kind="build"`` keeps a build's checkpoint and log.
     """
@@ -273,11 +323,17 @@ def save_learngene(lg: Learngene, out_dir: str | os.PathLike, *, card: str | Non
     meta = {"format_version": FORMAT_VERSION, "format": FORMAT, "method": lg.method}
     data = _with_metadata_order(st_save(tensors, metadata=meta), meta)
     config = dict(lg.config)
-    config.update(format=FORMAT, format_version=FORMAT_VERSION, method=lg.method, sha256=sha256_bytes(data),
-                  tensor_file=TENSOR_FILE, wavehub_version=__version__)
+    config.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        method=lg.method,
+        sha256=sha256_bytes(data),
+        tensor_file=TENSOR_FILE,
+        wavehub_version=__version__,
+    )
     config.setdefault("created", _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
     config.setdefault("params", {}).update(learngene=sum(t.numel() for t in tensors.values()))
-    records = (config.pop("bank", None) or {}).get("entries", {})   # an entry's fitting record
+    records = (config.pop("bank", None) or {}).get("entries", {})  # an entry's fitting record
     validate_config(config)
     text = card if card is not None else (lg.card or render_card(config))
     keep = sorted(outdir.KINDS[kind].files - {TENSOR_FILE, CONFIG_FILE, CARD_FILE})
@@ -299,12 +355,14 @@ def _with_metadata_order(data: bytes, meta: dict[str, str]) -> bytes:
     tensors gave a different file and sha256 (the learngene's pin) 5 times in 6. Rewrite it in ``meta``'s order:
     same keys and values, same header length, the tensor entries untouched."""
     n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
     header["__metadata__"] = dict(meta)
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    if len(raw) > n:  # cannot happen for the same keys and values; never write a header safetensors can't read
+    if (
+        len(raw) > n
+    ):  # cannot happen for the same keys and values; never write a header safetensors can't read
         return data
-    return data[:8] + raw.ljust(n) + data[8 + n:]
+    return data[:8] + raw.ljust(n) + data[8 + n :]
 
 
 def render_card(config: dict) -> str:
@@ -322,17 +380,28 @@ def render_card(config: dict) -> str:
         meta["base_model"] = anc["hf_id"]
     name = c.name if c.name is not None else "learngene"
     lines = [
-        "---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
-        f"# {name}", "",
+        "---",
+        yaml.safe_dump(meta, sort_keys=False).strip(),
+        "---",
+        "",
+        f"# {name}",
+        "",
         f"A **{c.method.upper()}** learngene for [wavehub](https://github.com/wavehub/wavehub): "
         "size-agnostic weight templates from which wavehub builds a stock timm `VisionTransformer` of the depth "
-        "and width you ask for.", "",
+        "and width you ask for.",
+        "",
         f"- ancestry: `{anc.get('id', 'unknown')}`",
         f"- aux architecture: depth {aux.depth}, width {aux.width}, {aux.num_heads} heads, "
         f"patch {aux.patch_size}, {aux.img_size} px",
         f"- learngene parameters: {c.params.get('learngene', 'n/a')}",
-        f"- sha256 of `{TENSOR_FILE}`: `{c.sha256}`", "",
-        "## Usage", "", "```python", "import wavehub",
-        f'model = wavehub.from_learngene("{name}", depth=8, width={aux.width}, num_classes=10)', "```", "",
+        f"- sha256 of `{TENSOR_FILE}`: `{c.sha256}`",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "import wavehub",
+        f'model = wavehub.from_learngene("{name}", depth=8, width={aux.width}, num_classes=10)',
+        "```",
+        "",
     ]
     return "\n".join(lines)

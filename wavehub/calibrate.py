@@ -27,12 +27,19 @@ __all__ = ["FOLDED", "IMAGES", "IMG_SIZE", "input_rms", "fold_norms", "describe"
 
 # (norm, the linear layer it feeds) in every block
 FOLDED = (("norm1", "attn.qkv"), ("norm2", "mlp.fc1"))
-IMAGES, IMG_SIZE = 256, 112   # default calibration crops and their size (px)
+IMAGES, IMG_SIZE = 256, 112  # default calibration crops and their size (px)
 
 
 @torch.no_grad()
-def input_rms(anc, data: str = "natural", *, images: int = IMAGES, img_size: int = IMG_SIZE, seed: int = 0,
-              batch: int = 32) -> dict[str, torch.Tensor]:
+def input_rms(
+    anc,
+    data: str = "natural",
+    *,
+    images: int = IMAGES,
+    img_size: int = IMG_SIZE,
+    seed: int = 0,
+    batch: int = 32,
+) -> dict[str, torch.Tensor]:
     """Per-channel RMS of every block's LayerNorm output *before* its affine, on ``images`` crops of ``data``
     (``natural`` = the sample photographs scikit-image ships: none from any evaluated dataset), keyed
     ``blocks.{i}.norm1``. Deterministic for a seed."""
@@ -40,23 +47,38 @@ def input_rms(anc, data: str = "natural", *, images: int = IMAGES, img_size: int
     from .errors import DatasetNotFoundError
 
     try:
-        stream = make_stream(data, img_size=img_size, mean=anc.mean, std=anc.std, seed=seed,
-                             in_chans=anc.model_args.get("in_chans", 3))
-    except DatasetNotFoundError as e:   # the build-time remedy names --data; here the flag is --calibrate
-        raise DatasetNotFoundError(f"calibration data {data!r}: {e.message}",
-                                   "pip install 'wavehub[build]' (or pass --calibrate fashion-mnist)") from None
+        stream = make_stream(
+            data,
+            img_size=img_size,
+            mean=anc.mean,
+            std=anc.std,
+            seed=seed,
+            in_chans=anc.model_args.get("in_chans", 3),
+        )
+    except DatasetNotFoundError as e:  # the build-time remedy names --data; here the flag is --calibrate
+        raise DatasetNotFoundError(
+            f"calibration data {data!r}: {e.message}",
+            "pip install 'wavehub[build]' (or pass --calibrate fashion-mnist)",
+        ) from None
     model = anc.model(img_size=img_size).float().eval()
-    sums: dict[str, tuple[torch.Tensor, int]] = {}   # key -> (sum of squares per channel, tokens seen)
+    sums: dict[str, tuple[torch.Tensor, int]] = {}  # key -> (sum of squares per channel, tokens seen)
 
     def hook(key: str):
         def f(_mod, inp):
             h = inp[0].float()
             sq, n = sums.get(key, (0, 0))
-            sums[key] = (sq + F.layer_norm(h, h.shape[-1:]).pow(2).sum(dim=(0, 1)), n + h.shape[0] * h.shape[1])
+            sums[key] = (
+                sq + F.layer_norm(h, h.shape[-1:]).pow(2).sum(dim=(0, 1)),
+                n + h.shape[0] * h.shape[1],
+            )
+
         return f
 
-    handles = [getattr(b, n).register_forward_pre_hook(hook(f"blocks.{i}.{n}"))
-               for i, b in enumerate(model.blocks) for n, _ in FOLDED]
+    handles = [
+        getattr(b, n).register_forward_pre_hook(hook(f"blocks.{i}.{n}"))
+        for i, b in enumerate(model.blocks)
+        for n, _ in FOLDED
+    ]
     try:
         for start in range(0, images, batch):
             x = torch.stack([stream.sample(0, i)[0] for i in range(start, min(images, start + batch))])
@@ -67,8 +89,9 @@ def input_rms(anc, data: str = "natural", *, images: int = IMAGES, img_size: int
     return {k: (sq / n).sqrt().clamp_min(1e-6) for k, (sq, n) in sums.items()}
 
 
-def fold_norms(sd: dict[str, torch.Tensor], depth: int,
-               rms: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def fold_norms(
+    sd: dict[str, torch.Tensor], depth: int, rms: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """A copy of ``sd`` (timm keys) with each LayerNorm affine folded into the linear layer it feeds and, with
     ``rms``, its input channels scaled by the RMS (norm weight ``1/r``, bias 0). Function-preserving."""
     out = dict(sd)
@@ -86,5 +109,10 @@ def fold_norms(sd: dict[str, torch.Tensor], depth: int,
 
 def describe(data: str, images: int, img_size: int, seed: int) -> dict[str, Any]:
     """What a calibrated learngene's recipe records."""
-    return {"data": data, "images": images, "img_size": img_size, "seed": seed,
-            "statistic": "per-channel RMS of each LayerNorm output before its affine (norm1 -> qkv, norm2 -> fc1)"}
+    return {
+        "data": data,
+        "images": images,
+        "img_size": img_size,
+        "seed": seed,
+        "statistic": "per-channel RMS of each LayerNorm output before its affine (norm1 -> qkv, norm2 -> fc1)",
+    }

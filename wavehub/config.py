@@ -19,27 +19,48 @@ from typing import Any
 from .errors import ArtifactFormatError, ArtifactVersionError
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "CONFIG_VERSIONS", "TENSOR_FILE", "CONFIG_FILE", "CARD_FILE", "MAX_CONFIG_BYTES",
-    "MAX_HEADER_BYTES", "MAX_JSON_DEPTH", "INTERPOLATIONS", "CROP_MODES", "GLOBAL_POOLS",
-    "AuxArch", "DataConfig", "BankEntry", "BankBlock", "LearngeneConfig", "parse_json", "validate_config",
-    "config_bytes", "with_aux", "aux_record", "entry_key", "validate_bank",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CONFIG_VERSIONS",
+    "TENSOR_FILE",
+    "CONFIG_FILE",
+    "CARD_FILE",
+    "MAX_CONFIG_BYTES",
+    "MAX_HEADER_BYTES",
+    "MAX_JSON_DEPTH",
+    "INTERPOLATIONS",
+    "CROP_MODES",
+    "GLOBAL_POOLS",
+    "AuxArch",
+    "DataConfig",
+    "BankEntry",
+    "BankBlock",
+    "LearngeneConfig",
+    "parse_json",
+    "validate_config",
+    "config_bytes",
+    "with_aux",
+    "aux_record",
+    "entry_key",
+    "validate_bank",
 ]
 
 FORMAT = "wavehub.learngene"
-FORMAT_VERSION = "1"          # the tensor file's format (unchanged by a bank)
+FORMAT_VERSION = "1"  # the tensor file's format (unchanged by a bank)
 #: config.json versions this wavehub reads: "1", and "2" = "1" plus an optional bank (wavehub.bank)
 CONFIG_VERSIONS = ("1", "2")
 TENSOR_FILE = "learngene.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 _AUX_INT_KEYS = ("depth", "width", "num_heads", "patch_size", "img_size", "in_chans")
-MAX_CONFIG_BYTES = 1 << 20        # a learngene's config.json is a few KB; anything near this is not one
-MAX_HEADER_BYTES = 100 << 20      # safetensors' own limit for its JSON header
-MAX_JSON_DEPTH = 32               # the schema nests 4 deep; far deeper JSON would overflow recursive readers
+MAX_CONFIG_BYTES = 1 << 20  # a learngene's config.json is a few KB; anything near this is not one
+MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit for its JSON header
+MAX_JSON_DEPTH = 32  # the schema nests 4 deep; far deeper JSON would overflow recursive readers
 # the values create_model and the exports can pass on (PIL's filters; timm's crop modes and pools)
 INTERPOLATIONS = ("nearest", "lanczos", "bilinear", "bicubic", "box", "hamming")
 CROP_MODES = ("squash", "center", "border")
 GLOBAL_POOLS = ("token", "avg", "max", "avgmax", "")
+
 
 def _fail(msg: str) -> ArtifactFormatError:
     return ArtifactFormatError(msg)
@@ -88,8 +109,11 @@ def validate_config(config: Any) -> dict:
         raise _fail(f"config.json format is {config.get('format')!r}, expected {FORMAT!r}")
     version = config.get("format_version")
     if version not in CONFIG_VERSIONS:
-        raise ArtifactVersionError(f"learngene format version {version!r} is not supported (this wavehub reads "
-                                   f"versions {', '.join(CONFIG_VERSIONS)})", "Upgrade wavehub: pip install -U wavehub")
+        raise ArtifactVersionError(
+            f"learngene format version {version!r} is not supported (this wavehub reads "
+            f"versions {', '.join(CONFIG_VERSIONS)})",
+            "Upgrade wavehub: pip install -U wavehub",
+        )
     from .methods import METHODS
 
     method = METHODS.get(config.get("method")) if isinstance(config.get("method"), str) else None
@@ -119,7 +143,7 @@ def validate_config(config: Any) -> dict:
     _validate_aux_extras(aux)
     _validate_data_fields(config, aux)
     _validate_descriptive(config)
-    for name in METHODS:   # another method's block is never read, but must not be malformed either
+    for name in METHODS:  # another method's block is never read, but must not be malformed either
         if config.get(name) is not None and not isinstance(config[name], dict):
             raise _fail(f"config.json {name} must be an object")
     method.validate_block(AuxArch.from_dict(aux), config.get(method.name))
@@ -148,12 +172,16 @@ def _validate_data_fields(config: dict, aux: dict) -> None:
         if v is None:
             continue
         if not (isinstance(v, list) and len(v) in {1, 3, aux["in_chans"]} and all(_number(x) for x in v)):
-            raise _fail(f"config.json {key} must be a list of 1, 3 or in_chans finite numbers, got {_short(v)}")
+            raise _fail(
+                f"config.json {key} must be a list of 1, 3 or in_chans finite numbers, got {_short(v)}"
+            )
         if key == "std" and not all(x > 0 for x in v):
             raise _fail("config.json std values must be positive")
     interp = config.get("interpolation")
     if interp is not None and interp not in INTERPOLATIONS:
-        raise _fail(f"config.json interpolation must be one of {', '.join(INTERPOLATIONS)}, got {_short(interp)}")
+        raise _fail(
+            f"config.json interpolation must be one of {', '.join(INTERPOLATIONS)}, got {_short(interp)}"
+        )
     crop = config.get("crop_pct")
     if crop is not None and not (_number(crop) and 0.1 <= crop <= 1.0):
         raise _fail(f"config.json crop_pct must be a number in [0.1, 1], got {_short(crop)}")
@@ -189,8 +217,6 @@ def _short(v: Any) -> str:
     return r if len(r) <= 40 else r[:37] + "..."
 
 
-
-
 def config_bytes(config: Mapping[str, Any]) -> bytes:
     """config.json's bytes: sorted keys, two-space indent, a final newline (the published files' layout, which
     their sha256 pins depend on)."""
@@ -213,8 +239,11 @@ def entry_key(depth: int, width: int) -> str:
 
 
 def _bank_fail(msg: str) -> ArtifactFormatError:
-    return ArtifactFormatError(msg, "Re-download the learngene (`wavehub pull NAME --force`) or rebuild its bank "
-                                    "with `wavehub bank add`.")
+    return ArtifactFormatError(
+        msg,
+        "Re-download the learngene (`wavehub pull NAME --force`) or rebuild its bank "
+        "with `wavehub bank add`.",
+    )
 
 
 def validate_bank(config: Mapping[str, Any]) -> BankBlock:
@@ -262,9 +291,17 @@ class AuxArch:
 
     @classmethod
     def from_dict(cls, aux: Mapping[str, Any]) -> AuxArch:
-        return cls(depth=aux["depth"], width=aux["width"], num_heads=aux["num_heads"], mlp_ratio=aux["mlp_ratio"],
-                   patch_size=aux["patch_size"], img_size=aux["img_size"], in_chans=aux["in_chans"],
-                   class_token=aux.get("class_token"), global_pool=aux.get("global_pool"))
+        return cls(
+            depth=aux["depth"],
+            width=aux["width"],
+            num_heads=aux["num_heads"],
+            mlp_ratio=aux["mlp_ratio"],
+            patch_size=aux["patch_size"],
+            img_size=aux["img_size"],
+            in_chans=aux["in_chans"],
+            class_token=aux.get("class_token"),
+            global_pool=aux.get("global_pool"),
+        )
 
     @property
     def has_class_token(self) -> bool:
@@ -284,9 +321,15 @@ class AuxArch:
 
     def spec_defaults(self) -> dict[str, Any]:
         """Fields a ViTSpec inherits from the aux model when the user leaves them unset."""
-        return {"patch_size": self.patch_size, "img_size": self.img_size, "in_chans": self.in_chans,
-                "mlp_ratio": self.mlp_ratio, "class_token": self.class_token, "global_pool": self.global_pool,
-                "head_dim": self.head_dim}
+        return {
+            "patch_size": self.patch_size,
+            "img_size": self.img_size,
+            "in_chans": self.in_chans,
+            "mlp_ratio": self.mlp_ratio,
+            "class_token": self.class_token,
+            "global_pool": self.global_pool,
+            "head_dim": self.head_dim,
+        }
 
 
 @dataclass(frozen=True)
@@ -305,9 +348,13 @@ class DataConfig:
         def tup(v):
             return None if v is None else tuple(v)
 
-        return cls(mean=tup(config.get("mean")), std=tup(config.get("std")),
-                   interpolation=config.get("interpolation"), crop_pct=config.get("crop_pct"),
-                   crop_mode=config.get("crop_mode"))
+        return cls(
+            mean=tup(config.get("mean")),
+            std=tup(config.get("std")),
+            interpolation=config.get("interpolation"),
+            crop_pct=config.get("crop_pct"),
+            crop_mode=config.get("crop_mode"),
+        )
 
 
 @dataclass(frozen=True)
@@ -365,12 +412,21 @@ class LearngeneConfig:
         being built in memory needs only ``aux``)."""
         method = method or config.get("method")
         bank = config.get("bank")
-        return cls(method=method, aux=AuxArch.from_dict(config["aux"]), block=config.get(method) or {},
-                   data=DataConfig.from_dict(config), bank=BankBlock.from_dict(bank) if bank else None,
-                   format_version=config.get("format_version"),
-                   name=config.get("name"), repo_id=config.get("repo_id"), sha256=config.get("sha256"),
-                   ancestry=config.get("ancestry") or {}, recipe=config.get("recipe") or {},
-                   serves=config.get("serves") or {}, params=config.get("params") or {})
+        return cls(
+            method=method,
+            aux=AuxArch.from_dict(config["aux"]),
+            block=config.get(method) or {},
+            data=DataConfig.from_dict(config),
+            bank=BankBlock.from_dict(bank) if bank else None,
+            format_version=config.get("format_version"),
+            name=config.get("name"),
+            repo_id=config.get("repo_id"),
+            sha256=config.get("sha256"),
+            ancestry=config.get("ancestry") or {},
+            recipe=config.get("recipe") or {},
+            serves=config.get("serves") or {},
+            params=config.get("params") or {},
+        )
 
     @property
     def license(self) -> str:

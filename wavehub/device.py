@@ -11,16 +11,31 @@ import torch
 from .constants import DTYPE_NAMES
 from .errors import ArgumentError, DeviceError, SpecError
 
-__all__ = ["resolve_device", "parse_dtype", "autocast_dtype", "cpu_has_fast_bf16", "matmul_dtype", "MODEL_DTYPES",
-           "STORAGE_DTYPES", "available_memory", "check_memory"]
+__all__ = [
+    "resolve_device",
+    "parse_dtype",
+    "autocast_dtype",
+    "cpu_has_fast_bf16",
+    "matmul_dtype",
+    "MODEL_DTYPES",
+    "STORAGE_DTYPES",
+    "available_memory",
+    "check_memory",
+]
 
 _DTYPE_NAMES = {k: getattr(torch, v) for k, v in DTYPE_NAMES.items()}
-MODEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # what a materialized model may be
+MODEL_DTYPES = (
+    torch.float32,
+    torch.float16,
+    torch.bfloat16,
+    torch.float64,
+)  # what a materialized model may be
 STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # what a learngene's tensors are stored in
 
 
-def parse_dtype(dtype: str | torch.dtype | None, *, allowed: tuple[torch.dtype, ...] = MODEL_DTYPES,
-                what: str = "dtype") -> torch.dtype | None:
+def parse_dtype(
+    dtype: str | torch.dtype | None, *, allowed: tuple[torch.dtype, ...] = MODEL_DTYPES, what: str = "dtype"
+) -> torch.dtype | None:
     """``"bf16"``, ``"float32"``, ``"torch.float16"`` or a ``torch.dtype`` -> that dtype (None stays None).
 
     The one table of dtype names. Anything else (an unknown name, a number, an integer dtype) is an
@@ -34,9 +49,12 @@ def parse_dtype(dtype: str | torch.dtype | None, *, allowed: tuple[torch.dtype, 
     elif isinstance(dtype, str):
         dt = _DTYPE_NAMES.get(dtype.strip().lower().removeprefix("torch."))
     if dt is None or dt not in allowed:
-        names = ", ".join(k for k, v in _DTYPE_NAMES.items() if v in allowed and k.startswith(("float", "bf")))
-        raise ArgumentError(f"{what}={dtype!r} is not a supported floating-point dtype", f"Use one of {names}.",
-                            argument=what)
+        names = ", ".join(
+            k for k, v in _DTYPE_NAMES.items() if v in allowed and k.startswith(("float", "bf"))
+        )
+        raise ArgumentError(
+            f"{what}={dtype!r} is not a supported floating-point dtype", f"Use one of {names}.", argument=what
+        )
     return dt
 
 
@@ -47,20 +65,27 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise DeviceError(f"device={device!r} is not a device", "Use 'cpu', 'cuda', 'cuda:1' or 'auto'.",
-                          argument="device") from e
+        raise DeviceError(
+            f"device={device!r} is not a device", "Use 'cpu', 'cuda', 'cuda:1' or 'auto'.", argument="device"
+        ) from e
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"device={str(device)!r} was asked for but CUDA is not available on this machine",
-                              argument="device")
+            raise DeviceError(
+                f"device={str(device)!r} was asked for but CUDA is not available on this machine",
+                argument="device",
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(f"{dev} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)",
-                              argument="device")
+            raise DeviceError(
+                f"{dev} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                argument="device",
+            )
     elif dev.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise DeviceError("device='mps' was asked for but MPS is not available", argument="device")
     elif dev.type != "cpu":
-        raise DeviceError(f"device type {dev.type!r} is not supported", "Use 'cpu' or 'cuda'.", argument="device")
+        raise DeviceError(
+            f"device type {dev.type!r} is not supported", "Use 'cpu' or 'cuda'.", argument="device"
+        )
     return dev
 
 
@@ -89,8 +114,11 @@ def autocast_dtype(device: torch.device | str, precision: str = "auto") -> torch
         dt = _DTYPE_NAMES[precision]
         return None if dt is torch.float32 else dt
     if precision != "auto":
-        raise ArgumentError(f"precision={precision!r} is not a supported precision", "Use auto, fp32, bf16 or fp16.",
-                            argument="precision")
+        raise ArgumentError(
+            f"precision={precision!r} is not a supported precision",
+            "Use auto, fp32, bf16 or fp16.",
+            argument="precision",
+        )
     dev = torch.device(device)
     if dev.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -129,8 +157,14 @@ def available_memory(device: torch.device | str) -> int | None:
     return None
 
 
-def check_memory(spec: Any, dtype: torch.dtype | None, device: torch.device | str, *, training: bool = False,
-                 available: int | None = None) -> None:
+def check_memory(
+    spec: Any,
+    dtype: torch.dtype | None,
+    device: torch.device | str,
+    *,
+    training: bool = False,
+    available: int | None = None,
+) -> None:
     """Refuse, before anything is allocated, a model whose weights (and, when ``training``, their fp32 gradients
     and a working copy) do not fit in the memory ``device`` has available; the error names sizes that fit."""
     per_param = 12 if training else (dtype or torch.float32).itemsize
@@ -142,7 +176,10 @@ def check_memory(spec: Any, dtype: torch.dtype | None, device: torch.device | st
     budget = avail // per_param
     one, two = (dataclasses.replace(spec, depth=d).param_count() for d in (1, 2))
     max_depth = (budget - (one - (two - one))) // (two - one)
-    lo, hi = 0, max(1, spec.width // 64)  # widths in steps of 64 (every template size wavehub ships divides it)
+    lo, hi = (
+        0,
+        max(1, spec.width // 64),
+    )  # widths in steps of 64 (every template size wavehub ships divides it)
     while lo < hi:
         mid = (lo + hi + 1) // 2
         ok = dataclasses.replace(spec, width=64 * mid, num_heads=1).param_count() <= budget
@@ -156,5 +193,8 @@ def check_memory(spec: Any, dtype: torch.dtype | None, device: torch.device | st
     raise SpecError(
         f"depth={spec.depth}, width={spec.width} has {n:.3g} parameters: {need / 1e9:.1f} GB of {what}, but "
         f"{torch.device(device)} has {avail / 1e9:.1f} GB available",
-        f"Ask for at most {budget:.3g} parameters" + (f", e.g. {' or '.join(fits)}" if fits else "")
-        + (", or a smaller dtype" if not training and per_param > 2 else "") + ".")
+        f"Ask for at most {budget:.3g} parameters"
+        + (f", e.g. {' or '.join(fits)}" if fits else "")
+        + (", or a smaller dtype" if not training and per_param > 2 else "")
+        + ".",
+    )

@@ -24,8 +24,23 @@ from .errors import BuildError, DatasetNotFoundError
 __all__ = ["NATURAL_IMAGES", "natural_images", "CropStream", "make_stream", "describe"]
 
 # scikit-image sample photographs that ship inside the wheel (no download), plus scikit-learn's two.
-NATURAL_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
-                  "retina", "camera", "brick", "grass", "gravel", "moon", "coins", "clock", "page")
+NATURAL_IMAGES = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "camera",
+    "brick",
+    "grass",
+    "gravel",
+    "moon",
+    "coins",
+    "clock",
+    "page",
+)
 _MAX_SIDE = 512
 
 
@@ -39,8 +54,13 @@ def _to_chw(a: np.ndarray) -> torch.Tensor:
     side = max(t.shape[1:])
     if side > _MAX_SIDE:  # keep crops cheap; 512 px still leaves plenty of distinct crops
         s = _MAX_SIDE / side
-        t = F.interpolate(t[None], size=(round(t.shape[1] * s), round(t.shape[2] * s)), mode="bilinear",
-                          antialias=True, align_corners=False)[0]
+        t = F.interpolate(
+            t[None],
+            size=(round(t.shape[1] * s), round(t.shape[2] * s)),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )[0]
     return t.clamp_(0, 255).div_(255.0).contiguous()
 
 
@@ -51,11 +71,15 @@ def natural_images() -> tuple[tuple[str, torch.Tensor], ...]:
         import skimage.data as skd
         from sklearn.datasets import load_sample_images
     except ImportError:
-        raise DatasetNotFoundError("the 'natural' distillation images need scikit-image and scikit-learn",
-                                   "pip install scikit-image scikit-learn (or pass --data fashion-mnist)") from None
+        raise DatasetNotFoundError(
+            "the 'natural' distillation images need scikit-image and scikit-learn",
+            "pip install scikit-image scikit-learn (or pass --data fashion-mnist)",
+        ) from None
     out = [(n, _to_chw(getattr(skd, n)())) for n in NATURAL_IMAGES]
     sk = load_sample_images()
-    out += [(f"sklearn:{n.rsplit('/', 1)[-1]}", _to_chw(a)) for n, a in zip(sk.filenames, sk.images, strict=True)]
+    out += [
+        (f"sklearn:{n.rsplit('/', 1)[-1]}", _to_chw(a)) for n, a in zip(sk.filenames, sk.images, strict=True)
+    ]
     return tuple(out)
 
 
@@ -86,9 +110,10 @@ class CropStream:
         cw = max(1, min(w, round(math.sqrt(area * ratio))))
         ch = max(1, min(h, round(math.sqrt(area / ratio))))
         y0, x0 = int(u[2] * (h - ch + 1)), int(u[3] * (w - cw + 1))
-        crop = img[:, y0:y0 + ch, x0:x0 + cw][None]
-        crop = F.interpolate(crop, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False,
-                             antialias=True)[0]
+        crop = img[:, y0 : y0 + ch, x0 : x0 + cw][None]
+        crop = F.interpolate(
+            crop, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False, antialias=True
+        )[0]
         if u[4] < 0.5:
             crop = crop.flip(-1)
         if u[5] < self.grey_p or crop.shape[0] != self.in_chans:
@@ -119,24 +144,54 @@ def _mix(*xs: int) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
-def make_stream(data: str, *, img_size: int, mean, std, seed: int = 0, in_chans: int = 3,
-                scale: tuple[float, float] = (0.08, 1.0)) -> CropStream:
+def make_stream(
+    data: str,
+    *,
+    img_size: int,
+    mean,
+    std,
+    seed: int = 0,
+    in_chans: int = 3,
+    scale: tuple[float, float] = (0.08, 1.0),
+) -> CropStream:
     """``natural`` or a dataset name / folder (train split only; ``name:test`` is refused)."""
     name, _, split = str(data).partition(":")
     if split and split != "train":
-        raise BuildError(f"distillation data {data!r} uses the {split!r} split",
-                         "Distill on a train split or on 'natural'; test splits are what the benchmarks evaluate.")
+        raise BuildError(
+            f"distillation data {data!r} uses the {split!r} split",
+            "Distill on a train split or on 'natural'; test splits are what the benchmarks evaluate.",
+        )
     if name in ("natural", "skimage", "sample-images"):
         imgs = natural_images()
-        return CropStream([t for _, t in imgs], None, img_size, tuple(mean), tuple(std), seed, scale, 0.2, in_chans,
-                          f"natural: {len(imgs)} sample photographs shipped by scikit-image/scikit-learn "
-                          f"({', '.join(n for n, _ in imgs)}), random resized crops scale {scale}, flips, 20% grey")
+        return CropStream(
+            [t for _, t in imgs],
+            None,
+            img_size,
+            tuple(mean),
+            tuple(std),
+            seed,
+            scale,
+            0.2,
+            in_chans,
+            f"natural: {len(imgs)} sample photographs shipped by scikit-image/scikit-learn "
+            f"({', '.join(n for n, _ in imgs)}), random resized crops scale {scale}, flips, 20% grey",
+        )
     from .data import load_dataset
 
     ds = load_dataset(name, "train")
     images = [(ds.images[i].float() / 255.0).reshape(-1, *ds.images.shape[-2:]) for i in range(len(ds))]
-    return CropStream(images, ds.labels.clone(), img_size, tuple(mean), tuple(std), seed, (0.35, 1.0), 0.0, in_chans,
-                      f"{name} train split ({len(images)} images), random resized crops scale (0.35, 1.0), flips")
+    return CropStream(
+        images,
+        ds.labels.clone(),
+        img_size,
+        tuple(mean),
+        tuple(std),
+        seed,
+        (0.35, 1.0),
+        0.0,
+        in_chans,
+        f"{name} train split ({len(images)} images), random resized crops scale (0.35, 1.0), flips",
+    )
 
 
 def describe(stream: CropStream) -> str:

@@ -46,9 +46,17 @@ class WavehubError(Exception):
 
     default_remedy = ""
 
-    def __init__(self, message: str, remedy: str | None = None, *, repo_id: str | None = None,
-                 revision: str | None = None, path: str | os.PathLike | None = None, status: int | None = None,
-                 argument: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        remedy: str | None = None,
+        *,
+        repo_id: str | None = None,
+        revision: str | None = None,
+        path: str | os.PathLike | None = None,
+        status: int | None = None,
+        argument: str | None = None,
+    ):
         self.message = message
         self.remedy = remedy if remedy is not None else self.default_remedy
         self.repo_id = repo_id
@@ -100,13 +108,17 @@ class ArtifactVersionError(ArtifactError):
 class IntegrityError(ArtifactError):
     """A file's sha256 does not match the one recorded for it (corruption or tampering)."""
 
-    default_remedy = "Run `wavehub cache verify --repair` or `wavehub pull NAME --force` to fetch a clean copy."
+    default_remedy = (
+        "Run `wavehub cache verify --repair` or `wavehub pull NAME --force` to fetch a clean copy."
+    )
 
 
 class LearngeneNotFoundError(WavehubError, FileNotFoundError):
     """No learngene by that name, path or repo id could be found."""
 
-    default_remedy = "Run `wavehub list` for the zoo; the bundled default `dinov2s-learngene` always works offline."
+    default_remedy = (
+        "Run `wavehub list` for the zoo; the bundled default `dinov2s-learngene` always works offline."
+    )
 
 
 class RevisionNotFoundError(LearngeneNotFoundError):
@@ -169,7 +181,9 @@ class BuildError(WavehubError, RuntimeError):
 class FitError(BuildError):
     """Fitting diverged (a non-finite loss). A BuildError too, so handlers written before it existed still work."""
 
-    default_remedy = "Lower the learning rate (lr=...) or check the data; fit_options are passed to fit_scalers."
+    default_remedy = (
+        "Lower the learning rate (lr=...) or check the data; fit_options are passed to fit_scalers."
+    )
 
 
 class ExportError(WavehubError, ValueError):

@@ -25,21 +25,37 @@ def ancestry_arch(model_args: dict, img_size: int | None = None) -> dict[str, An
     """The aux-architecture dict of the artifact, from timm VisionTransformer kwargs."""
     a = model_args
     arch = {
-        "depth": int(a.get("depth", 12)), "width": int(a.get("embed_dim", 768)), "num_heads": int(a.get("num_heads", 12)),
-        "mlp_ratio": float(a.get("mlp_ratio", 4.0)), "patch_size": int(a.get("patch_size", 16)),
-        "img_size": int(img_size or a.get("img_size", 224)), "in_chans": int(a.get("in_chans", 3)),
-        "class_token": bool(a.get("class_token", True)), "global_pool": a.get("global_pool", "token") or "token",
+        "depth": int(a.get("depth", 12)),
+        "width": int(a.get("embed_dim", 768)),
+        "num_heads": int(a.get("num_heads", 12)),
+        "mlp_ratio": float(a.get("mlp_ratio", 4.0)),
+        "patch_size": int(a.get("patch_size", 16)),
+        "img_size": int(img_size or a.get("img_size", 224)),
+        "in_chans": int(a.get("in_chans", 3)),
+        "class_token": bool(a.get("class_token", True)),
+        "global_pool": a.get("global_pool", "token") or "token",
     }
     if arch["global_pool"] not in ("token", "avg"):
         arch["global_pool"] = "token" if arch["class_token"] else "avg"
     return arch
 
 
-def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int = 64,
-                      templates: int | str | dict = 16, bias_templates: int | None = None, img_size: int | None = 224,
-                      storage_dtype: str = "float16", name: str | None = None, repo_id: str | None = None,
-                      calibrate: str | None = None, calib_images: int = IMAGES, calib_img_size: int = IMG_SIZE,
-                      progress: bool = True) -> Learngene:
+def extract_learngene(
+    ancestry: str,
+    *,
+    method: str = "wave",
+    template_size: int = 64,
+    templates: int | str | dict = 16,
+    bias_templates: int | None = None,
+    img_size: int | None = 224,
+    storage_dtype: str = "float16",
+    name: str | None = None,
+    repo_id: str | None = None,
+    calibrate: str | None = None,
+    calib_images: int = IMAGES,
+    calib_img_size: int = IMG_SIZE,
+    progress: bool = True,
+) -> Learngene:
     """A learngene without training: NKP-SVD templates (WAVE), a least-squares line (TLEG) or the teacher (WS).
 
     ``calibrate`` (WAVE only): ``"natural"`` or a dataset's train split. The SVD then weighs each input channel
@@ -55,18 +71,33 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
     if calibrate and not m.calibrates:
         raise SpecError(f"calibration applies to WAVE extraction, not {method!r}", "Drop --calibrate.")
     if calibrate and (calib_images < 1 or calib_img_size < 1):
-        raise SpecError("--calib-images and --calib-img-size must be positive", "Pass e.g. --calib-images 256.")
+        raise SpecError(
+            "--calib-images and --calib-img-size must be positive", "Pass e.g. --calib-images 256."
+        )
     with stages(f"extract {method}", 4 if calibrate else 3, enabled=progress) as step:
         step("load ancestry")
         anc = load_ancestry(ancestry)
         step("prepare weights")
         arch = ancestry_arch(anc.model_args, img_size)
         sd = prepared_state(anc, arch)
-        recipe: dict[str, Any] = {"kind": "extract", "data": "none (data-free)", "img_size": arch["img_size"],
-                                  "storage_dtype": storage_dtype,
-                                  "command": rebuild_command(ancestry, method, template_size, templates, img_size,
-                                                             storage_dtype, name, calibrate, calib_images,
-                                                             calib_img_size)}
+        recipe: dict[str, Any] = {
+            "kind": "extract",
+            "data": "none (data-free)",
+            "img_size": arch["img_size"],
+            "storage_dtype": storage_dtype,
+            "command": rebuild_command(
+                ancestry,
+                method,
+                template_size,
+                templates,
+                img_size,
+                storage_dtype,
+                name,
+                calibrate,
+                calib_images,
+                calib_img_size,
+            ),
+        }
         if calibrate:
             from . import calibrate as cal
 
@@ -80,20 +111,39 @@ def extract_learngene(ancestry: str, *, method: str = "wave", template_size: int
         t, block = m.extract(sd, AuxArch.from_dict(arch), **{k: given[k] for k in m.options})
         cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch, method: block}
         t = {k: v.to(dt).contiguous() for k, v in t.items()}
-        cfg.update({
-            "mean": list(anc.mean), "std": list(anc.std), "interpolation": "bicubic", "crop_pct": 1.0,
-            "ancestry": {"id": anc.name, "revision": anc.revision, "license": anc.license,
-                         "hf_id": BASE_MODELS.get(anc.name),
-                         "params": sum(v.numel() for v in anc.state_dict.values())},
-            "recipe": recipe, "repo_id": repo_id,
-            "serves": m.serves(LearngeneConfig.from_dict(cfg, method)),
-        })
+        cfg.update(
+            {
+                "mean": list(anc.mean),
+                "std": list(anc.std),
+                "interpolation": "bicubic",
+                "crop_pct": 1.0,
+                "ancestry": {
+                    "id": anc.name,
+                    "revision": anc.revision,
+                    "license": anc.license,
+                    "hf_id": BASE_MODELS.get(anc.name),
+                    "params": sum(v.numel() for v in anc.state_dict.values()),
+                },
+                "recipe": recipe,
+                "repo_id": repo_id,
+                "serves": m.serves(LearngeneConfig.from_dict(cfg, method)),
+            }
+        )
         return Learngene(method, cfg, t)
 
 
-def rebuild_command(ancestry: str, method: str, template_size: int, templates: int | str | dict,
-                    img_size: int | None, storage_dtype: str, name: str | None, calibrate: str | None = None,
-                    calib_images: int = IMAGES, calib_img_size: int = IMG_SIZE) -> str:
+def rebuild_command(
+    ancestry: str,
+    method: str,
+    template_size: int,
+    templates: int | str | dict,
+    img_size: int | None,
+    storage_dtype: str,
+    name: str | None,
+    calibrate: str | None = None,
+    calib_images: int = IMAGES,
+    calib_img_size: int = IMG_SIZE,
+) -> str:
     """The ``wavehub extract`` command that reproduces a learngene (recorded in its config and card)."""
     if isinstance(templates, dict):
         templates = ",".join(f"{k}={v}" for k, v in templates.items())

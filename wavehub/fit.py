@@ -26,8 +26,21 @@ from .fit_config import TRAINABLE, FitConfig
 from .schedule import warmup_cosine
 from .wave_module import WaveModel
 
-__all__ = ["fit_scalers", "FitConfig", "TRAINABLE", "fit_loaders", "param_groups", "evaluate", "channel_index",
-           "prepare", "training_step", "num_classes_of", "batches", "normalization", "warmup_cosine"]
+__all__ = [
+    "fit_scalers",
+    "FitConfig",
+    "TRAINABLE",
+    "fit_loaders",
+    "param_groups",
+    "evaluate",
+    "channel_index",
+    "prepare",
+    "training_step",
+    "num_classes_of",
+    "batches",
+    "normalization",
+    "warmup_cosine",
+]
 
 _DEFAULT = FitConfig()
 
@@ -43,16 +56,19 @@ def _group_of(name: str) -> str | None:
     return None
 
 
-def param_groups(wm, train: Iterable[str], lr: float | dict[str, float], weight_decay: float
-                 ) -> tuple[list[dict], int]:
+def param_groups(
+    wm, train: Iterable[str], lr: float | dict[str, float], weight_decay: float
+) -> tuple[list[dict], int]:
     """Set ``requires_grad`` by ``train`` and return AdamW groups (one per trained group) and the count.
 
     ``lr`` may be one number or a dict per group (``{"scalers": 1e-3, "head": 1e-2}``)."""
     train = tuple(train)
     bad = [g for g in train if g not in TRAINABLE]
     if "templates" in bad:
-        raise SpecError("templates cannot be trained when fitting scalers (they are shared by every size)",
-                        "Use `wavehub build` to (re)train templates; fit trains scalers, norms, head, pos_embed.")
+        raise SpecError(
+            "templates cannot be trained when fitting scalers (they are shared by every size)",
+            "Use `wavehub build` to (re)train templates; fit trains scalers, norms, head, pos_embed.",
+        )
     if bad:
         raise SpecError(f"unknown train= group(s) {bad}", f"Choose from {', '.join(TRAINABLE)}.")
     if not train:
@@ -71,8 +87,11 @@ def param_groups(wm, train: Iterable[str], lr: float | dict[str, float], weight_
             params[g].append(p)
     lrs = lr if isinstance(lr, dict) else {}
     base = _DEFAULT.lr if isinstance(lr, dict) else float(lr)
-    groups = [{"params": ps, "lr": float(lrs.get(g, base)), "weight_decay": weight_decay, "name": g}
-              for g, ps in params.items() if ps]
+    groups = [
+        {"params": ps, "lr": float(lrs.get(g, base)), "weight_decay": weight_decay, "name": g}
+        for g, ps in params.items()
+        if ps
+    ]
     return groups, sum(p.numel() for ps in params.values() for p in ps)
 
 
@@ -80,7 +99,7 @@ def normalization(lg, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The learngene's input mean and std at ``spec`` (what named datasets are normalized with)."""
     from .materialize import pretrained_cfg_for
 
-    pretrained = pretrained_cfg_for(lg, spec)   # timm's pretrained_cfg (its defaults applied), not config.json
+    pretrained = pretrained_cfg_for(lg, spec)  # timm's pretrained_cfg (its defaults applied), not config.json
     return tuple(pretrained["mean"]), tuple(pretrained["std"])
 
 
@@ -94,8 +113,17 @@ def _load_named(lg, spec, data, split: str, subset, seed: int, augment: bool = F
     from .data import load_dataset
 
     mean, std = normalization(lg, spec)
-    return load_dataset(str(data), split, img_size=spec.img_size, in_chans=spec.in_chans, mean=mean, std=std,
-                        subset=subset, seed=seed, augment=augment)
+    return load_dataset(
+        str(data),
+        split,
+        img_size=spec.img_size,
+        in_chans=spec.in_chans,
+        mean=mean,
+        std=std,
+        subset=subset,
+        seed=seed,
+        augment=augment,
+    )
 
 
 def _held_out_split(data: str | Path) -> str | None:
@@ -109,8 +137,18 @@ def _held_out_split(data: str | Path) -> str | None:
     return None
 
 
-def fit_loaders(lg, spec, data: Any, *, batch_size: int, seed: int, subset=None, augment: bool = False,
-                eval_data: Any = "auto", eval_subset: int | None = 1000) -> tuple[DataLoader, DataLoader | None, str]:
+def fit_loaders(
+    lg,
+    spec,
+    data: Any,
+    *,
+    batch_size: int,
+    seed: int,
+    subset=None,
+    augment: bool = False,
+    eval_data: Any = "auto",
+    eval_subset: int | None = 1000,
+) -> tuple[DataLoader, DataLoader | None, str]:
     """(train loader, held-out loader or None, a description of the data) for any accepted ``data``."""
     from .data import make_loader
 
@@ -121,14 +159,18 @@ def fit_loaders(lg, spec, data: Any, *, batch_size: int, seed: int, subset=None,
         desc = type(data).__name__
     elif isinstance(data, (str, Path)):
         if not _named(data):
-            raise DatasetNotFoundError(f"no dataset or folder named {str(data)!r}",
-                                       "Use fashion-mnist, mnist, digits or an ImageFolder path (root/<class>/<img>).")
+            raise DatasetNotFoundError(
+                f"no dataset or folder named {str(data)!r}",
+                "Use fashion-mnist, mnist, digits or an ImageFolder path (root/<class>/<img>).",
+            )
         ds = _load_named(lg, spec, data, "train", subset, seed, augment)
         train = make_loader(ds, batch_size, shuffle=True, seed=seed, drop_last=len(ds) > batch_size)
         desc = f"{data} (train, {len(ds)} images)"
     else:
-        raise DatasetNotFoundError(f"cannot fit on a {type(data).__name__}",
-                                   "Pass a dataset name, a folder path, a torch Dataset or a DataLoader.")
+        raise DatasetNotFoundError(
+            f"cannot fit on a {type(data).__name__}",
+            "Pass a dataset name, a folder path, a torch Dataset or a DataLoader.",
+        )
     held = None
     if isinstance(eval_data, str) and eval_data == "auto":
         split = _held_out_split(data) if isinstance(data, (str, Path)) else None
@@ -156,7 +198,9 @@ def batches(loader: DataLoader, steps: int) -> Iterator[tuple[torch.Tensor, torc
             if done >= steps:
                 return
         if empty:
-            raise DatasetNotFoundError("the training data is empty", "Pass a dataset with at least one batch.")
+            raise DatasetNotFoundError(
+                "the training data is empty", "Pass a dataset with at least one batch."
+            )
 
 
 def channel_index(cfg: dict, spec, device=None) -> torch.Tensor:
@@ -173,7 +217,9 @@ def channel_index(cfg: dict, spec, device=None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, amp: torch.dtype | None) -> float:
+def evaluate(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, amp: torch.dtype | None
+) -> float:
     """Top-1 accuracy in [0, 1] of a plain classifier on ``loader``."""
     was = model.training
     model.eval()
@@ -202,8 +248,17 @@ def num_classes_of(data: Any) -> int | None:
     return int(n) if n else None
 
 
-def fit_scalers(lg, spec, data: Any, *, config: FitConfig | None = None, device: Any = None,
-                dtype: torch.dtype | None = None, eval_data: Any = "auto", **options: Any):
+def fit_scalers(
+    lg,
+    spec,
+    data: Any,
+    *,
+    config: FitConfig | None = None,
+    device: Any = None,
+    dtype: torch.dtype | None = None,
+    eval_data: Any = "auto",
+    **options: Any,
+):
     """Fit a WAVE learngene's scalers for ``spec`` on ``data``; return a stock timm ``VisionTransformer``.
 
     ``data``: ``"fashion-mnist"`` | ``"mnist"`` | ``"digits"`` | an ImageFolder path (loaded with the
@@ -221,15 +276,26 @@ def fit_scalers(lg, spec, data: Any, *, config: FitConfig | None = None, device:
     return _fit(lg, spec, data, cfg, device=device, dtype=dtype, eval_data=eval_data, timm_kwargs=timm_kwargs)
 
 
-def _fit(lg, spec, data: Any, cfg: FitConfig, *, device: Any, dtype: torch.dtype | None, eval_data: Any,
-         timm_kwargs: dict[str, Any]):
+def _fit(
+    lg,
+    spec,
+    data: Any,
+    cfg: FitConfig,
+    *,
+    device: Any,
+    dtype: torch.dtype | None,
+    eval_data: Any,
+    timm_kwargs: dict[str, Any],
+):
     from .device import autocast_dtype, resolve_device
     from .methods import get_method
 
     if not get_method(lg.method).has_scalers:
-        raise SpecError(f"scaler fitting needs a WAVE learngene; {lg.name!r} is a {lg.method.upper()} learngene",
-                        "Materialize it without fit= (its weights have no scalers) and fine-tune the model, "
-                        "or use a WAVE learngene such as dinov2s-learngene.")
+        raise SpecError(
+            f"scaler fitting needs a WAVE learngene; {lg.name!r} is a {lg.method.upper()} learngene",
+            "Materialize it without fit= (its weights have no scalers) and fine-tune the model, "
+            "or use a WAVE learngene such as dinov2s-learngene.",
+        )
     cfg.validate()
     init, seed, train, lr, warmup, distill = cfg.init, cfg.seed, cfg.train, cfg.lr, cfg.warmup, cfg.distill
     dev = resolve_device(device)
@@ -239,23 +305,47 @@ def _fit(lg, spec, data: Any, cfg: FitConfig, *, device: Any, dtype: torch.dtype
     if n_data and spec.num_classes == 1000 and n_data != 1000:
         import dataclasses
 
-        spec = dataclasses.replace(spec, num_classes=n_data)  # the 1000-class default head is never wanted here
+        spec = dataclasses.replace(
+            spec, num_classes=n_data
+        )  # the 1000-class default head is never wanted here
     if spec.num_classes == 0:
-        raise SpecError("num_classes=0 builds a headless model; scaler fitting trains a classifier",
-                        "Pass num_classes=<classes in your data>.")
+        raise SpecError(
+            "num_classes=0 builds a headless model; scaler fitting trains a classifier",
+            "Pass num_classes=<classes in your data>.",
+        )
     if n_data and spec.num_classes < n_data:
-        raise SpecError(f"num_classes={spec.num_classes} but the data has {n_data} classes",
-                        f"Pass num_classes={n_data}.")
+        raise SpecError(
+            f"num_classes={spec.num_classes} but the data has {n_data} classes", f"Pass num_classes={n_data}."
+        )
 
-    train_loader, held, desc = fit_loaders(lg, spec, data, batch_size=cfg.batch_size, seed=seed, subset=cfg.subset,
-                                           augment=cfg.augment, eval_data=eval_data, eval_subset=cfg.eval_subset)
+    train_loader, held, desc = fit_loaders(
+        lg,
+        spec,
+        data,
+        batch_size=cfg.batch_size,
+        seed=seed,
+        subset=cfg.subset,
+        augment=cfg.augment,
+        eval_data=eval_data,
+        eval_subset=cfg.eval_subset,
+    )
     steps = cfg.steps if cfg.steps is not None else max(1, math.ceil(cfg.epochs * len(train_loader)))
 
     fork = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork):
         torch.manual_seed(seed)
-        wm, opt, trained, n_trained = prepare(lg, spec, dev, init=init, seed=seed, train=train, lr=lr,
-                                              weight_decay=cfg.weight_decay, bank=cfg.bank, **timm_kwargs)
+        wm, opt, trained, n_trained = prepare(
+            lg,
+            spec,
+            dev,
+            init=init,
+            seed=seed,
+            train=train,
+            lr=lr,
+            weight_decay=cfg.weight_decay,
+            bank=cfg.bank,
+            **timm_kwargs,
+        )
         before = {k: v.detach().clone() for k, v in wm.templates.items()}
         teacher = _aux_teacher(lg, spec, dev) if distill == "aux" else None
         idx = channel_index(lg.config, spec, dev) if teacher is not None else None
@@ -270,15 +360,19 @@ def _fit(lg, spec, data: Any, cfg: FitConfig, *, device: Any, dtype: torch.dtype
             if teacher is None:
                 loss = training_step(wm, opt, trained, x, y, amp, cfg.clip_grad)
             else:
-                loss = _distill_step(wm, teacher, idx, opt, trained, x, y, amp, cfg.clip_grad, cfg.distill_weight)
+                loss = _distill_step(
+                    wm, teacher, idx, opt, trained, x, y, amp, cfg.clip_grad, cfg.distill_weight
+                )
             sched.step()
             seen += len(y)
             losses.append(float(loss))
             if not math.isfinite(losses[-1]):
                 from .errors import FitError
 
-                raise FitError(f"the loss became {losses[-1]} at step {len(losses)}",
-                               f"Lower the learning rate (lr={lr}) or pass precision='fp32'.")
+                raise FitError(
+                    f"the loss became {losses[-1]} at step {len(losses)}",
+                    f"Lower the learning rate (lr={lr}) or pass precision='fp32'.",
+                )
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
@@ -289,22 +383,39 @@ def _fit(lg, spec, data: Any, cfg: FitConfig, *, device: Any, dtype: torch.dtype
         if changed:  # cannot happen with requires_grad=False; a regression here must not ship silently
             from .errors import BuildError
 
-            raise BuildError(f"templates {changed} changed during scaler fitting", "Report this as a wavehub bug.")
+            raise BuildError(
+                f"templates {changed} changed during scaler fitting", "Report this as a wavehub bug."
+            )
         model = wm.to_timm()
     acc = evaluate(model, held, dev, amp) if held is not None else None
     if dtype is not None:
         model = model.to(dtype)
-    tail = losses[-max(1, min(10, len(losses) // 10)):]
+    tail = losses[-max(1, min(10, len(losses) // 10)) :]
     model.wavehub_fit = {
-        "learngene": lg.name, "learngene_sha256": lg.sha256, "data": desc, "init": init, "seed": seed,
-        "steps": len(losses), "images_seen": seen, "batch_size": _batch_size(train_loader),
-        "first_loss": losses[0], "final_loss": sum(tail) / len(tail), "train": list(train),
+        "learngene": lg.name,
+        "learngene_sha256": lg.sha256,
+        "data": desc,
+        "init": init,
+        "seed": seed,
+        "steps": len(losses),
+        "images_seen": seen,
+        "batch_size": _batch_size(train_loader),
+        "first_loss": losses[0],
+        "final_loss": sum(tail) / len(tail),
+        "train": list(train),
         "loss_curve": [round(v, 4) for v in losses[:: max(1, len(losses) // 50)]],
-        "lr": lr, "weight_decay": cfg.weight_decay, "warmup": warmup, "distill": distill,
-        "trained_parameters": n_trained, "model_parameters": sum(p.numel() for p in model.parameters()),
-        "device": str(dev), "autocast": str(amp).replace("torch.", "") if amp else "fp32",
-        "seconds": round(seconds, 3), "images_per_second": round(seen / max(seconds, 1e-9), 1),
-        "held_out_accuracy": acc, "held_out_images": len(held.dataset) if held is not None else None,
+        "lr": lr,
+        "weight_decay": cfg.weight_decay,
+        "warmup": warmup,
+        "distill": distill,
+        "trained_parameters": n_trained,
+        "model_parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(dev),
+        "autocast": str(amp).replace("torch.", "") if amp else "fp32",
+        "seconds": round(seconds, 3),
+        "images_per_second": round(seen / max(seconds, 1e-9), 1),
+        "held_out_accuracy": acc,
+        "held_out_images": len(held.dataset) if held is not None else None,
         "templates_unchanged": True,
     }
     if hasattr(model, "wavehub_info"):
@@ -312,23 +423,41 @@ def _fit(lg, spec, data: Any, cfg: FitConfig, *, device: Any, dtype: torch.dtype
     return model
 
 
-def prepare(lg, spec, dev: torch.device, *, init: str = _DEFAULT.init, seed: int = _DEFAULT.seed,
-            train: Iterable[str] = _DEFAULT.train, lr: float | dict[str, float] = _DEFAULT.lr,
-            weight_decay: float = _DEFAULT.weight_decay, bank: bool | str = _DEFAULT.bank, **timm_kwargs: Any):
+def prepare(
+    lg,
+    spec,
+    dev: torch.device,
+    *,
+    init: str = _DEFAULT.init,
+    seed: int = _DEFAULT.seed,
+    train: Iterable[str] = _DEFAULT.train,
+    lr: float | dict[str, float] = _DEFAULT.lr,
+    weight_decay: float = _DEFAULT.weight_decay,
+    bank: bool | str = _DEFAULT.bank,
+    **timm_kwargs: Any,
+):
     """The scaler model, its AdamW, the trained tensors and their count (shared with benchmarks/fit_step.py).
 
     ``bank``: start from the learngene's pre-fitted entry for this size, when it has one."""
     # fp32 master copies whatever the learngene's storage dtype (the bundled one is fp16); autocast does the rest
-    wm = WaveModel.from_learngene(lg, spec, init=init, seed=seed, device=dev, dtype=torch.float32, bank=bank,
-                                  **timm_kwargs)
+    wm = WaveModel.from_learngene(
+        lg, spec, init=init, seed=seed, device=dev, dtype=torch.float32, bank=bank, **timm_kwargs
+    )
     _drop_placeholders(wm)
     groups, n_trained = param_groups(wm, train, lr, weight_decay)
     opt = torch.optim.AdamW(groups, betas=(0.9, 0.999), **_adamw_impl(dev))
     return wm, opt, [p for g in groups for p in g["params"]], n_trained
 
 
-def training_step(model, opt: torch.optim.Optimizer, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                  amp: torch.dtype | None, clip_grad: float | None) -> torch.Tensor:
+def training_step(
+    model,
+    opt: torch.optim.Optimizer,
+    params: list[torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    amp: torch.dtype | None,
+    clip_grad: float | None,
+) -> torch.Tensor:
     """One cross-entropy step (forward under autocast, backward, clip, AdamW); returns the detached loss.
 
     The same function times the full-parameter baseline in benchmarks/fit_step.py, so the two differ only in
@@ -360,7 +489,11 @@ def _update(loss: torch.Tensor, opt, params, clip_grad: float | None) -> torch.T
 
 
 def _batch_size(loader: DataLoader) -> int | None:
-    return loader.batch_size if loader.batch_size is not None else getattr(loader.batch_sampler, "batch_size", None)
+    return (
+        loader.batch_size
+        if loader.batch_size is not None
+        else getattr(loader.batch_sampler, "batch_size", None)
+    )
 
 
 def _adamw_impl(dev: torch.device) -> dict[str, bool]:
@@ -380,8 +513,15 @@ def _aux_teacher(lg, spec, dev):
     """The learngene's own aux ViT at the target's resolution, frozen (the distillation target)."""
     from .materialize import build_model, resolve_spec
 
-    aux = resolve_spec(lg, None, None, num_classes=0, img_size=spec.img_size, patch_size=spec.patch_size,
-                       in_chans=spec.in_chans)
+    aux = resolve_spec(
+        lg,
+        None,
+        None,
+        num_classes=0,
+        img_size=spec.img_size,
+        patch_size=spec.patch_size,
+        in_chans=spec.in_chans,
+    )
     teacher = build_model(lg, aux, device=dev).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)

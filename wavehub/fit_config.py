@@ -46,7 +46,9 @@ class FitConfig:
     progress: bool = True
 
     @classmethod
-    def from_options(cls, config: FitConfig | None = None, **options: Any) -> tuple[FitConfig, dict[str, Any]]:
+    def from_options(
+        cls, config: FitConfig | None = None, **options: Any
+    ) -> tuple[FitConfig, dict[str, Any]]:
         """``config`` (or the defaults) with the options that are fields replaced, and the other options.
 
         An option given as None means "the default" for ``epochs`` (so callers can pass an unset CLI value)."""
@@ -56,7 +58,9 @@ class FitConfig:
             del mine["epochs"]
         if "train" in mine and not isinstance(mine["train"], str):
             mine["train"] = tuple(mine["train"])
-        return dataclasses.replace(config or cls(), **mine), {k: v for k, v in options.items() if k not in names}
+        return dataclasses.replace(config or cls(), **mine), {
+            k: v for k, v in options.items() if k not in names
+        }
 
     def validate(self) -> None:
         """Refuse option values no fit can run with (SpecError naming the option)."""

@@ -21,8 +21,16 @@ import torch
 
 from .errors import ArtifactError, WavehubError
 
-__all__ = ["GateSize", "GateResult", "run_gate", "write_record", "read_record", "require_passing", "RECORD_FILE",
-           "GateFailedError"]
+__all__ = [
+    "GateSize",
+    "GateResult",
+    "run_gate",
+    "write_record",
+    "read_record",
+    "require_passing",
+    "RECORD_FILE",
+    "GateFailedError",
+]
 
 RECORD_FILE = "gate.json"
 
@@ -62,19 +70,32 @@ class GateResult:
 
     def table(self) -> str:
         """A markdown table of the measurements (accuracies in %)."""
-        rows = ["| size | probe | probe, random init | fine-tune | fine-tune, random init | verdict |",
-                "|---|---|---|---|---|---|"]
+        rows = [
+            "| size | probe | probe, random init | fine-tune | fine-tune, random init | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
         for s in self.sizes:
-            rows.append(f"| {s.depth}x{s.width} | {100 * s.probe:.1f} | {100 * s.probe_random:.1f} | "
-                        f"{100 * s.finetune:.1f} | {100 * s.finetune_random:.1f} | {'pass' if s.passed else 'FAIL'} |")
+            rows.append(
+                f"| {s.depth}x{s.width} | {100 * s.probe:.1f} | {100 * s.probe_random:.1f} | "
+                f"{100 * s.finetune:.1f} | {100 * s.finetune_random:.1f} | {'pass' if s.passed else 'FAIL'} |"
+            )
         return "\n".join(rows)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"passed": self.passed}
 
 
-def _finetune(model: torch.nn.Module, train, test, *, steps: int, batch_size: int, lr: float, seed: int,
-              device: torch.device) -> float:
+def _finetune(
+    model: torch.nn.Module,
+    train,
+    test,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: torch.device,
+) -> float:
     """A few AdamW steps of the whole model (the quality benchmark's short recipe), then test accuracy."""
     from .data import make_loader
 
@@ -103,10 +124,22 @@ def _finetune(model: torch.nn.Module, train, test, *, steps: int, batch_size: in
     return right / len(test)
 
 
-def run_gate(learngene: Any, *, sizes: tuple[tuple[int, int], ...] = ((4, 192), (6, 384)),
-             dataset: str = "fashion-mnist", img_size: int | None = 56, n_train: int = 2000, n_test: int = 1000,
-             steps: int = 30, batch_size: int = 32, lr: float = 1e-4, margin: float = 0.0, seed: int = 0,
-             device: Any = "cpu", progress: bool = True) -> GateResult:
+def run_gate(
+    learngene: Any,
+    *,
+    sizes: tuple[tuple[int, int], ...] = ((4, 192), (6, 384)),
+    dataset: str = "fashion-mnist",
+    img_size: int | None = 56,
+    n_train: int = 2000,
+    n_test: int = 1000,
+    steps: int = 30,
+    batch_size: int = 32,
+    lr: float = 1e-4,
+    margin: float = 0.0,
+    seed: int = 0,
+    device: Any = "cpu",
+    progress: bool = True,
+) -> GateResult:
     """Probe and quick fine-tune of the learngene vs timm random init at every (depth, width) in ``sizes``.
 
     ``margin`` (in accuracy, e.g. 0.01) lets the learngene trail random init by that much and still pass; the
@@ -122,8 +155,16 @@ def run_gate(learngene: Any, *, sizes: tuple[tuple[int, int], ...] = ((4, 192), 
     t0 = time.perf_counter()
     lg = load_learngene(learngene, progress=progress)
     dev = resolve_device(device)
-    res = GateResult(sha256=getattr(lg, "sha256", None), name=lg.name, dataset=dataset, img_size=img_size,
-                     n_train=n_train, n_test=n_test, steps=steps, margin=margin)
+    res = GateResult(
+        sha256=getattr(lg, "sha256", None),
+        name=lg.name,
+        dataset=dataset,
+        img_size=img_size,
+        n_train=n_train,
+        n_test=n_test,
+        steps=steps,
+        margin=margin,
+    )
     for depth, width in sizes:
         kw = {"img_size": img_size} if img_size else {}
         spec = resolve_spec(lg, depth, width, num_classes=10, **kw)
@@ -136,21 +177,30 @@ def run_gate(learngene: Any, *, sizes: tuple[tuple[int, int], ...] = ((4, 192), 
         scores = {}
         for kind in ("learngene", "random"):
             torch.manual_seed(seed)
-            model = build_model(lg, spec, seed=seed) if kind == "learngene" else \
-                VisionTransformer(**spec.timm_kwargs())
+            model = (
+                build_model(lg, spec, seed=seed)
+                if kind == "learngene"
+                else VisionTransformer(**spec.timm_kwargs())
+            )
             if kind == "random":
                 model.pretrained_cfg = {"mean": mean, "std": std}
-            probe = linear_probe(model, dataset, n_train=n_train, n_test=n_test, img_size=spec.img_size,
-                                 seed=seed, device=dev)
+            probe = linear_probe(
+                model, dataset, n_train=n_train, n_test=n_test, img_size=spec.img_size, seed=seed, device=dev
+            )
             torch.manual_seed(seed)
-            ft = _finetune(model, train, test, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=dev)
+            ft = _finetune(
+                model, train, test, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=dev
+            )
             scores[kind] = (probe, ft)
         (p, f), (pr, fr) = scores["learngene"], scores["random"]
         ok = p >= pr - margin and f >= fr - margin
         res.sizes.append(GateSize(depth, width, p, pr, f, fr, ok))
         if progress:
-            print(f"gate {depth}x{width}: probe {100 * p:.1f} vs random {100 * pr:.1f}, fine-tune {100 * f:.1f} "
-                  f"vs random {100 * fr:.1f}: {'pass' if ok else 'FAIL'}", file=sys.stderr)
+            print(
+                f"gate {depth}x{width}: probe {100 * p:.1f} vs random {100 * pr:.1f}, fine-tune {100 * f:.1f} "
+                f"vs random {100 * fr:.1f}: {'pass' if ok else 'FAIL'}",
+                file=sys.stderr,
+            )
     res.seconds = round(time.perf_counter() - t0, 1)
     return res
 
@@ -182,6 +232,8 @@ def require_passing(folder: str | os.PathLike, sha256: str) -> dict:
     if rec.get("sha256") != sha256:
         raise ArtifactError(f"{folder}/{RECORD_FILE} was measured on a different learngene.safetensors", fix)
     if not rec.get("passed"):
-        raise GateFailedError(f"{folder} failed the quality gate: it measured below timm's random init",
-                              "Build a better learngene (more templates, distillation); see gate.json.")
+        raise GateFailedError(
+            f"{folder} failed the quality gate: it measured below timm's random init",
+            "Build a better learngene (more templates, distillation); see gate.json.",
+        )
     return rec

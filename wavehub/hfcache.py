@@ -12,8 +12,9 @@ import os
 __all__ = ["try_to_load_from_cache"]
 
 
-def try_to_load_from_cache(repo_id: str, filename: str, revision: str | None = None,
-                           cache_dir: str | os.PathLike | None = None) -> str | None:
+def try_to_load_from_cache(
+    repo_id: str, filename: str, revision: str | None = None, cache_dir: str | os.PathLike | None = None
+) -> str | None:
     """The cached path of ``filename`` in ``repo_id`` at ``revision`` (default main), or None if not cached."""
     from huggingface_hub import constants
 

@@ -16,8 +16,18 @@ from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .errors import SpecError
 from .spec import ViTSpec
 
-__all__ = ["resolve_spec", "check_spec", "state_dict_for", "bank_choice", "wave_source", "build_model", "init_head",
-           "pretrained_cfg_for", "stock_architecture", "timm_architecture"]
+__all__ = [
+    "resolve_spec",
+    "check_spec",
+    "state_dict_for",
+    "bank_choice",
+    "wave_source",
+    "build_model",
+    "init_head",
+    "pretrained_cfg_for",
+    "stock_architecture",
+    "timm_architecture",
+]
 
 
 def resolve_spec(lg: Learngene, depth: int | None = None, width: int | None = None, **fields: Any) -> ViTSpec:
@@ -29,7 +39,9 @@ def resolve_spec(lg: Learngene, depth: int | None = None, width: int | None = No
     try:
         spec = ViTSpec(depth=depth, width=width, **fields)
     except TypeError as e:
-        raise SpecError(f"unknown model option: {e}", "See `help(wavehub.create_model)` for the options.") from None
+        raise SpecError(
+            f"unknown model option: {e}", "See `help(wavehub.create_model)` for the options."
+        ) from None
     spec = spec.resolve(lg.spec_defaults())
     check_spec(lg, spec)
     return spec
@@ -65,8 +77,17 @@ def wave_source(lg: Learngene, spec: ViTSpec, bank: bool | str = True, init: str
     return tensors, cfg, choice
 
 
-def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, generator,
-             depth_rule: str | None = None, bank: bool | str = True) -> dict[str, torch.Tensor]:
+def _compose(
+    lg: Learngene,
+    spec: ViTSpec,
+    device,
+    dtype,
+    init: str,
+    scalers,
+    generator,
+    depth_rule: str | None = None,
+    bank: bool | str = True,
+) -> dict[str, torch.Tensor]:
     from .device import matmul_dtype
     from .methods import get_method
 
@@ -74,8 +95,18 @@ def _compose(lg: Learngene, spec: ViTSpec, device, dtype, init: str, scalers, ge
     # a method with scalers starts from the bank entry chosen for the size (or the aux model)
     tensors, cfg, _ = wave_source(lg, spec, bank, init) if method.has_scalers else (lg.tensors, lg.cfg, None)
     # resample and compose in fp32 on a CPU; round once, at the end
-    return method.compose(tensors, cfg, spec, device=device, dtype=dtype, matmul_dtype=matmul_dtype(dtype, device),
-                          init=init, scalers=scalers, generator=generator, depth_rule=depth_rule)
+    return method.compose(
+        tensors,
+        cfg,
+        spec,
+        device=device,
+        dtype=dtype,
+        matmul_dtype=matmul_dtype(dtype, device),
+        init=init,
+        scalers=scalers,
+        generator=generator,
+        depth_rule=depth_rule,
+    )
 
 
 def init_head(spec: ViTSpec, *, device=None, dtype=None, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -89,9 +120,18 @@ def init_head(spec: ViTSpec, *, device=None, dtype=None, seed: int = 0) -> dict[
     return {"head.weight": w, "head.bias": torch.zeros(spec.num_classes, device=device, dtype=w.dtype)}
 
 
-def state_dict_for(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
-                   scalers: dict[str, torch.Tensor] | None = None, seed: int = 0,
-                   depth_rule: str | None = None, bank: bool | str = True) -> dict[str, torch.Tensor]:
+def state_dict_for(
+    lg: Learngene,
+    spec: ViTSpec,
+    *,
+    device=None,
+    dtype=None,
+    init: str = "resample",
+    scalers: dict[str, torch.Tensor] | None = None,
+    seed: int = 0,
+    depth_rule: str | None = None,
+    bank: bool | str = True,
+) -> dict[str, torch.Tensor]:
     """Every tensor of the target model, in timm's keys (the head freshly initialized).
 
     ``depth_rule`` (WAVE only): how aux layers map to target layers, see ``wavehub.methods.resample``.
@@ -119,13 +159,24 @@ def _owned(sd: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> dic
 
 # Registered timm ViTs by (patch size, width): the name an exported config.json gives timm to rebuild from.
 _TIMM_BY_PATCH_WIDTH = {
-    (16, 192): "vit_tiny_patch16_224", (16, 384): "vit_small_patch16_224", (16, 768): "vit_base_patch16_224",
-    (16, 1024): "vit_large_patch16_224", (32, 384): "vit_small_patch32_224", (32, 768): "vit_base_patch32_224",
-    (8, 384): "vit_small_patch8_224", (8, 768): "vit_base_patch8_224", (14, 384): "vit_small_patch14_dinov2",
-    (14, 768): "vit_base_patch14_dinov2", (14, 1024): "vit_large_patch14_dinov2",
+    (16, 192): "vit_tiny_patch16_224",
+    (16, 384): "vit_small_patch16_224",
+    (16, 768): "vit_base_patch16_224",
+    (16, 1024): "vit_large_patch16_224",
+    (32, 384): "vit_small_patch32_224",
+    (32, 768): "vit_base_patch32_224",
+    (8, 384): "vit_small_patch8_224",
+    (8, 768): "vit_base_patch8_224",
+    (14, 384): "vit_small_patch14_dinov2",
+    (14, 768): "vit_base_patch14_dinov2",
+    (14, 1024): "vit_large_patch14_dinov2",
 }
-_TIMM_BY_PATCH = {16: "vit_base_patch16_224", 8: "vit_base_patch8_224", 32: "vit_base_patch32_224",
-                  14: "vit_small_patch14_dinov2"}
+_TIMM_BY_PATCH = {
+    16: "vit_base_patch16_224",
+    8: "vit_base_patch8_224",
+    32: "vit_base_patch32_224",
+    14: "vit_small_patch14_dinov2",
+}
 
 
 def timm_architecture(patch_size: int, width: int | None = None) -> str:
@@ -159,8 +210,12 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
         # crop, so timm's transform and transformers' processor agree on every aspect ratio (a center crop's
         # offset is rounded by torchvision but floored by transformers: a 1-px shift on some images)
         "crop_mode": data.crop_mode if data.crop_mode is not None else "squash",
-        "mean": tuple(mean)[: spec.in_chans] if spec.in_chans == 3 else (float(sum(mean) / len(mean)),) * spec.in_chans,
-        "std": tuple(std)[: spec.in_chans] if spec.in_chans == 3 else (float(sum(std) / len(std)),) * spec.in_chans,
+        "mean": tuple(mean)[: spec.in_chans]
+        if spec.in_chans == 3
+        else (float(sum(mean) / len(mean)),) * spec.in_chans,
+        "std": tuple(std)[: spec.in_chans]
+        if spec.in_chans == 3
+        else (float(sum(std) / len(std)),) * spec.in_chans,
         "num_classes": spec.num_classes,
         "first_conv": "patch_embed.proj",
         "classifier": "head",
@@ -170,9 +225,19 @@ def pretrained_cfg_for(lg: Learngene, spec: ViTSpec) -> dict[str, Any]:
     }
 
 
-def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: str = "resample",
-                scalers: dict[str, torch.Tensor] | None = None, seed: int = 0, depth_rule: str | None = None,
-                bank: bool | str = True, **timm_kwargs: Any):
+def build_model(
+    lg: Learngene,
+    spec: ViTSpec,
+    *,
+    device=None,
+    dtype=None,
+    init: str = "resample",
+    scalers: dict[str, torch.Tensor] | None = None,
+    seed: int = 0,
+    depth_rule: str | None = None,
+    bank: bool | str = True,
+    **timm_kwargs: Any,
+):
     """A stock ``timm.models.VisionTransformer`` with the composed weights (no wavehub modules inside).
 
     ``timm_kwargs`` (drop_path_rate, drop_rate, ...) go to the constructor; options that would add parameters
@@ -185,39 +250,67 @@ def build_model(lg: Learngene, spec: ViTSpec, *, device=None, dtype=None, init: 
     device = torch.device(device) if device is not None else torch.device("cpu")
     method = get_method(lg.method)
     if method.depth_rule:
-        depth_rule = resolve_depth_rule(depth_rule)   # recorded below; unknown names fail before composing
+        depth_rule = resolve_depth_rule(depth_rule)  # recorded below; unknown names fail before composing
     elif depth_rule is not None:
-        raise SpecError(f"depth_rule applies to WAVE learngenes; {lg.name!r} is a {lg.method.upper()} learngene",
-                        "Drop depth_rule=...")
-    sd = state_dict_for(lg, spec, device=device, dtype=dtype, init=init, scalers=scalers, seed=seed,
-                        depth_rule=depth_rule, bank=bank)
+        raise SpecError(
+            f"depth_rule applies to WAVE learngenes; {lg.name!r} is a {lg.method.upper()} learngene",
+            "Drop depth_rule=...",
+        )
+    sd = state_dict_for(
+        lg,
+        spec,
+        device=device,
+        dtype=dtype,
+        init=init,
+        scalers=scalers,
+        seed=seed,
+        depth_rule=depth_rule,
+        bank=bank,
+    )
     kwargs = spec.timm_kwargs() | timm_kwargs
     try:
         with torch.device("meta"):  # every weight is overwritten below: timm's init would be wasted work
             model = VisionTransformer(**{"weight_init": "skip", **kwargs})
     except (TypeError, AssertionError, ValueError) as e:
-        raise SpecError(f"timm cannot build this ViT: {e}", "Check the extra timm options you passed.") from None
+        raise SpecError(
+            f"timm cannot build this ViT: {e}", "Check the extra timm options you passed."
+        ) from None
     missing, unexpected = model.load_state_dict(sd, strict=False, assign=True)
     if missing or unexpected:
-        raise SpecError(f"the options passed add or remove parameters the learngene does not provide "
-                        f"(missing {missing[:3]}, unexpected {unexpected[:3]})",
-                        "Drop options such as init_values, reg_tokens, qk_norm or no_embed_class.")
+        raise SpecError(
+            f"the options passed add or remove parameters the learngene does not provide "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})",
+            "Drop options such as init_values, reg_tokens, qk_norm or no_embed_class.",
+        )
     for name, buf in list(model.named_buffers()):
         if buf.is_meta:
-            raise SpecError(f"timm option created buffer {name} that wavehub cannot fill", "Drop that option.")
+            raise SpecError(
+                f"timm option created buffer {name} that wavehub cannot fill", "Drop that option."
+            )
     model.pretrained_cfg = pretrained_cfg_for(lg, spec)
     model.default_cfg = model.pretrained_cfg
     model.wavehub_info = {
-        "learngene": lg.name, "learngene_sha256": lg.sha256, "method": lg.method, "source": lg.source,
-        "repo_id": lg.cfg.repo_id, "init": init if method.has_scalers else lg.method,
-        "spec": {k: v for k, v in vars(spec).items()}, "seed": seed,
+        "learngene": lg.name,
+        "learngene_sha256": lg.sha256,
+        "method": lg.method,
+        "source": lg.source,
+        "repo_id": lg.cfg.repo_id,
+        "init": init if method.has_scalers else lg.method,
+        "spec": {k: v for k, v in vars(spec).items()},
+        "seed": seed,
     }
     if method.depth_rule:
         model.wavehub_info["depth_rule"] = depth_rule
     if method.has_scalers:
-        choice = bank_choice(lg, spec, bank, init)   # the norms and pos_embed came from it in any case
-        model.wavehub_info["bank"] = None if choice is None else {
-            "entry": choice.key, "rule": choice.rule, "pos_embed": choice.pos_embed,
-            "bank_sha256": lg.cfg.bank.sha256}
+        choice = bank_choice(lg, spec, bank, init)  # the norms and pos_embed came from it in any case
+        model.wavehub_info["bank"] = (
+            None
+            if choice is None
+            else {
+                "entry": choice.key,
+                "rule": choice.rule,
+                "pos_embed": choice.pos_embed,
+                "bank_sha256": lg.cfg.bank.sha256,
+            }
+        )
     return model
-

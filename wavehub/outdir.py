@@ -79,15 +79,27 @@ class Kind:
 
 
 _LG = frozenset(LEARNGENE_FILES)
-KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("learngene", _LG, _is_learngene),
-    Kind("build", _LG | {"build_checkpoint.safetensors", "build_log.jsonl"}, _is_build),
-    Kind("timm", frozenset({"config.json", "model.safetensors", "README.md", "fit.json"}), _is_timm_export),
-    Kind("transformers", frozenset({"config.json", "model.safetensors", "README.md", "preprocessor_config.json"}),
-         _is_hf_export),
-)}
-_WHAT = {"learngene": "a learngene", "build": "a wavehub build", "timm": "a wavehub timm export",
-         "transformers": "a wavehub transformers export"}
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("learngene", _LG, _is_learngene),
+        Kind("build", _LG | {"build_checkpoint.safetensors", "build_log.jsonl"}, _is_build),
+        Kind(
+            "timm", frozenset({"config.json", "model.safetensors", "README.md", "fit.json"}), _is_timm_export
+        ),
+        Kind(
+            "transformers",
+            frozenset({"config.json", "model.safetensors", "README.md", "preprocessor_config.json"}),
+            _is_hf_export,
+        ),
+    )
+}
+_WHAT = {
+    "learngene": "a learngene",
+    "build": "a wavehub build",
+    "timm": "a wavehub timm export",
+    "transformers": "a wavehub transformers export",
+}
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.wavehub-(?P<what>tmp|old)-(?P<pid>\d+)-")
 
 
@@ -111,14 +123,18 @@ def _probe_parent(parent: Path, out: Path) -> None:
             break
         anc = anc.parent
     if not anc.is_dir():
-        raise OutputError(f"cannot create {out}: {anc} is a file", "Choose an output folder under a directory.")
+        raise OutputError(
+            f"cannot create {out}: {anc} is a file", "Choose an output folder under a directory."
+        )
     try:
         probe = tempfile.mkdtemp(prefix=f".{out.name}.wavehub-probe-", dir=anc)
         os.rmdir(probe)
     except OSError as e:
-        raise OutputError(f"cannot write to {anc} ({e.strerror or type(e).__name__})",
-                          f"Choose an output folder you can write to, or fix the permissions of {anc}.",
-                          path=anc) from e
+        raise OutputError(
+            f"cannot write to {anc} ({e.strerror or type(e).__name__})",
+            f"Choose an output folder you can write to, or fix the permissions of {anc}.",
+            path=anc,
+        ) from e
 
 
 def check(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite: bool = True) -> Path:
@@ -131,28 +147,38 @@ def check(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite: 
         raise ValueError(f"unknown output kind {kind!r}")
     path = _absolute(out)
     if path.exists() and not path.is_dir():
-        raise OutputError(f"{path} exists and is not a folder",
-                          "Choose a new or empty folder (or delete the file first).")
+        raise OutputError(
+            f"{path} exists and is not a folder", "Choose a new or empty folder (or delete the file first)."
+        )
     if path.parent == path:
         raise OutputError(f"{path} is a filesystem root", "Choose a folder below it.")
     if path.is_dir():
         try:
             names = sorted(p.name for p in path.iterdir())
         except OSError as e:
-            raise OutputError(f"cannot read {path} ({e.strerror})", "Choose another output folder.", path=path) from e
+            raise OutputError(
+                f"cannot read {path} ({e.strerror})", "Choose another output folder.", path=path
+            ) from e
         if names and force and not is_output_of(path, kind):
             subdirs = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.is_symlink())
             if subdirs:  # no wavehub output has folders inside: this is someone's tree, not a model folder
-                raise OutputError(f"{path} holds folders ({', '.join(subdirs[:3])}); even --force does not delete a "
-                                  "directory tree", "Choose a new or empty folder for the output.")
+                raise OutputError(
+                    f"{path} holds folders ({', '.join(subdirs[:3])}); even --force does not delete a "
+                    "directory tree",
+                    "Choose a new or empty folder for the output.",
+                )
         if names and not force:
             if not is_output_of(path, kind):
                 shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-                raise OutputError(f"{path} is not empty and does not hold {_WHAT[kind]} ({shown})",
-                                  "Choose a new or empty folder, or pass --force (force=True) to replace it.")
+                raise OutputError(
+                    f"{path} is not empty and does not hold {_WHAT[kind]} ({shown})",
+                    "Choose a new or empty folder, or pass --force (force=True) to replace it.",
+                )
             if not overwrite:
-                raise OutputError(f"{path} already holds {_WHAT[kind]}",
-                                  "Pass overwrite=True (or --force) or choose another folder.")
+                raise OutputError(
+                    f"{path} already holds {_WHAT[kind]}",
+                    "Pass overwrite=True (or --force) or choose another folder.",
+                )
     _probe_parent(path.parent, path)
     return path
 
@@ -272,8 +298,14 @@ def _carry(out: Path, tmp: Path, keep: Iterable[str]) -> None:
 
 
 @contextlib.contextmanager
-def writing(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite: bool = True,
-            keep: Iterable[str] = ()) -> Iterator[Path]:
+def writing(
+    out: str | os.PathLike,
+    kind: str,
+    *,
+    force: bool = False,
+    overwrite: bool = True,
+    keep: Iterable[str] = (),
+) -> Iterator[Path]:
     """``with writing(out, "timm") as d:`` write the files into ``d``; on success ``d`` replaces ``out`` in one
     swap, on any exception (Ctrl-C included) ``d`` is removed and ``out`` is untouched."""
     path = check(out, kind, force=force, overwrite=overwrite)
@@ -282,8 +314,9 @@ def writing(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.wavehub-tmp-{os.getpid()}-", dir=path.parent))
     except OSError as e:
-        raise OutputError(f"cannot write beside {path} ({e.strerror})", "Choose another output folder.",
-                          path=path) from e
+        raise OutputError(
+            f"cannot write beside {path} ({e.strerror})", "Choose another output folder.", path=path
+        ) from e
     try:
         yield tmp
         if path.is_dir():
@@ -294,7 +327,11 @@ def writing(out: str | os.PathLike, kind: str, *, force: bool = False, overwrite
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError) and not isinstance(e, OutputError):
             full = e.errno in (errno.ENOSPC, errno.EDQUOT)
-            raise OutputError(f"writing {path} failed: {e.strerror or e}",
-                              f"Free disk space under {path.parent}, or choose another output folder." if full
-                              else "Check the folder's permissions and free space, then retry.", path=path) from e
+            raise OutputError(
+                f"writing {path} failed: {e.strerror or e}",
+                f"Free disk space under {path.parent}, or choose another output folder."
+                if full
+                else "Check the folder's permissions and free space, then retry.",
+                path=path,
+            ) from e
         raise

@@ -27,8 +27,17 @@ def extract_features(model: torch.nn.Module, loader, device: Any = "cpu") -> tup
     return np.concatenate(feats), np.concatenate(labels)
 
 
-def linear_probe(model: torch.nn.Module, dataset: str = "fashion-mnist", *, n_train: int = 2000, n_test: int = 1000,
-                 img_size: int | None = None, seed: int = 0, device: Any = "cpu", batch_size: int = 128) -> float:
+def linear_probe(
+    model: torch.nn.Module,
+    dataset: str = "fashion-mnist",
+    *,
+    n_train: int = 2000,
+    n_test: int = 1000,
+    img_size: int | None = None,
+    seed: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 128,
+) -> float:
     """Test accuracy in [0, 1] of a logistic regression on the model's frozen pre-logit features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -38,8 +47,13 @@ def linear_probe(model: torch.nn.Module, dataset: str = "fashion-mnist", *, n_tr
     cfg = getattr(model, "pretrained_cfg", None) or {}
     size = img_size or model.patch_embed.img_size[0]
     in_chans = model.patch_embed.proj.in_channels
-    kw = dict(img_size=size, in_chans=in_chans, mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
-              std=tuple(cfg.get("std", IMAGENET_STD)), seed=seed)
+    kw = dict(
+        img_size=size,
+        in_chans=in_chans,
+        mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
+        std=tuple(cfg.get("std", IMAGENET_STD)),
+        seed=seed,
+    )
     tr = load_dataset(dataset, "train", subset=n_train, **kw)
     te = load_dataset(dataset, "test", subset=n_test, **kw)
     xtr, ytr = extract_features(model, make_loader(tr, batch_size, shuffle=False), device)

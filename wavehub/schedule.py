@@ -25,4 +25,5 @@ def warmup_cosine(total: int, warmup: float | int, min_ratio: float = 0.0) -> Ca
             return (s + 1) / (w + 1)
         c = 0.5 * (1.0 + math.cos(math.pi * min(s - w, span) / span))
         return c if not min_ratio else min_ratio + (1 - min_ratio) * c
+
     return factor

@@ -25,13 +25,32 @@ def final_norm_name(global_pool: str) -> str:
     return "fc_norm" if global_pool in FC_NORM_POOLS else "norm"
 
 
-def vit_param_count(depth: int, width: int, mlp_ratio: float, patch_size: int, in_chans: int,
-                    num_patches: int, num_classes: int, class_token: bool = True) -> int:
+def vit_param_count(
+    depth: int,
+    width: int,
+    mlp_ratio: float,
+    patch_size: int,
+    in_chans: int,
+    num_patches: int,
+    num_classes: int,
+    class_token: bool = True,
+) -> int:
     """Exact parameter count of a timm VisionTransformer with qkv/proj/mlp biases (pure arithmetic)."""
     hidden = int(width * mlp_ratio)
-    block = 3 * width * width + 3 * width + width * width + width + 2 * width * hidden + hidden + width + 4 * width
+    block = (
+        3 * width * width
+        + 3 * width
+        + width * width
+        + width
+        + 2 * width * hidden
+        + hidden
+        + width
+        + 4 * width
+    )
     prefix = 1 if class_token else 0
-    embed = width * in_chans * patch_size * patch_size + width + (num_patches + prefix) * width + prefix * width
+    embed = (
+        width * in_chans * patch_size * patch_size + width + (num_patches + prefix) * width + prefix * width
+    )
     head = num_classes * width + num_classes if num_classes > 0 else 0
     return depth * block + embed + 2 * width + head
 
@@ -39,11 +58,15 @@ def vit_param_count(depth: int, width: int, mlp_ratio: float, patch_size: int, i
 def _heads_remedy(width: int, num_heads: int, head_dim: int) -> str:
     """Head counts that divide the width (nearest first), or the width those heads would need: never a width
     that only divides by the heads (192 with 5 heads is not 190, which no template size serves)."""
-    divisors = sorted((h for h in range(1, width + 1) if width % h == 0), key=lambda h: (abs(h - num_heads), h))
+    divisors = sorted(
+        (h for h in range(1, width + 1) if width % h == 0), key=lambda h: (abs(h - num_heads), h)
+    )
     near = sorted(divisors[:2])
     heads = " or ".join(f"num_heads={h}" for h in near)
-    return (f"Use {heads} (they divide width={width}), or width={num_heads * head_dim} for {num_heads} heads of "
-            f"{head_dim}; leaving num_heads unset picks width // {head_dim}.")
+    return (
+        f"Use {heads} (they divide width={width}), or width={num_heads * head_dim} for {num_heads} heads of "
+        f"{head_dim}; leaving num_heads unset picks width // {head_dim}."
+    )
 
 
 @dataclass(frozen=True)
@@ -107,39 +130,75 @@ class ViTSpec:
         for name in ("depth", "width", "num_heads", "patch_size", "img_size", "in_chans"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise SpecError(f"{name} must be a positive integer, got {v!r}",
-                                "Pass e.g. depth=8, width=384.")
-        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 0:
-            raise SpecError(f"num_classes must be an integer >= 0, got {self.num_classes!r}",
-                            "Use num_classes=0 for a headless feature extractor.")
+                raise SpecError(
+                    f"{name} must be a positive integer, got {v!r}", "Pass e.g. depth=8, width=384."
+                )
+        if (
+            not isinstance(self.num_classes, int)
+            or isinstance(self.num_classes, bool)
+            or self.num_classes < 0
+        ):
+            raise SpecError(
+                f"num_classes must be an integer >= 0, got {self.num_classes!r}",
+                "Use num_classes=0 for a headless feature extractor.",
+            )
         if not isinstance(self.mlp_ratio, (int, float)) or not self.mlp_ratio > 0:
             raise SpecError(f"mlp_ratio must be > 0, got {self.mlp_ratio!r}", "The usual value is 4.0.")
         if self.width % self.num_heads:
-            raise SpecError(f"num_heads={self.num_heads} does not divide width={self.width}",
-                            _heads_remedy(self.width, self.num_heads, self.head_dim))
+            raise SpecError(
+                f"num_heads={self.num_heads} does not divide width={self.width}",
+                _heads_remedy(self.width, self.num_heads, self.head_dim),
+            )
         if self.global_pool not in ("token", "avg", "max", "avgmax", ""):
-            raise SpecError(f"global_pool={self.global_pool!r} is not supported",
-                            "Use 'token' (class token) or 'avg'.")
+            raise SpecError(
+                f"global_pool={self.global_pool!r} is not supported", "Use 'token' (class token) or 'avg'."
+            )
         if self.global_pool == "token" and not self.class_token:
             raise SpecError("global_pool='token' needs class_token=True", "Pass global_pool='avg' instead.")
         if self.img_size % self.patch_size:
-            raise SpecError(f"img_size={self.img_size} is not a multiple of patch_size={self.patch_size}",
-                            f"Use img_size={self.grid * self.patch_size or self.patch_size}.")
-        n = vit_param_count(self.depth, self.width, self.mlp_ratio, self.patch_size, self.in_chans,
-                            self.grid ** 2, self.num_classes, self.class_token)
+            raise SpecError(
+                f"img_size={self.img_size} is not a multiple of patch_size={self.patch_size}",
+                f"Use img_size={self.grid * self.patch_size or self.patch_size}.",
+            )
+        n = vit_param_count(
+            self.depth,
+            self.width,
+            self.mlp_ratio,
+            self.patch_size,
+            self.in_chans,
+            self.grid**2,
+            self.num_classes,
+            self.class_token,
+        )
         if n > MAX_PARAMS:
-            raise SpecError(f"depth={self.depth}, width={self.width} would have {n:.3g} parameters",
-                            f"Ask for fewer than {MAX_PARAMS:.0e} parameters.")
+            raise SpecError(
+                f"depth={self.depth}, width={self.width} would have {n:.3g} parameters",
+                f"Ask for fewer than {MAX_PARAMS:.0e} parameters.",
+            )
 
     def timm_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``timm.models.VisionTransformer`` (and for a timm config.json's model_args)."""
         return dict(
-            img_size=self.img_size, patch_size=self.patch_size, in_chans=self.in_chans,
-            num_classes=self.num_classes, global_pool=self.global_pool, embed_dim=self.width,
-            depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
+            img_size=self.img_size,
+            patch_size=self.patch_size,
+            in_chans=self.in_chans,
+            num_classes=self.num_classes,
+            global_pool=self.global_pool,
+            embed_dim=self.width,
+            depth=self.depth,
+            num_heads=self.num_heads,
+            mlp_ratio=self.mlp_ratio,
             class_token=self.class_token,
         )
 
     def param_count(self) -> int:
-        return vit_param_count(self.depth, self.width, self.mlp_ratio, self.patch_size, self.in_chans,
-                               self.grid ** 2, self.num_classes, self.class_token)
+        return vit_param_count(
+            self.depth,
+            self.width,
+            self.mlp_ratio,
+            self.patch_size,
+            self.in_chans,
+            self.grid**2,
+            self.num_classes,
+            self.class_token,
+        )

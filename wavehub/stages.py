@@ -25,8 +25,15 @@ class Stages:
             return
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=total, desc=desc, unit="stage", dynamic_ncols=True, disable=None, leave=True,
-                         bar_format="{desc}: {n_fmt}/{total_fmt} {postfix} [{elapsed}]")
+        self._bar = tqdm(
+            total=total,
+            desc=desc,
+            unit="stage",
+            dynamic_ncols=True,
+            disable=None,
+            leave=True,
+            bar_format="{desc}: {n_fmt}/{total_fmt} {postfix} [{elapsed}]",
+        )
         if self._bar.disable:
             self._bar = None
             return

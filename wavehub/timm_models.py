@@ -48,9 +48,13 @@ def _build(zoo_name: str, pretrained: bool, **kwargs: Any):
         built["model"] = create_model(zoo_name, pretrained=pretrained, **kw)
         return built["model"]
 
-    model = build_model_with_cfg(make, timm_name(zoo_name), pretrained=False,
-                                 feature_cfg=dict(out_indices=kwargs.pop("out_indices", 3), feature_cls="getter"),
-                                 **kwargs)
+    model = build_model_with_cfg(
+        make,
+        timm_name(zoo_name),
+        pretrained=False,
+        feature_cfg=dict(out_indices=kwargs.pop("out_indices", 3), feature_cls="getter"),
+        **kwargs,
+    )
     cfg = built["model"].pretrained_cfg  # the builder set its registry cfg: put wavehub's back
     built["model"].pretrained_cfg = built["model"].default_cfg = cfg
     if model is not built["model"]:  # features_only: timm's wrapper
@@ -70,8 +74,12 @@ def _register_all() -> None:
         fn = _make_entrypoint(e.name)
         setattr(sys.modules[__name__], fn.__name__, fn)
         # input_size=None: timm's builder must not inject in_chans/img_size defaults; the learngene decides them
-        cfgs[f"{fn.__name__}.wavehub"] = dict(license=getattr(e, "license", None) or "apache-2.0", num_classes=1000,
-                                              input_size=None, description=f"wavehub learngene {e.name}")
+        cfgs[f"{fn.__name__}.wavehub"] = dict(
+            license=getattr(e, "license", None) or "apache-2.0",
+            num_classes=1000,
+            input_size=None,
+            description=f"wavehub learngene {e.name}",
+        )
     global default_cfgs
     default_cfgs = generate_default_cfgs(cfgs)
     for e in entries:

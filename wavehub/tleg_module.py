@@ -21,8 +21,9 @@ class TlegModel(nn.Module):
         super().__init__()
         self.vit, self.cfg, self.spec = vit, cfg, spec
         self.names = sorted(tensors)
-        self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v.detach().clone().float())
-                                        for k, v in tensors.items()})
+        self.params = nn.ParameterDict(
+            {k.replace(".", "__"): nn.Parameter(v.detach().clone().float()) for k, v in tensors.items()}
+        )
         for n, p in self.vit.named_parameters():
             p.requires_grad_(n.startswith("head"))
 

@@ -27,16 +27,28 @@ class WaveModel(nn.Module):
     its templated weights are frozen placeholders that ``forward`` replaces.
     """
 
-    def __init__(self, vit: nn.Module, templates: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor],
-                 cfg: LearngeneConfig, spec: ViTSpec, *, train_templates: bool = False):
+    def __init__(
+        self,
+        vit: nn.Module,
+        templates: dict[str, torch.Tensor],
+        scalers: dict[str, torch.Tensor],
+        cfg: LearngeneConfig,
+        spec: ViTSpec,
+        *,
+        train_templates: bool = False,
+    ):
         super().__init__()
         self.vit = vit
         self.cfg, self.spec = cfg, spec
-        self.templates = nn.ParameterDict({
-            k.replace(".", "_"): nn.Parameter(v.detach().clone(), requires_grad=train_templates)
-            for k, v in templates.items()})
-        self.scalers = nn.ParameterDict({k.replace(".", "_"): nn.Parameter(v.detach().clone())
-                                         for k, v in scalers.items()})
+        self.templates = nn.ParameterDict(
+            {
+                k.replace(".", "_"): nn.Parameter(v.detach().clone(), requires_grad=train_templates)
+                for k, v in templates.items()
+            }
+        )
+        self.scalers = nn.ParameterDict(
+            {k.replace(".", "_"): nn.Parameter(v.detach().clone()) for k, v in scalers.items()}
+        )
         self._templated = set()
         for _name, wt in TYPES.items():
             L = spec.depth if wt.per_layer else 1
@@ -99,9 +111,20 @@ class WaveModel(nn.Module):
         return _call_method(self.vit, "forward_features", self.composed(), x)
 
     @classmethod
-    def from_learngene(cls, lg, spec: ViTSpec, *, init: str = "resample", train_templates: bool = False,
-                       seed: int = 0, device=None, dtype=None, depth_rule: str | None = None,
-                       bank: bool | str = True, **timm_kwargs) -> WaveModel:
+    def from_learngene(
+        cls,
+        lg,
+        spec: ViTSpec,
+        *,
+        init: str = "resample",
+        train_templates: bool = False,
+        seed: int = 0,
+        device=None,
+        dtype=None,
+        depth_rule: str | None = None,
+        bank: bool | str = True,
+        **timm_kwargs,
+    ) -> WaveModel:
         """Start from a WAVE learngene: scalers initialized for ``spec`` (the bank entry for that size when
         the learngene has one and ``bank``, else resampled aux scalers, over depth by ``depth_rule``)."""
         from .materialize import build_model, wave_source
@@ -109,13 +132,26 @@ class WaveModel(nn.Module):
 
         g = torch.Generator().manual_seed(seed)
         src, cfg, _ = wave_source(lg, spec, bank, init)
-        scalers = target_scalers(src, cfg, spec, init=init, generator=g, device=device, dtype=dtype,
-                                 depth_rule=depth_rule)
-        vit = build_model(lg, spec, device=device, dtype=dtype, scalers=scalers, seed=seed, depth_rule=depth_rule,
-                          bank=bank, **timm_kwargs)
+        scalers = target_scalers(
+            src, cfg, spec, init=init, generator=g, device=device, dtype=dtype, depth_rule=depth_rule
+        )
+        vit = build_model(
+            lg,
+            spec,
+            device=device,
+            dtype=dtype,
+            scalers=scalers,
+            seed=seed,
+            depth_rule=depth_rule,
+            bank=bank,
+            **timm_kwargs,
+        )
         vit._wavehub_timm_kwargs = dict(timm_kwargs)
-        templates = {k[len("templates."):]: v.to(device=device, dtype=dtype or torch.float32)
-                     for k, v in lg.tensors.items() if k.startswith("templates.")}
+        templates = {
+            k[len("templates.") :]: v.to(device=device, dtype=dtype or torch.float32)
+            for k, v in lg.tensors.items()
+            if k.startswith("templates.")
+        }
         return cls(vit, templates, scalers, lg.cfg, spec, train_templates=train_templates)
 
     def scaler_parameters(self) -> list[nn.Parameter]:

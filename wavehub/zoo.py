@@ -27,8 +27,21 @@ from typing import Any
 from .constants import CONFIG_FILE, ENV_ZOO, TENSOR_FILE, TIMM_PREFIX
 from .errors import LearngeneNotFoundError, WavehubError
 
-__all__ = ["ZooEntry", "CARDS_DIR", "BUNDLED_DIR", "STATUSES", "DEFAULT", "list_entries", "get_entry", "parse_card",
-           "bundled_path", "check_available", "card_dirs", "timm_name", "architecture_of"]
+__all__ = [
+    "ZooEntry",
+    "CARDS_DIR",
+    "BUNDLED_DIR",
+    "STATUSES",
+    "DEFAULT",
+    "list_entries",
+    "get_entry",
+    "parse_card",
+    "bundled_path",
+    "check_available",
+    "card_dirs",
+    "timm_name",
+    "architecture_of",
+]
 
 
 def _cards_dir() -> Path:
@@ -61,7 +74,7 @@ class ZooEntry:
     description: str = ""
     card_path: Path | None = None
     status: str = "recipe"
-    bank: tuple[str, ...] = ()       # sizes its bank holds (format v2), e.g. ("4x192", "8x384")
+    bank: tuple[str, ...] = ()  # sizes its bank holds (format v2), e.g. ("4x192", "8x384")
     metadata: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     architecture: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
@@ -102,19 +115,37 @@ def _entry(path: Path) -> ZooEntry | None:
     if not isinstance(w, dict) or not w.get("name"):
         return None
     desc = next((ln.strip() for ln in body.splitlines() if ln.strip() and not ln.startswith("#")), "")
-    status = w.get("status") or ("bundled" if w.get("bundled") else
-                                 "published" if w.get("repo_id") and w.get("revision") and w.get("sha256")
-                                 else "recipe")
+    status = w.get("status") or (
+        "bundled"
+        if w.get("bundled")
+        else "published"
+        if w.get("repo_id") and w.get("revision") and w.get("sha256")
+        else "recipe"
+    )
     if status not in STATUSES:
         status = "recipe"
     return ZooEntry(
-        name=w["name"], method=w.get("method", "wave"), ancestry=w.get("ancestry", "unknown"),
-        repo_id=w.get("repo_id"), revision=w.get("revision"), sha256=w.get("sha256"),
-        bundled=bool(w.get("bundled", False)), license=meta.get("license"), template_size=w.get("template_size"),
-        templates=w.get("templates"), widths=w.get("widths"), depths=w.get("depths"), params=w.get("params"),
-        description=desc, card_path=path, status=status, metadata=meta,
+        name=w["name"],
+        method=w.get("method", "wave"),
+        ancestry=w.get("ancestry", "unknown"),
+        repo_id=w.get("repo_id"),
+        revision=w.get("revision"),
+        sha256=w.get("sha256"),
+        bundled=bool(w.get("bundled", False)),
+        license=meta.get("license"),
+        template_size=w.get("template_size"),
+        templates=w.get("templates"),
+        widths=w.get("widths"),
+        depths=w.get("depths"),
+        params=w.get("params"),
+        description=desc,
+        card_path=path,
+        status=status,
+        metadata=meta,
         architecture=dict(w["architecture"]) if isinstance(w.get("architecture"), dict) else {},
-        bank=tuple(str(x) for x in ((w.get("bank") or {}).get("sizes") or ()) if isinstance(w.get("bank"), dict)),
+        bank=tuple(
+            str(x) for x in ((w.get("bank") or {}).get("sizes") or ()) if isinstance(w.get("bank"), dict)
+        ),
     )
 
 
@@ -164,7 +195,8 @@ def check_available(e: ZooEntry) -> None:
         raise LearngeneNotFoundError(
             f"{e.name} is an unpublished recipe: no weights have been built or published yet",
             f"Use the bundled default, e.g. wavehub.create_model({DEFAULT!r}, depth=8, width=384); "
-            f"`wavehub info {e.name}` shows how to build it.")
+            f"`wavehub info {e.name}` shows how to build it.",
+        )
 
 
 def architecture_of(name: str | os.PathLike) -> dict[str, Any]:

@@ -43,13 +43,22 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 
 
 @click.group(
-    "wavehub", cls=Group, context_settings=CONTEXT, no_args_is_help=True,
+    "wavehub",
+    cls=Group,
+    context_settings=CONTEXT,
+    no_args_is_help=True,
     help="Learngenes as a model zoo: materialize stock timm ViTs of any depth and width.",
     epilog="Examples:\n\n  wavehub list\n\n  wavehub pull dinov2s-learngene --depth 8 --width 384 --num-classes 10 "
     "--out vit-d8-w384\n\n  wavehub COMMAND --help   (every command has its own examples)",
 )
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
-              help="Print wavehub's version and exit.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Print wavehub's version and exit.",
+)
 def app() -> None:
     pass
 
@@ -97,8 +106,10 @@ def _unexpected(e: BaseException) -> int:
         click.echo("  hint: Check free disk space, memory and permissions, then retry.", err=True)
     else:
         click.secho(f"error: internal error ({type(e).__name__}: {text})", err=True, fg="red")
-        click.echo("  hint: This is a wavehub bug: rerun with WAVEHUB_DEBUG=1 for the traceback and report it.",
-                   err=True)
+        click.echo(
+            "  hint: This is a wavehub bug: rerun with WAVEHUB_DEBUG=1 for the traceback and report it.",
+            err=True,
+        )
     return 1
 
 

@@ -46,8 +46,11 @@ class Command(click.Command):
     """A command whose wavehub errors name the command's flags instead of the library's parameters."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(p.make_metavar(ctx) if _takes_ctx(p.make_metavar) else p.make_metavar(), p.doc)
-                for p in self.get_params(ctx) if isinstance(p, Arg)]
+        rows = [
+            (p.make_metavar(ctx) if _takes_ctx(p.make_metavar) else p.make_metavar(), p.doc)
+            for p in self.get_params(ctx)
+            if isinstance(p, Arg)
+        ]
         if rows:
             with formatter.section("Arguments"):
                 formatter.write_dl(rows)

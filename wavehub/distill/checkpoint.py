@@ -19,7 +19,6 @@ CHECKPOINT_FILE = "build_checkpoint.safetensors"
 CHECKPOINT_VERSION = 2  # 2: safetensors (tensors) + JSON metadata (everything else); no pickle
 
 
-
 def save_checkpoint(path: Path, state: dict) -> None:
     """Safetensors only, like every file wavehub writes: tensors go in the tensor file, the rest (optimizer
     hyper-parameters, step, summary) into its JSON metadata, with dict keys typed so int keys survive."""
@@ -67,14 +66,19 @@ def load_checkpoint(path: Path, cfg: BuildConfig) -> dict:
     try:
         state = read_checkpoint(path)
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file
-        raise BuildError(f"checkpoint {path} could not be read ({type(e).__name__})",
-                         "Delete it to start over, or point --out at the right folder.") from e
+        raise BuildError(
+            f"checkpoint {path} could not be read ({type(e).__name__})",
+            "Delete it to start over, or point --out at the right folder.",
+        ) from e
     if state.get("version") != CHECKPOINT_VERSION:
-        raise BuildError(f"checkpoint {path} has version {state.get('version')!r}", "Delete it to start over.")
+        raise BuildError(
+            f"checkpoint {path} has version {state.get('version')!r}", "Delete it to start over."
+        )
     want, have = cfg.fingerprint(), state.get("config", {})
     diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if diff:
-        raise BuildError(f"--resume with different settings than the checkpoint: {', '.join(diff)}",
-                         "Resume with the original options, or build into a new --out folder.")
+        raise BuildError(
+            f"--resume with different settings than the checkpoint: {', '.join(diff)}",
+            "Resume with the original options, or build into a new --out folder.",
+        )
     return state
-

@@ -53,7 +53,7 @@ def allreduce_grads(params: list[nn.Parameter], world: int) -> None:
     off = 0
     for p, g in zip(params, grads, strict=True):
         n = g.numel()
-        p.grad = flat[off:off + n].view_as(p).clone()
+        p.grad = flat[off : off + n].view_as(p).clone()
         off += n
 
 
@@ -64,4 +64,3 @@ def allreduce_scalars(d: dict[str, float], world: int) -> dict[str, float]:
     t = torch.tensor([d[k] for k in keys], dtype=torch.float64)
     torch.distributed.all_reduce(t)
     return {k: float(v) / world for k, v in zip(keys, t.tolist(), strict=True)}
-

@@ -27,10 +27,14 @@ class Outputs:
     logits: torch.Tensor | None
 
 
-def forward_outputs(vit: nn.Module, params: dict[str, torch.Tensor] | None, x: torch.Tensor, layers: list[int]) -> Outputs:
+def forward_outputs(
+    vit: nn.Module, params: dict[str, torch.Tensor] | None, x: torch.Tensor, layers: list[int]
+) -> Outputs:
     """Final tokens (after the final norm), chosen block outputs and logits, with ``params`` swapped in."""
     mids: dict[int, torch.Tensor] = {}
-    hooks = [vit.blocks[i].register_forward_hook(lambda _m, _i, out, i=i: mids.__setitem__(i, out)) for i in layers]
+    hooks = [
+        vit.blocks[i].register_forward_hook(lambda _m, _i, out, i=i: mids.__setitem__(i, out)) for i in layers
+    ]
     try:
         with _reparametrize_module(vit, params, strict=False) if params else nullcontext():
             tokens = vit.forward_features(x)
@@ -50,8 +54,9 @@ def feature_loss(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (cos + rel).mean()
 
 
-def distill_loss(s: Outputs, t: Outputs, labels: torch.Tensor | None = None, *, mid_weight: float = 0.5,
-                 tau: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+def distill_loss(
+    s: Outputs, t: Outputs, labels: torch.Tensor | None = None, *, mid_weight: float = 0.5, tau: float = 1.0
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Feature KD always; logit KD (KL at temperature τ, ×τ²) when both have heads; CE when labels are given.
 
     With labels the logit terms are ``0.5·CE + 0.5·KD`` (the DeiT/WAVE α = 0.5), without them pure KD (α = 1,
@@ -63,8 +68,16 @@ def distill_loss(s: Outputs, t: Outputs, labels: torch.Tensor | None = None, *, 
         parts["feat_mid"] = mid
         loss = loss + mid_weight * mid
     if s.logits is not None and t.logits is not None:
-        kd = F.kl_div(F.log_softmax(s.logits.float() / tau, -1), F.log_softmax(t.logits.float() / tau, -1),
-                      reduction="batchmean", log_target=True) * tau * tau
+        kd = (
+            F.kl_div(
+                F.log_softmax(s.logits.float() / tau, -1),
+                F.log_softmax(t.logits.float() / tau, -1),
+                reduction="batchmean",
+                log_target=True,
+            )
+            * tau
+            * tau
+        )
         parts["kd"] = kd
         if labels is not None:
             parts["ce"] = F.cross_entropy(s.logits.float(), labels)
@@ -75,17 +88,21 @@ def distill_loss(s: Outputs, t: Outputs, labels: torch.Tensor | None = None, *, 
 
 
 @torch.no_grad()
-def heldout_loss(model: nn.Module, teacher: nn.Module, x: torch.Tensor, *, batch_size: int = 32,
-                 mid_weight: float = 0.5) -> float:
+def heldout_loss(
+    model: nn.Module, teacher: nn.Module, x: torch.Tensor, *, batch_size: int = 32, mid_weight: float = 0.5
+) -> float:
     """The distillation loss on held-out images (labels ignored): the number distillation must lower."""
     layers = feature_layers(len(teacher.blocks))
     total, n = 0.0, 0
     params = model.composed() if hasattr(model, "composed") else None
     vit = model.vit if hasattr(model, "vit") else model
     for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        loss, _ = distill_loss(forward_outputs(vit, params, xb, layers), forward_outputs(teacher, None, xb, layers), mid_weight=mid_weight)
+        xb = x[i : i + batch_size]
+        loss, _ = distill_loss(
+            forward_outputs(vit, params, xb, layers),
+            forward_outputs(teacher, None, xb, layers),
+            mid_weight=mid_weight,
+        )
         total += float(loss) * len(xb)
         n += len(xb)
     return total / max(n, 1)
-

@@ -25,9 +25,19 @@ __all__ = ["aux_spec", "distillable", "initial_learngene", "make_aux", "teacher"
 def aux_spec(arch: dict, num_classes: int) -> ViTSpec:
     """The aux model's ViTSpec: the ancestry's architecture with ``num_classes`` outputs."""
     a = AuxArch.from_dict(arch)
-    return ViTSpec(depth=a.depth, width=a.width, num_heads=a.num_heads, head_dim=a.head_dim, mlp_ratio=a.mlp_ratio,
-                   patch_size=a.patch_size, img_size=a.img_size, in_chans=a.in_chans, num_classes=num_classes,
-                   global_pool=a.global_pool, class_token=a.class_token).resolve({})
+    return ViTSpec(
+        depth=a.depth,
+        width=a.width,
+        num_heads=a.num_heads,
+        head_dim=a.head_dim,
+        mlp_ratio=a.mlp_ratio,
+        patch_size=a.patch_size,
+        img_size=a.img_size,
+        in_chans=a.in_chans,
+        num_classes=num_classes,
+        global_pool=a.global_pool,
+        class_token=a.class_token,
+    ).resolve({})
 
 
 def distillable(name: str):
@@ -49,8 +59,14 @@ def initial_learngene(cfg: BuildConfig, anc, arch: dict) -> Learngene:
     method = distillable(cfg.method)
     g = torch.Generator().manual_seed(cfg.seed)
     state = prepared_state(anc, arch) if cfg.init == "extract" else None
-    t, block = method.distill_init(AuxArch.from_dict(arch), state, generator=g, template_size=cfg.template_size,
-                                   templates=parse_templates(cfg.templates), bias_templates=cfg.bias_templates)
+    t, block = method.distill_init(
+        AuxArch.from_dict(arch),
+        state,
+        generator=g,
+        template_size=cfg.template_size,
+        templates=parse_templates(cfg.templates),
+        bias_templates=cfg.bias_templates,
+    )
     lcfg: dict[str, Any] = {"aux": arch, cfg.method: block}
     lcfg.update(serves=method.serves(LearngeneConfig.from_dict(lcfg, cfg.method)))
     return Learngene(cfg.method, lcfg, {k: v.float() for k, v in t.items()})
@@ -84,4 +100,3 @@ def teacher(spec_str: str, anc, img_size: int, device: torch.device) -> nn.Modul
     for p in t.parameters():
         p.requires_grad_(False)
     return t.eval()
-

@@ -20,5 +20,19 @@ from .names import Target, check_repo_id, check_repo_paths, check_revision, is_o
 from .push import push
 from .resolve import locate, pull, resolve
 
-__all__ = ["Target", "parse_name", "resolve", "locate", "pull", "push", "is_offline", "cache_ls", "cache_verify",
-           "cache_rm", "cache_clean", "check_repo_paths", "check_repo_id", "check_revision"]
+__all__ = [
+    "Target",
+    "parse_name",
+    "resolve",
+    "locate",
+    "pull",
+    "push",
+    "is_offline",
+    "cache_ls",
+    "cache_verify",
+    "cache_rm",
+    "cache_clean",
+    "check_repo_paths",
+    "check_repo_id",
+    "check_revision",
+]

@@ -20,8 +20,12 @@ def _learngene_repos():
         info = scan_cache_dir(constants.HF_HUB_CACHE)
     except Exception:  # noqa: BLE001 - no cache yet
         return None, []
-    repos = [r for r in info.repos if r.repo_type == "model"
-             and any(f.file_name == TENSOR_FILE for rev in r.revisions for f in rev.files)]
+    repos = [
+        r
+        for r in info.repos
+        if r.repo_type == "model"
+        and any(f.file_name == TENSOR_FILE for rev in r.revisions for f in rev.files)
+    ]
     return info, repos
 
 
@@ -34,7 +38,7 @@ def _partials(repo_id: str | None = None) -> dict[str, list[Path]]:
     pattern = f"models--{repo_id.replace('/', '--')}" if repo_id else "models--*"
     out: dict[str, list[Path]] = {}
     for p in sorted(root.glob(f"{pattern}/blobs/*.incomplete")):
-        rid = p.parent.parent.name[len("models--"):].replace("--", "/", 1)
+        rid = p.parent.parent.name[len("models--") :].replace("--", "/", 1)
         out.setdefault(rid, []).append(p)
     return out
 
@@ -72,12 +76,25 @@ def cache_ls() -> list[dict]:
 
     _, repos = _learngene_repos()
     partials = _partials()
-    rows = {r.repo_id: {"repo_id": r.repo_id, "size": r.size_on_disk, "path": str(r.repo_path),
-                        "revisions": [{"commit": rev.commit_hash, "refs": sorted(rev.refs)} for rev in r.revisions]}
-            for r in repos}
+    rows = {
+        r.repo_id: {
+            "repo_id": r.repo_id,
+            "size": r.size_on_disk,
+            "path": str(r.repo_path),
+            "revisions": [{"commit": rev.commit_hash, "refs": sorted(rev.refs)} for rev in r.revisions],
+        }
+        for r in repos
+    }
     for rid, files in partials.items():
-        row = rows.setdefault(rid, {"repo_id": rid, "size": 0, "revisions": [],
-                                    "path": str(Path(constants.HF_HUB_CACHE) / f"models--{rid.replace('/', '--')}")})
+        row = rows.setdefault(
+            rid,
+            {
+                "repo_id": rid,
+                "size": 0,
+                "revisions": [],
+                "path": str(Path(constants.HF_HUB_CACHE) / f"models--{rid.replace('/', '--')}"),
+            },
+        )
         extra = sum(_size(p) for p in files)
         row.update(size=row["size"] + extra, partial_files=len(files), partial_size=extra)
     for row in rows.values():
@@ -100,7 +117,9 @@ def cache_verify(repair: bool = False) -> list[dict]:
                 verify(Path(rev.snapshot_path), t, full=True)
             except Exception as e:  # noqa: BLE001 - report it and go on to the next revision
                 status = f"corrupt: {e.message if isinstance(e, WavehubError) else type(e).__name__}"
-                if repair and offline:  # keep the bad copy: deleting it without a way to fetch one helps nobody
+                if (
+                    repair and offline
+                ):  # keep the bad copy: deleting it without a way to fetch one helps nobody
                     status += " (not repaired: offline mode is on and a repair downloads)"
                 elif repair:
                     evict(Path(rev.snapshot_path))
@@ -110,8 +129,9 @@ def cache_verify(repair: bool = False) -> list[dict]:
                         status = "repaired"
                     except WavehubError as e2:
                         status = f"corrupt, repair failed: {e2.message}"
-            report.append({"repo_id": r.repo_id, "commit": rev.commit_hash, "refs": sorted(rev.refs),
-                           "status": status})
+            report.append(
+                {"repo_id": r.repo_id, "commit": rev.commit_hash, "refs": sorted(rev.refs), "status": status}
+            )
     return report
 
 
@@ -120,8 +140,13 @@ def cache_rm(name: str, revision: str | None = None) -> int:
     t = parse_name(name, revision) if not Path(name).exists() else None
     repo_id = t.repo_id if t is not None and t.repo_id else name
     info, repos = _learngene_repos()
-    hashes = [rev.commit_hash for r in repos if r.repo_id == repo_id for rev in r.revisions
-              if revision is None or rev.commit_hash == revision or revision in rev.refs]
+    hashes = [
+        rev.commit_hash
+        for r in repos
+        if r.repo_id == repo_id
+        for rev in r.revisions
+        if revision is None or rev.commit_hash == revision or revision in rev.refs
+    ]
     try:
         partials = _partials(check_repo_id(repo_id)).get(repo_id, []) if revision is None else []
     except WavehubError:  # not a repo id (a folder, a bundled name): no partial downloads to look for

@@ -37,9 +37,18 @@ def download_file(t: Target, filename: str, *, offline: bool, force: bool, token
 
     from .. import __version__
 
-    path = Path(hf_hub_download(t.repo_id, filename, revision=t.revision, library_name="wavehub",
-                                library_version=__version__, local_files_only=offline, force_download=force,
-                                token=token))
+    path = Path(
+        hf_hub_download(
+            t.repo_id,
+            filename,
+            revision=t.revision,
+            library_name="wavehub",
+            library_version=__version__,
+            local_files_only=offline,
+            force_download=force,
+            token=token,
+        )
+    )
     _check_snapshot(path, t)
     return path
 
@@ -61,9 +70,13 @@ def _check_snapshot(path: Path, t: Target) -> None:
                 ref.unlink()
         except OSError:
             pass
-    raise HubError(f"the Hub named the commit of {t.repo_id}@{t.revision} {commit[:60]!r}, not a 40-hex commit "
-                   "id; refusing to use it", "Check HF_ENDPOINT: a genuine Hub or mirror sends commit ids.",
-                   repo_id=t.repo_id, revision=t.revision)
+    raise HubError(
+        f"the Hub named the commit of {t.repo_id}@{t.revision} {commit[:60]!r}, not a 40-hex commit "
+        "id; refusing to use it",
+        "Check HF_ENDPOINT: a genuine Hub or mirror sends commit ids.",
+        repo_id=t.repo_id,
+        revision=t.revision,
+    )
 
 
 # waits before each retry of a listing the Hub answered with 429/5xx (the HF client retries those too, with
@@ -117,20 +130,28 @@ def _list_files(t: Target, token: Any) -> dict[str, int]:
         except ArtifactFormatError:
             page = None
         if not isinstance(page, list) or not all(isinstance(e, dict) for e in page):
-            raise HubError(f"the Hub sent an unexpected file list for {t.repo_id}@{t.revision}",
-                           repo_id=t.repo_id, revision=t.revision, status=r.status_code)
+            raise HubError(
+                f"the Hub sent an unexpected file list for {t.repo_id}@{t.revision}",
+                repo_id=t.repo_id,
+                revision=t.revision,
+                status=r.status_code,
+            )
         entries += page
         url, params = r.links.get("next", {}).get("url"), None
     check_repo_paths([str(e.get("path", "")) for e in entries])
-    files = {str(e["path"]): e.get("size") if isinstance(e.get("size"), int) else 0
-             for e in entries if e.get("type") == "file"}
+    files = {
+        str(e["path"]): e.get("size") if isinstance(e.get("size"), int) else 0
+        for e in entries
+        if e.get("type") == "file"
+    }
     missing = [f for f in REQUIRED if f not in files]
     if missing:
-        raise EntryNotFoundError(f"{t.repo_id}@{t.revision} has no {missing[0]}: it is not a wavehub learngene",
-                                 repo_id=t.repo_id, revision=t.revision)
+        raise EntryNotFoundError(
+            f"{t.repo_id}@{t.revision} has no {missing[0]}: it is not a wavehub learngene",
+            repo_id=t.repo_id,
+            revision=t.revision,
+        )
     return files
-
-
 
 
 def _lists_bank(config_path: Path) -> bool:
@@ -140,8 +161,9 @@ def _lists_bank(config_path: Path) -> bool:
         return False  # verify reports a bad config.json with its own message
 
 
-def _get_small_files(t: Target, tensor_path: Path, *, card: bool, offline: bool, force: bool,
-                     token: Any) -> tuple[Path, str]:
+def _get_small_files(
+    t: Target, tensor_path: Path, *, card: bool, offline: bool, force: bool, token: Any
+) -> tuple[Path, str]:
     """config.json and the card, while the tensor file is hashed on a thread (hashlib drops the GIL)."""
     kw = dict(offline=offline, force=force, token=token)
     hashed = background(sha256_file, tensor_path)
@@ -157,8 +179,12 @@ def _get_small_files(t: Target, tensor_path: Path, *, card: bool, offline: bool,
     finally:
         sha = hashed()
     if tensor_path.parent != config_path.parent:  # a branch moved between the two HEAD requests
-        raise DownloadError(f"{t.repo_id}@{t.revision} changed during the download", "Retry `wavehub pull`.",
-                            repo_id=t.repo_id, revision=t.revision)
+        raise DownloadError(
+            f"{t.repo_id}@{t.revision} changed during the download",
+            "Retry `wavehub pull`.",
+            repo_id=t.repo_id,
+            revision=t.revision,
+        )
     return tensor_path.parent, sha
 
 
@@ -182,25 +208,37 @@ def _fetch_online(t: Target, *, force: bool, token: Any) -> tuple[Path, str]:
         from huggingface_hub import constants
 
         failing = isinstance(e, _HubUnavailable)
-        why = (f"answered HTTP {e.status} {e.tries} times" if failing else f"cannot be reached ({type(e).__name__})")
+        why = (
+            f"answered HTTP {e.status} {e.tries} times"
+            if failing
+            else f"cannot be reached ({type(e).__name__})"
+        )
         try:
             cached = _get_files(t, card=True, offline=True, force=False, token=token)
         except Exception:  # noqa: BLE001 - not cached either
             if failing:
-                raise HubError(f"the Hub at {constants.ENDPOINT} {why} for {t.repo_id}@{t.revision} and "
-                               f"{t.name} is not in the cache",
-                               "The Hub is failing, not your setup: retry later, or use the bundled "
-                               "`dinov2s-learngene`.", repo_id=t.repo_id, revision=t.revision,
-                               status=e.status) from e
+                raise HubError(
+                    f"the Hub at {constants.ENDPOINT} {why} for {t.repo_id}@{t.revision} and "
+                    f"{t.name} is not in the cache",
+                    "The Hub is failing, not your setup: retry later, or use the bundled "
+                    "`dinov2s-learngene`.",
+                    repo_id=t.repo_id,
+                    revision=t.revision,
+                    status=e.status,
+                ) from e
             raise OfflineError(
                 f"the Hub at {constants.ENDPOINT} {why} and {t.name} is not in the cache",
                 f"Check your network and HF_ENDPOINT, or run `wavehub pull {t.name}` on a connected machine; "
-                "the bundled `dinov2s-learngene` always works offline.", repo_id=t.repo_id,
-                revision=t.revision) from e
+                "the bundled `dinov2s-learngene` always works offline.",
+                repo_id=t.repo_id,
+                revision=t.revision,
+            ) from e
         warnings.warn(f"the Hub {why}; using the cached {t.name}", stacklevel=4)
         return cached
-    except BaseException:  # refused (unsafe paths, missing files) or not found: let the download settle first,
-        try:               # so no request of ours outlives the call (a 404 ends it at once)
+    except (
+        BaseException
+    ):  # refused (unsafe paths, missing files) or not found: let the download settle first,
+        try:  # so no request of ours outlives the call (a 404 ends it at once)
             download()
         except BaseException:  # noqa: BLE001 - the listing's error is the one to report
             pass

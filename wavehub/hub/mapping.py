@@ -40,14 +40,19 @@ def map_hub_error(e: BaseException, t: Target, action: str = "downloading") -> W
     if isinstance(e, hf.RepositoryNotFoundError):
         if status == 401:
             return AuthError(f"{t.repo_id} was not found or needs a token (HTTP 401)", **kw)
-        return LearngeneNotFoundError(f"repo {t.repo_id} was not found on the Hub",
-                                      "Check the repo id; `wavehub list` shows the zoo.", **kw)
+        return LearngeneNotFoundError(
+            f"repo {t.repo_id} was not found on the Hub",
+            "Check the repo id; `wavehub list` shows the zoo.",
+            **kw,
+        )
     if isinstance(e, hf.RevisionNotFoundError):
         return RevisionNotFoundError(f"revision {t.revision!r} of {t.repo_id} was not found", **kw)
     if isinstance(e, hf.LocalEntryNotFoundError):
-        return OfflineError(f"{t.name} ({where}) is not in the cache and the Hub cannot be reached (offline)",
-                            f"Run `wavehub pull {t.name}` on a connected machine, or use the bundled "
-                            "`dinov2s-learngene`.", **kw)
+        return OfflineError(
+            f"{t.name} ({where}) is not in the cache and the Hub cannot be reached (offline)",
+            f"Run `wavehub pull {t.name}` on a connected machine, or use the bundled `dinov2s-learngene`.",
+            **kw,
+        )
     if isinstance(e, hf.EntryNotFoundError):
         return EntryNotFoundError(f"{where} has no {getattr(e, 'filename', None) or 'required file'}", **kw)
     if isinstance(e, hf.OfflineModeIsEnabled):
@@ -57,8 +62,9 @@ def map_hub_error(e: BaseException, t: Target, action: str = "downloading") -> W
             return AuthError(f"{where}: access denied (HTTP {status})", **kw)
         return HubError(f"the Hub answered HTTP {status} for {where}: {str(e).splitlines()[0][:160]}", **kw)
     cls = DownloadError if action == "downloading" else HubError
-    return cls(f"{action} {where} failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}",
-               **kw)
+    return cls(
+        f"{action} {where} failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}", **kw
+    )
 
 
 def disk_full(t: Target, size: int) -> DownloadError:
@@ -73,11 +79,15 @@ def disk_full(t: Target, size: int) -> DownloadError:
     except OSError:
         free = 0
     need = max(size - free, 0) + (1 << 20)
-    return DownloadError(f"the disk holding {where} is full: {t.repo_id}@{t.revision} needs {size / 1e6:.1f} MB "
-                         f"and {free / 1e6:.1f} MB are free",
-                         f"Free at least {need / 1e6:.0f} MB in {where} (or point HF_HUB_CACHE at a bigger "
-                         "disk), then retry; `wavehub cache ls` shows what the cache holds.",
-                         repo_id=t.repo_id, revision=t.revision, path=where)
+    return DownloadError(
+        f"the disk holding {where} is full: {t.repo_id}@{t.revision} needs {size / 1e6:.1f} MB "
+        f"and {free / 1e6:.1f} MB are free",
+        f"Free at least {need / 1e6:.0f} MB in {where} (or point HF_HUB_CACHE at a bigger "
+        "disk), then retry; `wavehub cache ls` shows what the cache holds.",
+        repo_id=t.repo_id,
+        revision=t.revision,
+        path=where,
+    )
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:

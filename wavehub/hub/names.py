@@ -14,8 +14,17 @@ from pathlib import Path, PurePosixPath
 from ..constants import CONFIG_FILE, TENSOR_FILE
 from ..errors import HubError, LearngeneNotFoundError, RevisionNotFoundError
 
-__all__ = ["REQUIRED", "SHA1", "SHA256", "Target", "check_repo_id", "check_revision", "check_repo_paths",
-           "is_offline", "parse_name"]
+__all__ = [
+    "REQUIRED",
+    "SHA1",
+    "SHA256",
+    "Target",
+    "check_repo_id",
+    "check_revision",
+    "check_repo_paths",
+    "is_offline",
+    "parse_name",
+]
 
 REQUIRED = (CONFIG_FILE, TENSOR_FILE)
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -29,11 +38,19 @@ def check_repo_id(repo_id: str) -> str:
     """Refuse a repo id that is not ``org/name`` in the Hub's alphabet before it reaches a URL or a cache path
     (``?``/``#`` would change the request, ``..`` or ``/`` the folder)."""
     parts = repo_id.split("/") if isinstance(repo_id, str) else []
-    if (len(parts) != 2 or len(repo_id) > _MAX_REPO_ID or not all(_REPO_PART.match(p) for p in parts)
-            or "--" in repo_id or ".." in repo_id or repo_id.endswith(".git")):
-        raise LearngeneNotFoundError(f"{str(repo_id)[:120]!r} is not a valid Hub repo id (org/name: letters, digits, "
-                                     f"'-', '_', '.'; at most {_MAX_REPO_ID} characters)",
-                                     "Run `wavehub list`, or pass hf-hub:org/name or local-dir:PATH.")
+    if (
+        len(parts) != 2
+        or len(repo_id) > _MAX_REPO_ID
+        or not all(_REPO_PART.match(p) for p in parts)
+        or "--" in repo_id
+        or ".." in repo_id
+        or repo_id.endswith(".git")
+    ):
+        raise LearngeneNotFoundError(
+            f"{str(repo_id)[:120]!r} is not a valid Hub repo id (org/name: letters, digits, "
+            f"'-', '_', '.'; at most {_MAX_REPO_ID} characters)",
+            "Run `wavehub list`, or pass hf-hub:org/name or local-dir:PATH.",
+        )
     return repo_id
 
 
@@ -54,8 +71,10 @@ def check_revision(revision: str) -> str:
     elif any(seg in ("", ".", "..") for seg in revision.split("/")):
         bad = "it has an empty, '.' or '..' path segment"
     if bad:
-        raise RevisionNotFoundError(f"revision {str(revision)[:80]!r} is not a valid branch, tag or commit: {bad}",
-                                    "Pass a branch, tag or 40-hex commit name (e.g. main, v1.0).")
+        raise RevisionNotFoundError(
+            f"revision {str(revision)[:80]!r} is not a valid branch, tag or commit: {bad}",
+            "Pass a branch, tag or 40-hex commit name (e.g. main, v1.0).",
+        )
     return revision
 
 
@@ -69,7 +88,9 @@ class Target:
     revision: str | None = None
     sha256: str | None = None
     bundled: bool = False
-    pinned: bool = False  # the revision cannot move (zoo card pin or commit sha): a cached copy needs no request
+    pinned: bool = (
+        False  # the revision cannot move (zoo card pin or commit sha): a cached copy needs no request
+    )
 
 
 def is_offline(offline: bool | None = None) -> bool:
@@ -88,7 +109,7 @@ def parse_name(name: str, revision: str | None = None) -> Target:
 
     raw = str(name)
     if raw.startswith("local-dir:"):
-        p = Path(raw[len("local-dir:"):]).expanduser()
+        p = Path(raw[len("local-dir:") :]).expanduser()
         if not p.exists():
             raise LearngeneNotFoundError(f"no learngene folder at {p}", "Check the path after local-dir:.")
         return Target(raw, path=p)
@@ -100,7 +121,9 @@ def parse_name(name: str, revision: str | None = None) -> Target:
     if "@" in body:
         body, rev = body.rsplit("@", 1)
         if revision is not None and revision != rev:
-            raise RevisionNotFoundError(f"two revisions given for {body}: {rev!r} and {revision!r}", "Give one.")
+            raise RevisionNotFoundError(
+                f"two revisions given for {body}: {rev!r} and {revision!r}", "Give one."
+            )
         revision = rev
     if not hub:
         try:
@@ -114,16 +137,25 @@ def parse_name(name: str, revision: str | None = None) -> Target:
             if bundled is not None:
                 return Target(e.name, path=bundled, bundled=True, sha256=e.sha256)
             if not e.repo_id:
-                raise LearngeneNotFoundError(f"{e.name} is bundled-only and its files are missing",
-                                             "Reinstall wavehub (`pip install --force-reinstall wavehub`).")
+                raise LearngeneNotFoundError(
+                    f"{e.name} is bundled-only and its files are missing",
+                    "Reinstall wavehub (`pip install --force-reinstall wavehub`).",
+                )
             pinned = revision is None or revision == e.revision
             rev = check_revision(revision or e.revision or "main")
             check_repo_id(e.repo_id)
-            return Target(e.name, repo_id=e.repo_id, revision=rev, sha256=e.sha256 if pinned else None,
-                          pinned=bool(pinned and e.revision) or bool(SHA1.match(rev)))
+            return Target(
+                e.name,
+                repo_id=e.repo_id,
+                revision=rev,
+                sha256=e.sha256 if pinned else None,
+                pinned=bool(pinned and e.revision) or bool(SHA1.match(rev)),
+            )
     if body.count("/") != 1 or body.startswith("/") or ".." in body:
-        raise LearngeneNotFoundError(f"{raw[:120]!r} is neither a zoo name, a path, nor a Hub repo id (org/name)",
-                                     "Run `wavehub list`, or pass hf-hub:org/name or local-dir:PATH.")
+        raise LearngeneNotFoundError(
+            f"{raw[:120]!r} is neither a zoo name, a path, nor a Hub repo id (org/name)",
+            "Run `wavehub list`, or pass hf-hub:org/name or local-dir:PATH.",
+        )
     rev = check_revision(revision or "main")
     return Target(raw, repo_id=check_repo_id(body), revision=rev, pinned=bool(SHA1.match(rev)))
 
@@ -133,6 +165,7 @@ def check_repo_paths(paths: list[str]) -> None:
     for p in paths:
         pp = PurePosixPath(p)
         if not p or p.startswith(("/", "\\")) or "\\" in p or ".." in pp.parts or re.match(r"^[A-Za-z]:", p):
-            raise HubError(f"the repo lists an unsafe file path {p!r}; refusing to download from it",
-                           "Do not use this repo; report it to its owner.")
-
+            raise HubError(
+                f"the repo lists an unsafe file path {p!r}; refusing to download from it",
+                "Do not use this repo; report it to its owner.",
+            )

@@ -18,8 +18,15 @@ from .verify import evict, verify
 __all__ = ["resolve", "locate", "pull", "resolve_target"]
 
 
-def resolve(name: str, *, revision: str | None = None, offline: bool | None = None, force: bool = False,
-            progress: bool = True, token: Any = None) -> Path:
+def resolve(
+    name: str,
+    *,
+    revision: str | None = None,
+    offline: bool | None = None,
+    force: bool = False,
+    progress: bool = True,
+    token: Any = None,
+) -> Path:
     """A local folder holding ``name`` with its hashes checked (the zoo pin, the blob names, config.json).
 
     The tensors themselves are checked when the folder is loaded (or by :func:`pull`): a resolve stays free of
@@ -27,26 +34,43 @@ def resolve(name: str, *, revision: str | None = None, offline: bool | None = No
     return locate(name, revision=revision, offline=offline, force=force, progress=progress, token=token)[0]
 
 
-def pull(name: str, *, revision: str | None = None, force: bool = False, offline: bool | None = None,
-         progress: bool = True, token: Any = None) -> Path:
+def pull(
+    name: str,
+    *,
+    revision: str | None = None,
+    force: bool = False,
+    offline: bool | None = None,
+    progress: bool = True,
+    token: Any = None,
+) -> Path:
     """Download (if needed) and verify a learngene into the HF cache; returns its folder.
 
     "Verified" means it passed every check the loader makes (hash once, then the artifact layer's validator).
     Network and verification only: writing a model folder from it is :func:`wavehub.pull` with ``out=``."""
-    return resolve_target(parse_name(name, revision), offline=offline, force=force, progress=progress,
-                          token=token, full=True)[0]
+    return resolve_target(
+        parse_name(name, revision), offline=offline, force=force, progress=progress, token=token, full=True
+    )[0]
 
 
-def locate(name: str, *, revision: str | None = None, offline: bool | None = None, force: bool = False,
-           progress: bool = True, token: Any = None) -> tuple[Path, str | None]:
+def locate(
+    name: str,
+    *,
+    revision: str | None = None,
+    offline: bool | None = None,
+    force: bool = False,
+    progress: bool = True,
+    token: Any = None,
+) -> tuple[Path, str | None]:
     """For a loader: the folder and the tensor file's sha256 the hub checked (None for a local folder, which
     the loader hashes itself). The tensors are left to the loader, so each is hashed and parsed once."""
-    return resolve_target(parse_name(name, revision), offline=offline, force=force, progress=progress,
-                          token=token, full=False)
+    return resolve_target(
+        parse_name(name, revision), offline=offline, force=force, progress=progress, token=token, full=False
+    )
 
 
-def resolve_target(t: Target, *, offline: bool | None, force: bool, progress: bool, token: Any,
-                   full: bool = False) -> tuple[Path, str | None]:
+def resolve_target(
+    t: Target, *, offline: bool | None, force: bool, progress: bool, token: Any, full: bool = False
+) -> tuple[Path, str | None]:
     """The folder for ``t`` and its checked digest; ``full`` also runs the artifact layer's validator."""
     if t.path is not None:
         if full:  # a folder or the bundled copy: what load checks, hash included
@@ -54,8 +78,12 @@ def resolve_target(t: Target, *, offline: bool | None, force: bool, progress: bo
         return t.path, None
     off = is_offline(offline)
     if off and force:
-        raise OfflineError("force=True re-downloads, which offline mode forbids", "Unset HF_HUB_OFFLINE.",
-                           repo_id=t.repo_id, revision=t.revision)
+        raise OfflineError(
+            "force=True re-downloads, which offline mode forbids",
+            "Unset HF_HUB_OFFLINE.",
+            repo_id=t.repo_id,
+            revision=t.revision,
+        )
     with _progress(progress):
         if t.pinned and not off and not force:
             try:
@@ -66,10 +94,14 @@ def resolve_target(t: Target, *, offline: bool | None, force: bool, progress: bo
         folder, digest = fetch(t, offline=off, force=force, token=token)
         try:
             digest = verify(folder, t, digest, full=full)
-        except IntegrityError as e:  # bytes differ from their hash: a bad copy (a consistent-but-bad one is not)
+        except (
+            IntegrityError
+        ) as e:  # bytes differ from their hash: a bad copy (a consistent-but-bad one is not)
             if off:
-                raise IntegrityError(f"the cached copy is corrupted ({e.message}) and offline mode forbids a "
-                                     "re-download", **e.fields()) from e
+                raise IntegrityError(
+                    f"the cached copy is corrupted ({e.message}) and offline mode forbids a re-download",
+                    **e.fields(),
+                ) from e
             evict(folder)  # repair once: a clean copy, then verify again
             folder, digest = fetch(t, offline=False, force=True, token=token)
             digest = verify(folder, t, digest, full=full)

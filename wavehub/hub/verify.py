@@ -38,28 +38,40 @@ def verify(folder: Path, t: Target, digest: str | None = None, *, full: bool = F
     try:
         actual = digest or sha256_file(tensor)
     except FileNotFoundError as e:
-        raise ArtifactFormatError(f"{t.name}: {TENSOR_FILE} is missing from {folder}", path=tensor, **where) from e
+        raise ArtifactFormatError(
+            f"{t.name}: {TENSOR_FILE} is missing from {folder}", path=tensor, **where
+        ) from e
     blob = Path(os.path.realpath(tensor)).name
     try:
         with open(cfg_path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError as e:
-        raise ArtifactFormatError(f"{t.name}: {CONFIG_FILE} is missing from {folder}", path=cfg_path,
-                                  **where) from e
+        raise ArtifactFormatError(
+            f"{t.name}: {CONFIG_FILE} is missing from {folder}", path=cfg_path, **where
+        ) from e
     cfg_blob = Path(os.path.realpath(cfg_path)).name
     if SHA1.match(cfg_blob) and _git_sha1(raw) != cfg_blob:
-        raise IntegrityError(f"{t.name}: {CONFIG_FILE} does not match its blob name ({cfg_blob[:12]}...)",
-                             path=cfg_path, **where)
+        raise IntegrityError(
+            f"{t.name}: {CONFIG_FILE} does not match its blob name ({cfg_blob[:12]}...)",
+            path=cfg_path,
+            **where,
+        )
     try:
         config = validate_config(parse_json(raw, CONFIG_FILE))
     except ArtifactError as e:
         raise _prefixed(e, t, cfg_path) from e
-    expected = {"zoo card": t.sha256, "blob name": blob if SHA256.match(blob) else None,
-                "artifact's config.json": LearngeneConfig.from_dict(config).sha256}
+    expected = {
+        "zoo card": t.sha256,
+        "blob name": blob if SHA256.match(blob) else None,
+        "artifact's config.json": LearngeneConfig.from_dict(config).sha256,
+    }
     for what, want in expected.items():
         if want and want != actual:
-            raise IntegrityError(f"{t.name}: {TENSOR_FILE} sha256 {actual[:12]}... does not match the {what} "
-                                 f"({want[:12]}...)", path=tensor, **where)
+            raise IntegrityError(
+                f"{t.name}: {TENSOR_FILE} sha256 {actual[:12]}... does not match the {what} ({want[:12]}...)",
+                path=tensor,
+                **where,
+            )
     if full:
         try:
             validate_folder(folder, sha256=actual)

@@ -24,7 +24,9 @@ def patch_weight(w: torch.Tensor, aux: Aux, spec: Target) -> torch.Tensor:
     if spec.patch_size != p:
         from timm.layers import resample_patch_embed
 
-        conv = resample_patch_embed(conv.float(), [spec.patch_size, spec.patch_size], verbose=False).to(w.dtype)
+        conv = resample_patch_embed(conv.float(), [spec.patch_size, spec.patch_size], verbose=False).to(
+            w.dtype
+        )
     return conv.contiguous()
 
 
@@ -37,8 +39,13 @@ def resample_pos_embed(pos: torch.Tensor, aux: Aux, spec: Target) -> torch.Tenso
     if g_src != spec.grid:
         from timm.layers import resample_abs_pos_embed
 
-        grid = resample_abs_pos_embed(grid.float(), new_size=(spec.grid, spec.grid), old_size=(g_src, g_src),
-                                      num_prefix_tokens=0, verbose=False).to(pos.dtype)
+        grid = resample_abs_pos_embed(
+            grid.float(),
+            new_size=(spec.grid, spec.grid),
+            old_size=(g_src, g_src),
+            num_prefix_tokens=0,
+            verbose=False,
+        ).to(pos.dtype)
     if dst_prefix and not src_prefix:
         prefix = torch.zeros_like(pos[:, :1])
     elif not dst_prefix:

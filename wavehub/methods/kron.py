@@ -22,15 +22,19 @@ def compose(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
     *lead, n, p, q = scalers.shape
     _, w1, w2 = templates.shape
     # (..., p, q, w1, w2) via a GEMM over t, then permute to (..., p, w1, q, w2).
-    s = scalers.reshape(-1, n, p * q).transpose(-1, -2)          # (B, p*q, N)
-    t = templates.reshape(n, w1 * w2)                             # (N, w1*w2)
-    out = torch.matmul(s, t).reshape(-1, p, q, w1, w2)             # (B, p, q, w1, w2)
+    s = scalers.reshape(-1, n, p * q).transpose(-1, -2)  # (B, p*q, N)
+    t = templates.reshape(n, w1 * w2)  # (N, w1*w2)
+    out = torch.matmul(s, t).reshape(-1, p, q, w1, w2)  # (B, p, q, w1, w2)
     out = out.permute(0, 1, 3, 2, 4).reshape(*lead, p * w1, q * w2)
     return out
 
 
-def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int = 1 << 18,
-                   out_dtype: torch.dtype | None = None) -> list[torch.Tensor]:
+def compose_layers(
+    scalers: torch.Tensor,
+    templates: torch.Tensor,
+    scratch: int = 1 << 18,
+    out_dtype: torch.dtype | None = None,
+) -> list[torch.Tensor]:
     """Like :func:`compose` for ``scalers (L, N, p, q)``, but one separately allocated matrix per layer.
 
     Materialization is memory-bound: a whole-layer GEMM followed by a permuting copy writes every weight twice.
@@ -54,15 +58,16 @@ def compose_layers(scalers: torch.Tensor, templates: torch.Tensor, scratch: int 
     csel, cinv = _repeats(scalers, 3)
     su = scalers if rsel is None else scalers.index_select(2, rsel)
     su = su if csel is None else su.index_select(3, csel)
-    su = su.permute(0, 2, 3, 1).contiguous()                      # (L, p_u, q_u, N)
-    rr, rc = _uniform_repeats(rinv, su.shape[1]), _uniform_repeats(cinv, su.shape[2])   # same in every layer
+    su = su.permute(0, 2, 3, 1).contiguous()  # (L, p_u, q_u, N)
+    rr, rc = _uniform_repeats(rinv, su.shape[1]), _uniform_repeats(cinv, su.shape[2])  # same in every layer
     if rr and rc:
         return [_compose_uniform(su[layer], t, w1, w2, scratch, od, rr, rc) for layer in range(L)]
     return [_compose_rows(su[layer], t, w1, w2, scratch, od, rinv, cinv) for layer in range(L)]
 
 
-def _compose_uniform(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int, out_dtype: torch.dtype,
-                     rr: int, rc: int) -> torch.Tensor:
+def _compose_uniform(
+    s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int, out_dtype: torch.dtype, rr: int, rc: int
+) -> torch.Tensor:
     """One layer: distinct blocks ``s (p_u, q_u, N)``, ``t (N, w1*w2)`` -> ``(p_u*rr*w1, q_u*rc*w2)``, where
     every distinct block row (column) repeats ``rr`` (``rc``) times in place: no repeats, or the uniform width
     rule.
@@ -74,10 +79,10 @@ def _compose_uniform(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch
     w = memory.empty((pu * rr * w1, qu * rc * w2), dtype=out_dtype, device=t.device)
     dst = w.view(pu, rr, w1, qu, rc, w2)
     s2 = s.reshape(pu * qu, n)
-    ca = max(1, min(w1, scratch // (pu * qu * w2)))              # template rows per GEMM
+    ca = max(1, min(w1, scratch // (pu * qu * w2)))  # template rows per GEMM
     for a0 in range(0, w1, ca):
         a1 = min(w1, a0 + ca)
-        tmp = torch.mm(s2, t[:, a0 * w2:a1 * w2]).view(pu, qu, a1 - a0, w2).permute(0, 2, 1, 3)
+        tmp = torch.mm(s2, t[:, a0 * w2 : a1 * w2]).view(pu, qu, a1 - a0, w2).permute(0, 2, 1, 3)
         dst[:, :, a0:a1].copy_(tmp[:, None, :, :, None].expand(pu, rr, a1 - a0, qu, rc, w2))
     return w
 
@@ -92,9 +97,16 @@ def _uniform_repeats(inv: torch.Tensor | None, distinct: int) -> int | None:
     return r
 
 
-def _compose_rows(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: int,
-                  out_dtype: torch.dtype | None = None, rinv: torch.Tensor | None = None,
-                  cinv: torch.Tensor | None = None) -> torch.Tensor:
+def _compose_rows(
+    s: torch.Tensor,
+    t: torch.Tensor,
+    w1: int,
+    w2: int,
+    scratch: int,
+    out_dtype: torch.dtype | None = None,
+    rinv: torch.Tensor | None = None,
+    cinv: torch.Tensor | None = None,
+) -> torch.Tensor:
     """One layer for any repeats (``rinv``/``cinv``: for every block row/column of the result, the distinct one
     it repeats; None: all distinct): a few whole block rows per GEMM, repeated columns expanded in cache,
     repeated rows written one destination row at a time (or gathered, when out of order)."""
@@ -108,19 +120,21 @@ def _compose_rows(s: torch.Tensor, t: torch.Tensor, w1: int, w2: int, scratch: i
         torch.index_select(wu, 0, rinv, out=w.view(p, w1, q, w2))
         return w
     # first destination row of every distinct row (rinv is sorted): destinations of rows i..j-1 are contiguous
-    bound = None if rinv is None else torch.searchsorted(rinv, torch.arange(pu + 1, device=rinv.device)).tolist()
-    rows = max(1, scratch // (qu * w1 * w2))                      # distinct block rows per GEMM
+    bound = (
+        None if rinv is None else torch.searchsorted(rinv, torch.arange(pu + 1, device=rinv.device)).tolist()
+    )
+    rows = max(1, scratch // (qu * w1 * w2))  # distinct block rows per GEMM
     w = memory.empty((p * w1, q * w2), dtype=out_dtype or t.dtype, device=t.device)
     wv = w.view(p, w1, q, w2)
     for i in range(0, pu, rows):
         j = min(pu, i + rows)
         tmp = torch.mm(s[i:j].reshape(-1, n), t).view(j - i, qu, w1, w2).permute(0, 2, 1, 3)
         if cinv is not None:
-            tmp = tmp.index_select(2, cinv)                       # repeated columns, expanded in cache
+            tmp = tmp.index_select(2, cinv)  # repeated columns, expanded in cache
         d0, d1 = (i, j) if rinv is None else (bound[i], bound[j])
-        if d1 - d0 == j - i:                                      # no repeated rows here: one write (and cast)
+        if d1 - d0 == j - i:  # no repeated rows here: one write (and cast)
             wv[d0:d1].copy_(tmp)
-        else:                                                     # one write per destination row
+        else:  # one write per destination row
             torch.index_select(tmp.to(w.dtype), 0, rinv[d0:d1] - i, out=wv[d0:d1])
     return w
 
@@ -157,7 +171,7 @@ def _repeats(scalers: torch.Tensor, axis: int) -> tuple[torch.Tensor | None, tor
 def compose_vector(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
     """1-D rule for biases: ``Σ_t s_t ⊗ b_t``. scalers ``(..., N, p)``, templates ``(N, w)`` -> ``(..., p·w)``."""
     *lead, n, p = scalers.shape
-    out = torch.matmul(scalers.reshape(-1, n, p).transpose(-1, -2), templates)   # (B, p, w)
+    out = torch.matmul(scalers.reshape(-1, n, p).transpose(-1, -2), templates)  # (B, p, w)
     return out.reshape(*lead, p * templates.shape[-1])
 
 
@@ -188,13 +202,13 @@ def nkp_svd(mats: torch.Tensor, w1: int, w2: int, n: int) -> tuple[torch.Tensor,
     rows = blocks(mats.double(), w1, w2).reshape(L * p * q, w1 * w2)
     n_eff = min(n, rows.shape[0], rows.shape[1])
     _, _, vh = torch.linalg.svd(rows, full_matrices=False)
-    v = vh[:n_eff].contiguous()                                   # (n_eff, w1*w2)
+    v = vh[:n_eff].contiguous()  # (n_eff, w1*w2)
     # Sign convention: the entry of largest magnitude of each template is positive.
     idx = v.abs().argmax(dim=1)
     sign = torch.sign(v.gather(1, idx[:, None])).squeeze(1)
     sign[sign == 0] = 1
     v = v * sign[:, None]
-    coef = rows @ v.T                                             # (L*p*q, n_eff)
+    coef = rows @ v.T  # (L*p*q, n_eff)
     if n_eff < n:  # pad with zero templates so shapes match the requested count
         v = torch.cat([v, v.new_zeros(n - n_eff, w1 * w2)])
         coef = torch.cat([coef, coef.new_zeros(coef.shape[0], n - n_eff)], dim=1)

@@ -21,8 +21,12 @@ _HUGE = 2 << 20
 _OK = hasattr(mmap, "MADV_HUGEPAGE") and hasattr(mmap, "MAP_ANONYMOUS")
 
 
-def empty(shape: tuple[int, ...] | list[int], *, dtype: torch.dtype = torch.float32,
-          device: torch.device | str | None = None) -> torch.Tensor:
+def empty(
+    shape: tuple[int, ...] | list[int],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Like ``torch.empty(shape, dtype=, device=)``; CPU tensors of 2 MiB or more start on a huge-page boundary
     of a mapping advised ``MADV_HUGEPAGE``."""
     dev = torch.device(device) if device is not None else torch.device("cpu")
@@ -39,5 +43,5 @@ def empty(shape: tuple[int, ...] | list[int], *, dtype: torch.dtype = torch.floa
         # huge pages for the whole 2 MiB chunks only: a huge tail page would hold up to 2 MiB of nothing
         m.madvise(mmap.MADV_HUGEPAGE, offset, nbytes - nbytes % _HUGE)
         return torch.frombuffer(m, dtype=dtype, offset=offset, count=numel).view(shape)
-    except (OSError, ValueError, RuntimeError):   # no address space, madvise refused: the ordinary allocator
+    except (OSError, ValueError, RuntimeError):  # no address space, madvise refused: the ordinary allocator
         return torch.empty(shape, dtype=dtype, device=dev)

@@ -8,8 +8,18 @@ import torch
 
 from ..errors import SpecError
 
-__all__ = ["uniform_indices", "section_indices", "interp_depth", "interp_at", "depth_positions",
-           "check_depth_rule", "resolve_depth_rule", "DEPTH_RULES", "DEFAULT_DEPTH_RULE", "PREFIX_TRIM"]
+__all__ = [
+    "uniform_indices",
+    "section_indices",
+    "interp_depth",
+    "interp_at",
+    "depth_positions",
+    "check_depth_rule",
+    "resolve_depth_rule",
+    "DEPTH_RULES",
+    "DEFAULT_DEPTH_RULE",
+    "PREFIX_TRIM",
+]
 
 #: How a target's layers are placed on the source's depth axis (see :func:`depth_positions`).
 DEPTH_RULES = ("stretch", "prefix")

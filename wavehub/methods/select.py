@@ -15,30 +15,51 @@ from .base import Aux, Config, Method, Target, View
 from .embed import patch_weight, resample_pos_embed
 from .resample import section_indices, uniform_indices
 
-__all__ = ["check_spec", "select_tensor", "compose_state_dict", "expected_shapes", "BLOCK_PARAMS", "extract",
-           "validate_block", "serves", "METHOD"]
+__all__ = [
+    "check_spec",
+    "select_tensor",
+    "compose_state_dict",
+    "expected_shapes",
+    "BLOCK_PARAMS",
+    "extract",
+    "validate_block",
+    "serves",
+    "METHOD",
+]
 
 BLOCK_PARAMS = {  # param -> per-dimension axis kinds ("D" residual, "H" hidden, "Q" qkv rows)
-    "norm1.weight": ("D",), "norm1.bias": ("D",),
-    "attn.qkv.weight": ("Q", "D"), "attn.qkv.bias": ("Q",),
-    "attn.proj.weight": ("D", "D"), "attn.proj.bias": ("D",),
-    "norm2.weight": ("D",), "norm2.bias": ("D",),
-    "mlp.fc1.weight": ("H", "D"), "mlp.fc1.bias": ("H",),
-    "mlp.fc2.weight": ("D", "H"), "mlp.fc2.bias": ("D",),
+    "norm1.weight": ("D",),
+    "norm1.bias": ("D",),
+    "attn.qkv.weight": ("Q", "D"),
+    "attn.qkv.bias": ("Q",),
+    "attn.proj.weight": ("D", "D"),
+    "attn.proj.bias": ("D",),
+    "norm2.weight": ("D",),
+    "norm2.bias": ("D",),
+    "mlp.fc1.weight": ("H", "D"),
+    "mlp.fc1.bias": ("H",),
+    "mlp.fc2.weight": ("D", "H"),
+    "mlp.fc2.bias": ("D",),
 }
 
 
 def check_spec(cfg: Config, spec: Target) -> None:
     aux = cfg.aux
     if spec.depth > aux.depth:
-        raise SpecError(f"Weight Selection cannot add layers: the teacher has {aux.depth}, asked {spec.depth}",
-                        f"Use depth <= {aux.depth}, or a WAVE/TLEG learngene for deeper models.")
+        raise SpecError(
+            f"Weight Selection cannot add layers: the teacher has {aux.depth}, asked {spec.depth}",
+            f"Use depth <= {aux.depth}, or a WAVE/TLEG learngene for deeper models.",
+        )
     if spec.width > aux.width or spec.mlp_hidden > aux.mlp_hidden:
-        raise SpecError(f"Weight Selection cannot widen: the teacher has width {aux.width}, asked {spec.width}",
-                        f"Use width <= {aux.width}, or a WAVE learngene for wider models.")
+        raise SpecError(
+            f"Weight Selection cannot widen: the teacher has width {aux.width}, asked {spec.width}",
+            f"Use width <= {aux.width}, or a WAVE learngene for wider models.",
+        )
 
 
-def select_tensor(t: torch.Tensor, kinds: tuple[str, ...], src: dict[str, int], dst: dict[str, int]) -> torch.Tensor:
+def select_tensor(
+    t: torch.Tensor, kinds: tuple[str, ...], src: dict[str, int], dst: dict[str, int]
+) -> torch.Tensor:
     """Uniform element selection of each dimension of ``t`` by its axis kind."""
     for dim, kind in enumerate(kinds):
         if src[kind] == dst[kind]:
@@ -51,8 +72,9 @@ def select_tensor(t: torch.Tensor, kinds: tuple[str, ...], src: dict[str, int], 
     return t
 
 
-def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None,
-                       dtype=None) -> dict[str, torch.Tensor]:
+def compose_state_dict(
+    tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None
+) -> dict[str, torch.Tensor]:
     aux = cfg.aux
     src = {"D": aux.width, "H": aux.mlp_hidden, "Q": 3 * aux.width}
     dst = {"D": spec.width, "H": spec.mlp_hidden, "Q": 3 * spec.width}
@@ -63,7 +85,9 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: Config, spec: Targ
     out: dict[str, torch.Tensor] = {}
     for layer in range(spec.depth):
         for p, kinds in BLOCK_PARAMS.items():
-            out[f"blocks.{layer}.{p}"] = select_tensor(get(f"blocks.{layer}.{p}"), kinds, src, dst).contiguous()
+            out[f"blocks.{layer}.{p}"] = select_tensor(
+                get(f"blocks.{layer}.{p}"), kinds, src, dst
+            ).contiguous()
     pe = select_tensor(get("patch_embed.proj.weight"), ("D",), src, dst)
     out["patch_embed.proj.weight"] = patch_weight(pe.reshape(pe.shape[0], -1), aux, spec)
     out["patch_embed.proj.bias"] = select_tensor(get("patch_embed.proj.bias"), ("D",), src, dst).contiguous()
@@ -71,13 +95,17 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: Config, spec: Targ
     for p in ("weight", "bias"):
         out[f"{final}.{p}"] = select_tensor(get(f"norm.{p}"), ("D",), src, dst).contiguous()
     pos = get("pos_embed")
-    pos = pos.index_select(2, uniform_indices(src["D"], dst["D"], pos.device)) if src["D"] != dst["D"] else pos
+    pos = (
+        pos.index_select(2, uniform_indices(src["D"], dst["D"], pos.device)) if src["D"] != dst["D"] else pos
+    )
     out["pos_embed"] = resample_pos_embed(pos, aux, spec)
     if spec.class_token:
         cls = tensors.get("teacher.cls_token")
         if cls is not None:
             cls = cls.to(device=device, dtype=dtype)
-            out["cls_token"] = cls.index_select(2, uniform_indices(src["D"], dst["D"], cls.device)).contiguous()
+            out["cls_token"] = cls.index_select(
+                2, uniform_indices(src["D"], dst["D"], cls.device)
+            ).contiguous()
         else:
             out["cls_token"] = torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32)
     return out
@@ -92,11 +120,15 @@ def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
         for p, kinds in BLOCK_PARAMS.items():
             shapes[f"teacher.blocks.{layer}.{p}"] = tuple(size[k] for k in kinds)
     prefix = 1 if aux.has_class_token else 0
-    shapes.update({
-        "teacher.patch_embed.proj.weight": (D, C, P, P), "teacher.patch_embed.proj.bias": (D,),
-        "teacher.pos_embed": (1, prefix + (aux.img_size // P) ** 2, D),
-        "teacher.norm.weight": (D,), "teacher.norm.bias": (D,),
-    })
+    shapes.update(
+        {
+            "teacher.patch_embed.proj.weight": (D, C, P, P),
+            "teacher.patch_embed.proj.bias": (D,),
+            "teacher.pos_embed": (1, prefix + (aux.img_size // P) ** 2, D),
+            "teacher.norm.weight": (D,),
+            "teacher.norm.bias": (D,),
+        }
+    )
     if prefix:
         shapes["teacher.cls_token"] = (1, 1, D)
     return shapes
@@ -104,7 +136,7 @@ def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
 
 def extract(state: dict[str, torch.Tensor], arch: Aux, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
     """The teacher itself (every tensor a target may select from), under ``teacher.<timm key>``."""
-    keep = {k[len("teacher."):] for k in expected_shapes(View(arch, {}))}
+    keep = {k[len("teacher.") :] for k in expected_shapes(View(arch, {}))}
     block = {"layers": "first-N", "elements": "uniform, per q/k/v section"}
     return {f"teacher.{k}": v for k, v in state.items() if k in keep}, block
 
@@ -121,13 +153,20 @@ def serves(cfg: Config) -> dict:
     return {"widths": f"<= {aux.width}", "depths": f"1..{aux.depth}", "min_depth": 1, "max_depth": aux.depth}
 
 
-def _compose(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None,
-             **_: object) -> dict[str, torch.Tensor]:
+def _compose(
+    tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None, **_: object
+) -> dict[str, torch.Tensor]:
     return compose_state_dict(tensors, cfg, spec, device=device, dtype=dtype)
 
 
 METHOD = Method(
-    name="select", summary="Weight Selection: the teacher's first layers and uniformly selected channels",
-    expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=_compose,
-    extract=extract, serves=serves, extract_label="select",
+    name="select",
+    summary="Weight Selection: the teacher's first layers and uniformly selected channels",
+    expected_shapes=expected_shapes,
+    validate_block=validate_block,
+    check_spec=check_spec,
+    compose=_compose,
+    extract=extract,
+    serves=serves,
+    extract_label="select",
 )

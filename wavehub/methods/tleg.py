@@ -14,12 +14,34 @@ from ..errors import ArtifactFormatError, SpecError
 from .base import Aux, Config, Method, Target, View
 from .embed import resample_pos_embed
 
-__all__ = ["BLOCK_PARAMS", "SHARED", "coefficients", "check_spec", "compose_state_dict", "extract",
-           "expected_shapes", "validate_block", "serves", "distill_init", "export", "METHOD"]
+__all__ = [
+    "BLOCK_PARAMS",
+    "SHARED",
+    "coefficients",
+    "check_spec",
+    "compose_state_dict",
+    "extract",
+    "expected_shapes",
+    "validate_block",
+    "serves",
+    "distill_init",
+    "export",
+    "METHOD",
+]
 
 BLOCK_PARAMS = (
-    "norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",
-    "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias",
+    "norm1.weight",
+    "norm1.bias",
+    "attn.qkv.weight",
+    "attn.qkv.bias",
+    "attn.proj.weight",
+    "attn.proj.bias",
+    "norm2.weight",
+    "norm2.bias",
+    "mlp.fc1.weight",
+    "mlp.fc1.bias",
+    "mlp.fc2.weight",
+    "mlp.fc2.bias",
 )
 SHARED = ("patch_embed.proj.weight", "patch_embed.proj.bias", "pos_embed", "norm.weight", "norm.bias")
 
@@ -37,12 +59,15 @@ def check_spec(cfg: Config, spec: Target) -> None:
             f"Use width={aux.width}, or a WAVE learngene for other widths.",
         )
     if spec.patch_size != aux.patch_size or spec.in_chans != aux.in_chans:
-        raise SpecError("TLEG learngenes keep the aux patch embedding",
-                        f"Use patch_size={aux.patch_size} and in_chans={aux.in_chans}.")
+        raise SpecError(
+            "TLEG learngenes keep the aux patch embedding",
+            f"Use patch_size={aux.patch_size} and in_chans={aux.in_chans}.",
+        )
 
 
-def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None,
-                       dtype=None) -> dict[str, torch.Tensor]:
+def compose_state_dict(
+    tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None
+) -> dict[str, torch.Tensor]:
     """All non-head weights of an L-layer descendant (``utils.gene_tranfer`` of the TLEG code)."""
     coef = coefficients(spec.depth)
     out: dict[str, torch.Tensor] = {}
@@ -56,12 +81,16 @@ def compose_state_dict(tensors: dict[str, torch.Tensor], cfg: Config, spec: Targ
     final = spec.final_norm  # timm's rule, in one place (spec.final_norm_name)
     for p in ("weight", "bias"):
         out[f"{final}.{p}"] = tensors[f"shared.norm.{p}"].to(device=device, dtype=dtype)
-    out["pos_embed"] = resample_pos_embed(tensors["shared.pos_embed"].to(device=device, dtype=dtype),
-                                          cfg.aux, spec)
+    out["pos_embed"] = resample_pos_embed(
+        tensors["shared.pos_embed"].to(device=device, dtype=dtype), cfg.aux, spec
+    )
     if spec.class_token:
         cls = tensors.get("shared.cls_token")
-        out["cls_token"] = (cls.to(device=device, dtype=dtype) if cls is not None else
-                            torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32))
+        out["cls_token"] = (
+            cls.to(device=device, dtype=dtype)
+            if cls is not None
+            else torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32)
+        )
     return out
 
 
@@ -76,7 +105,7 @@ def extract(state_dict: dict[str, torch.Tensor], arch: Aux) -> dict[str, torch.T
         ys = torch.stack([state_dict[f"blocks.{i}.{p}"].double() for i in range(L)])
         shape = (L,) + (1,) * (ys.dim() - 1)
         ym = ys.mean(0)
-        slope = ((xc.reshape(shape) * (ys - ym)).sum(0) / (xc ** 2).sum()) if L > 1 else torch.zeros_like(ym)
+        slope = ((xc.reshape(shape) * (ys - ym)).sum(0) / (xc**2).sum()) if L > 1 else torch.zeros_like(ym)
         out[f"tleg.base.{p}"] = (ym - slope * x.mean()).float()
         out[f"tleg.ilayer.{p}"] = slope.float()
     for k in SHARED:
@@ -91,17 +120,30 @@ def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
     D, H = aux.width, aux.mlp_hidden
     P, C = aux.patch_size, aux.in_chans
     blk = {
-        "norm1.weight": (D,), "norm1.bias": (D,), "attn.qkv.weight": (3 * D, D), "attn.qkv.bias": (3 * D,),
-        "attn.proj.weight": (D, D), "attn.proj.bias": (D,), "norm2.weight": (D,), "norm2.bias": (D,),
-        "mlp.fc1.weight": (H, D), "mlp.fc1.bias": (H,), "mlp.fc2.weight": (D, H), "mlp.fc2.bias": (D,),
+        "norm1.weight": (D,),
+        "norm1.bias": (D,),
+        "attn.qkv.weight": (3 * D, D),
+        "attn.qkv.bias": (3 * D,),
+        "attn.proj.weight": (D, D),
+        "attn.proj.bias": (D,),
+        "norm2.weight": (D,),
+        "norm2.bias": (D,),
+        "mlp.fc1.weight": (H, D),
+        "mlp.fc1.bias": (H,),
+        "mlp.fc2.weight": (D, H),
+        "mlp.fc2.bias": (D,),
     }
     shapes = {f"tleg.{kind}.{p}": s for p, s in blk.items() for kind in ("base", "ilayer")}
     prefix = 1 if aux.has_class_token else 0
-    shapes.update({
-        "shared.patch_embed.proj.weight": (D, C, P, P), "shared.patch_embed.proj.bias": (D,),
-        "shared.pos_embed": (1, prefix + (aux.img_size // P) ** 2, D),
-        "shared.norm.weight": (D,), "shared.norm.bias": (D,),
-    })
+    shapes.update(
+        {
+            "shared.patch_embed.proj.weight": (D, C, P, P),
+            "shared.patch_embed.proj.bias": (D,),
+            "shared.pos_embed": (1, prefix + (aux.img_size // P) ** 2, D),
+            "shared.norm.weight": (D,),
+            "shared.norm.bias": (D,),
+        }
+    )
     if prefix:
         shapes["shared.cls_token"] = (1, 1, D)
     return shapes
@@ -118,8 +160,9 @@ def serves(cfg: Config) -> dict:
     return {"widths": str(cfg.aux.width), "depths": ">= 1", "min_depth": 1}
 
 
-def _compose(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None,
-             **_: object) -> dict[str, torch.Tensor]:
+def _compose(
+    tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None, **_: object
+) -> dict[str, torch.Tensor]:
     return compose_state_dict(tensors, cfg, spec, device=device, dtype=dtype)
 
 
@@ -128,8 +171,9 @@ def _extract(state: dict[str, torch.Tensor], arch: Aux, **_: object) -> tuple[di
     return extract(state, arch), block
 
 
-def distill_init(arch: Aux, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
-                 **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+def distill_init(
+    arch: Aux, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None, **_: object
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Stage 1's start: the least-squares line through ``state``, or TLEG's own init (None): linear weights
     trunc-normal(0.02), biases 0, LayerNorm base 1/0 and increment 0."""
     block = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "distillation (wavehub build)"}
@@ -152,7 +196,15 @@ def export(model, spec: Target) -> dict[str, torch.Tensor]:
 
 
 METHOD = Method(
-    name="tleg", summary="a linear expansion over depth, θ_base + (l/L)·θ_ilayer (the aux width, any depth)",
-    expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=_compose,
-    extract=_extract, serves=serves, extract_label="least squares", distill_init=distill_init, export=export,
+    name="tleg",
+    summary="a linear expansion over depth, θ_base + (l/L)·θ_ilayer (the aux width, any depth)",
+    expected_shapes=expected_shapes,
+    validate_block=validate_block,
+    check_spec=check_spec,
+    compose=_compose,
+    extract=_extract,
+    serves=serves,
+    extract_label="least squares",
+    distill_init=distill_init,
+    export=export,
 )

@@ -27,19 +27,42 @@ from .kron import compose_layers, compose_vector, nkp_svd
 from .resample import DEFAULT_DEPTH_RULE, interp_depth, resolve_depth_rule, section_indices, uniform_indices
 
 __all__ = [
-    "WeightType", "TYPES", "BLOCK_TYPES", "NORM_KEYS", "TypeInfo", "WaveBlock", "wave_block",
-    "wave_config", "check_spec", "target_scalers", "select_width", "target_extras", "compose_weights",
-    "extract", "random_learngene", "expected_shapes", "scaler_count", "DEFAULT_DEPTH_RULE", "resolve_depth_rule",
-    "compose", "validate_block", "serves", "distill_init", "export", "parse_templates", "METHOD",
+    "WeightType",
+    "TYPES",
+    "BLOCK_TYPES",
+    "NORM_KEYS",
+    "TypeInfo",
+    "WaveBlock",
+    "wave_block",
+    "wave_config",
+    "check_spec",
+    "target_scalers",
+    "select_width",
+    "target_extras",
+    "compose_weights",
+    "extract",
+    "random_learngene",
+    "expected_shapes",
+    "scaler_count",
+    "DEFAULT_DEPTH_RULE",
+    "resolve_depth_rule",
+    "compose",
+    "validate_block",
+    "serves",
+    "distill_init",
+    "export",
+    "parse_templates",
+    "METHOD",
 ]
+
 
 @dataclass(frozen=True)
 class WeightType:
     """How one templated weight sits in a timm ViT: its key, row/column axes and q/k/v sections."""
 
-    key: str           # state-dict prefix, "{l}" for the layer index
-    rows: str          # axis kind of the output dim: "D" (residual) or "H" (mlp hidden)
-    cols: str          # axis kind of the input dim: "D", "H" or "in" (patch pixels, never resampled)
+    key: str  # state-dict prefix, "{l}" for the layer index
+    rows: str  # axis kind of the output dim: "D" (residual) or "H" (mlp hidden)
+    cols: str  # axis kind of the input dim: "D", "H" or "in" (patch pixels, never resampled)
     sections: int = 1  # qkv rows are [q; k; v]
     per_layer: bool = True
 
@@ -78,8 +101,10 @@ class WaveBlock:
 
     @classmethod
     def from_dict(cls, block: Mapping[str, Any]) -> WaveBlock:
-        return cls(template_size=block["template_size"],
-                   types={k: TypeInfo.from_dict(v) for k, v in block["types"].items()})
+        return cls(
+            template_size=block["template_size"],
+            types={k: TypeInfo.from_dict(v) for k, v in block["types"].items()},
+        )
 
 
 def wave_block(cfg: Config) -> WaveBlock:
@@ -100,44 +125,64 @@ def parse_templates(value: str | int | dict) -> int | dict[str, int]:
         try:
             return int(value)
         except ValueError as e:
-            raise ArgumentError(f"templates={value!r} is not a number", "Pass e.g. 64 or qkv=192,proj=64,...",
-                                argument="templates") from e
+            raise ArgumentError(
+                f"templates={value!r} is not a number",
+                "Pass e.g. 64 or qkv=192,proj=64,...",
+                argument="templates",
+            ) from e
     out: dict[str, int] = {}
     default = None
     for part in value.split(","):
         k, _, v = part.partition("=")
         k = k.strip()
         if k not in TYPES and k != "default":
-            raise ArgumentError(f"unknown weight type {k!r} in templates={value!r}", f"Types are: {', '.join(TYPES)}.",
-                                argument="templates")
+            raise ArgumentError(
+                f"unknown weight type {k!r} in templates={value!r}",
+                f"Types are: {', '.join(TYPES)}.",
+                argument="templates",
+            )
         try:
             n = int(v)
         except ValueError as e:
-            raise ArgumentError(f"templates={value!r}: {v!r} is not a number", "Pass e.g. qkv=192.",
-                                argument="templates") from e
+            raise ArgumentError(
+                f"templates={value!r}: {v!r} is not a number", "Pass e.g. qkv=192.", argument="templates"
+            ) from e
         if k == "default":
             default = n
         else:
             out[k] = n
     missing = [t for t in TYPES if t not in out]
     if missing and default is None:
-        raise ArgumentError(f"templates={value!r} gives no count for {', '.join(missing)}",
-                            "Add them or a default=N entry.", argument="templates")
+        raise ArgumentError(
+            f"templates={value!r} gives no count for {', '.join(missing)}",
+            "Add them or a default=N entry.",
+            argument="templates",
+        )
     return {t: out.get(t, default) for t in TYPES}
 
 
-def wave_config(arch: Aux, template_size: int = 64, templates: int | dict[str, int] = 16,
-                bias_templates: int | None = None) -> dict:
+def wave_config(
+    arch: Aux,
+    template_size: int = 64,
+    templates: int | dict[str, int] = 16,
+    bias_templates: int | None = None,
+) -> dict:
     """The ``wave`` block of config.json: per type w1, w2, N (and Nb for biases), and the composition rule."""
     w = template_size
-    pe_in = arch.in_chans * arch.patch_size ** 2
+    pe_in = arch.in_chans * arch.patch_size**2
     types = {}
     for name in TYPES:
         n = templates[name] if isinstance(templates, dict) else templates
         w2 = pe_in if name == "patch_embed" else w
         types[name] = {"w1": w, "w2": w2, "n": int(n), "bias_n": int(bias_templates or w)}
-    return {"order": "S_kron_T", "template_size": w, "types": types, "bias": "template",
-            "norms": "aux", "pos_embed": "aux"}
+    return {
+        "order": "S_kron_T",
+        "template_size": w,
+        "types": types,
+        "bias": "template",
+        "norms": "aux",
+        "pos_embed": "aux",
+    }
 
 
 def check_spec(cfg: Config, spec: Target) -> None:
@@ -152,8 +197,10 @@ def check_spec(cfg: Config, spec: Target) -> None:
         )
     aux = cfg.aux
     if spec.mlp_ratio != aux.mlp_ratio and (spec.width * spec.mlp_ratio) % w:
-        raise SpecError(f"mlp_ratio={spec.mlp_ratio} gives a hidden size not divisible by {w}",
-                        f"Use mlp_ratio={aux.mlp_ratio}.")
+        raise SpecError(
+            f"mlp_ratio={spec.mlp_ratio} gives a hidden size not divisible by {w}",
+            f"Use mlp_ratio={aux.mlp_ratio}.",
+        )
 
 
 def _axis_index(kind: str, src: dict, dst: dict, sections: int, device) -> torch.Tensor | None:
@@ -172,9 +219,17 @@ def _grids(cfg: Config, spec: Target | None) -> tuple[dict, dict]:
     return src, dst
 
 
-def target_scalers(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, init: str = "resample",
-                   generator: torch.Generator | None = None, device=None, dtype=None,
-                   depth_rule: str | None = None) -> dict[str, torch.Tensor]:
+def target_scalers(
+    tensors: dict[str, torch.Tensor],
+    cfg: Config,
+    spec: Target,
+    *,
+    init: str = "resample",
+    generator: torch.Generator | None = None,
+    device=None,
+    dtype=None,
+    depth_rule: str | None = None,
+) -> dict[str, torch.Tensor]:
     """Scalers for a target: the aux scalers resampled over depth (``depth_rule``, see
     :func:`~wavehub.methods.resample.depth_positions`) and width (uniform blocks, per q/k/v section), or
     ``init="random"`` N(0, 1/N). Keys: ``<type>`` and ``<type>.bias``."""
@@ -217,8 +272,15 @@ def select_width(v: torch.Tensor, w: int, n_dst_blocks: int) -> torch.Tensor:
     return v.reshape(*v.shape[:-1], n_src, w).index_select(-2, idx).reshape(*v.shape[:-1], n_dst_blocks * w)
 
 
-def target_extras(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None,
-                  dtype=None, depth_rule: str | None = None) -> dict[str, torch.Tensor]:
+def target_extras(
+    tensors: dict[str, torch.Tensor],
+    cfg: Config,
+    spec: Target,
+    *,
+    device=None,
+    dtype=None,
+    depth_rule: str | None = None,
+) -> dict[str, torch.Tensor]:
     """Norms, pos_embed and cls_token for the target (timm keys), from the aux extras.
 
     Per-layer norms are resampled over depth by the same ``depth_rule`` as the scalers (a layer's norms stay
@@ -229,25 +291,38 @@ def target_extras(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *
     nb = spec.width // w
     out: dict[str, torch.Tensor] = {}
     for k in NORM_KEYS:
-        v = select_width(interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth, rule), w, nb)
+        v = select_width(
+            interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth, rule), w, nb
+        )
         for layer in range(spec.depth):
             out[f"blocks.{layer}.{k}"] = v[layer].clone()
     final = spec.final_norm  # timm's rule, in one place (spec.final_norm_name)
     for p in ("weight", "bias"):
-        out[f"{final}.{p}"] = select_width(tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb).clone()
+        out[f"{final}.{p}"] = select_width(
+            tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb
+        ).clone()
     pos = select_width(tensors["aux.pos_embed"].to(device=device, dtype=dtype), w, nb)
     out["pos_embed"] = resample_pos_embed(pos, cfg.aux, spec)
     if spec.class_token:
         if "aux.cls_token" in tensors:
-            out["cls_token"] = select_width(tensors["aux.cls_token"].to(device=device, dtype=dtype), w, nb).clone()
+            out["cls_token"] = select_width(
+                tensors["aux.cls_token"].to(device=device, dtype=dtype), w, nb
+            ).clone()
         else:
             out["cls_token"] = torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32)
     return out
 
 
-def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.Tensor], cfg: Config,
-                    spec: Target, *, device=None, dtype=None,
-                    matmul_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+def compose_weights(
+    tensors: dict[str, torch.Tensor],
+    scalers: dict[str, torch.Tensor],
+    cfg: Config,
+    spec: Target,
+    *,
+    device=None,
+    dtype=None,
+    matmul_dtype: torch.dtype | None = None,
+) -> dict[str, torch.Tensor]:
     """Compose every templated weight and bias of the target into timm keys (one GEMM per type), in ``dtype``.
 
     The GEMMs run in ``matmul_dtype`` (default ``dtype``; :func:`wavehub.device.matmul_dtype` picks fp32 for
@@ -259,7 +334,7 @@ def compose_weights(tensors: dict[str, torch.Tensor], scalers: dict[str, torch.T
     for name, wt in TYPES.items():
         t = tensors[f"templates.{name}"].to(device=device, dtype=mm)
         tb = tensors[f"templates.{name}.bias"].to(device=device, dtype=mm)
-        Ws = compose_layers(scalers[name].to(mm), t, out_dtype=out_dtype)   # one GEMM, one copy per layer
+        Ws = compose_layers(scalers[name].to(mm), t, out_dtype=out_dtype)  # one GEMM, one copy per layer
         b = compose_vector(scalers[name + ".bias"].to(mm), tb).to(out_dtype)
         if not wt.per_layer:
             out[f"{wt.key}.weight"] = patch_weight(Ws[0], cfg.aux, spec)
@@ -293,7 +368,7 @@ def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
     shapes["aux.norm.weight"] = (D,)
     shapes["aux.norm.bias"] = (D,)
     prefix = 1 if aux.has_class_token else 0
-    shapes["aux.pos_embed"] = (1, prefix + aux.grid ** 2, D)
+    shapes["aux.pos_embed"] = (1, prefix + aux.grid**2, D)
     if prefix:
         shapes["aux.cls_token"] = (1, 1, D)
     return shapes
@@ -313,16 +388,21 @@ def scaler_count(cfg: Config, spec: Target) -> int:
     return n
 
 
-def extract(state_dict: dict[str, torch.Tensor], arch: Aux, *, template_size: int = 64,
-            templates: int | dict[str, int] = 16, bias_templates: int | None = None
-            ) -> tuple[dict[str, torch.Tensor], dict]:
+def extract(
+    state_dict: dict[str, torch.Tensor],
+    arch: Aux,
+    *,
+    template_size: int = 64,
+    templates: int | dict[str, int] = 16,
+    bias_templates: int | None = None,
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Data-free learngene from an ancestry ViT (timm keys, layer scale already folded in).
 
     Each type's w1×w2 blocks across all layers are decomposed by one shared nearest-Kronecker-product SVD:
     the top-N components are the templates, the projections the aux scalers. Biases use the same on their
     w1-blocks. Returns ``(tensors, wave_cfg)``.
     """
-    block = wave_config(arch, template_size, templates, bias_templates)   # the dict config.json will hold
+    block = wave_config(arch, template_size, templates, bias_templates)  # the dict config.json will hold
     L = arch.depth
     out: dict[str, torch.Tensor] = {}
     for name, wt in TYPES.items():
@@ -333,7 +413,9 @@ def extract(state_dict: dict[str, torch.Tensor], arch: Aux, *, template_size: in
         n_rows = len(keys) * (m1 // tc["w1"]) * (state_dict[keys[0] + ".weight"][0].numel() // tc["w2"])
         tc["n"] = min(tc["n"], n_rows, tc["w1"] * tc["w2"])
         tc["bias_n"] = min(tc["bias_n"], len(keys) * (m1 // tc["w1"]), tc["w1"])
-        W = torch.stack([state_dict[k + ".weight"].reshape(state_dict[k + ".weight"].shape[0], -1) for k in keys])
+        W = torch.stack(
+            [state_dict[k + ".weight"].reshape(state_dict[k + ".weight"].shape[0], -1) for k in keys]
+        )
         B = torch.stack([state_dict[k + ".bias"] for k in keys])
         S, T = nkp_svd(W.float(), tc["w1"], tc["w2"], tc["n"])
         out[f"templates.{name}"], out[f"aux.scalers.{name}"] = T, S
@@ -350,9 +432,15 @@ def extract(state_dict: dict[str, torch.Tensor], arch: Aux, *, template_size: in
     return out, block
 
 
-def random_learngene(arch: Aux, *, template_size: int = 64, templates: int | dict[str, int] = 16,
-                     bias_templates: int | None = None, generator: torch.Generator | None = None,
-                     std: float = 0.02) -> tuple[dict[str, torch.Tensor], dict]:
+def random_learngene(
+    arch: Aux,
+    *,
+    template_size: int = 64,
+    templates: int | dict[str, int] = 16,
+    bias_templates: int | None = None,
+    generator: torch.Generator | None = None,
+    std: float = 0.02,
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Random templates/scalers scaled so composed weights have std ≈ ``std`` (distillation from scratch)."""
     wave = wave_config(arch, template_size, templates, bias_templates)
     out: dict[str, torch.Tensor] = {}
@@ -371,17 +459,27 @@ def random_learngene(arch: Aux, *, template_size: int = 64, templates: int | dic
     return out, wave
 
 
-def compose(tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None,
-            matmul_dtype: torch.dtype | None = None, init: str = "resample",
-            scalers: dict[str, torch.Tensor] | None = None, generator: torch.Generator | None = None,
-            depth_rule: str | None = None) -> dict[str, torch.Tensor]:
+def compose(
+    tensors: dict[str, torch.Tensor],
+    cfg: Config,
+    spec: Target,
+    *,
+    device=None,
+    dtype=None,
+    matmul_dtype: torch.dtype | None = None,
+    init: str = "resample",
+    scalers: dict[str, torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+    depth_rule: str | None = None,
+) -> dict[str, torch.Tensor]:
     """Every non-head tensor of the target: scalers (given, or from the aux ones by ``init``), composed weights,
     then the extras. ``tensors``/``cfg`` are the source the target starts from (the learngene, or a bank entry
     seen as the aux model); resampling runs in ``matmul_dtype`` and every tensor ends in ``dtype``."""
     mm = matmul_dtype or dtype
     if scalers is None:
-        scalers = target_scalers(tensors, cfg, spec, init=init, generator=generator, device=device, dtype=mm,
-                                 depth_rule=depth_rule)
+        scalers = target_scalers(
+            tensors, cfg, spec, init=init, generator=generator, device=device, dtype=mm, depth_rule=depth_rule
+        )
     sd = compose_weights(tensors, scalers, cfg, spec, device=device, dtype=dtype, matmul_dtype=mm)
     extras = target_extras(tensors, cfg, spec, device=device, dtype=mm, depth_rule=depth_rule)
     sd.update({k: v.to(dtype) for k, v in extras.items()})
@@ -413,7 +511,7 @@ def validate_block(arch: Aux, wave: Any) -> None:
             _pos_int(tc, k, f"wave.types.{name}", limit=1 << 16)
         if tc["w1"] != w:
             raise ArtifactFormatError(f"wave.types.{name}.w1 must equal wave.template_size")
-        want_w2 = arch.in_chans * arch.patch_size ** 2 if name == "patch_embed" else w
+        want_w2 = arch.in_chans * arch.patch_size**2 if name == "patch_embed" else w
         if tc["w2"] != want_w2:
             raise ArtifactFormatError(f"wave.types.{name}.w2 must be {want_w2}")
 
@@ -424,15 +522,29 @@ def serves(cfg: Config) -> dict:
     return {"widths": f"multiples of {w}", "width_multiple": w, "depths": ">= 1", "min_depth": 1}
 
 
-def distill_init(arch: Aux, state: dict[str, torch.Tensor] | None, *, generator: torch.Generator | None = None,
-                 template_size: int = 64, templates: int | str | dict[str, int] = 16,
-                 bias_templates: int | None = None, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+def distill_init(
+    arch: Aux,
+    state: dict[str, torch.Tensor] | None,
+    *,
+    generator: torch.Generator | None = None,
+    template_size: int = 64,
+    templates: int | str | dict[str, int] = 16,
+    bias_templates: int | None = None,
+    **_: object,
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Stage 1's start: the data-free extraction of ``state``, or random templates and scalers (None)."""
     templates = parse_templates(templates)
     if state is not None:
-        return extract(state, arch, template_size=template_size, templates=templates, bias_templates=bias_templates)
-    return random_learngene(arch, template_size=template_size, templates=templates, bias_templates=bias_templates,
-                            generator=generator)
+        return extract(
+            state, arch, template_size=template_size, templates=templates, bias_templates=bias_templates
+        )
+    return random_learngene(
+        arch,
+        template_size=template_size,
+        templates=templates,
+        bias_templates=bias_templates,
+        generator=generator,
+    )
 
 
 def export(model, spec: Target) -> dict[str, torch.Tensor]:
@@ -456,17 +568,38 @@ def export(model, spec: Target) -> dict[str, torch.Tensor]:
     return {k: v.detach().float().cpu().clone() for k, v in t.items()}
 
 
-def _extract(state: dict[str, torch.Tensor], arch: Aux, *, template_size: int = 64,
-             templates: int | str | dict[str, int] = 16, bias_templates: int | None = None,
-             **_: object) -> tuple[dict[str, torch.Tensor], dict]:
-    return extract(state, arch, template_size=template_size, templates=parse_templates(templates),
-                   bias_templates=bias_templates)
+def _extract(
+    state: dict[str, torch.Tensor],
+    arch: Aux,
+    *,
+    template_size: int = 64,
+    templates: int | str | dict[str, int] = 16,
+    bias_templates: int | None = None,
+    **_: object,
+) -> tuple[dict[str, torch.Tensor], dict]:
+    return extract(
+        state,
+        arch,
+        template_size=template_size,
+        templates=parse_templates(templates),
+        bias_templates=bias_templates,
+    )
 
 
 METHOD = Method(
-    name="wave", summary="shared Kronecker templates + per-size scalers (any width the templates tile, any depth)",
-    expected_shapes=expected_shapes, validate_block=validate_block, check_spec=check_spec, compose=compose,
-    extract=_extract, serves=serves, has_scalers=True, depth_rule=True, calibrates=True,
-    options=("template_size", "templates", "bias_templates"), extract_label="decompose (NKP-SVD)",
-    distill_init=distill_init, export=export,
+    name="wave",
+    summary="shared Kronecker templates + per-size scalers (any width the templates tile, any depth)",
+    expected_shapes=expected_shapes,
+    validate_block=validate_block,
+    check_spec=check_spec,
+    compose=compose,
+    extract=_extract,
+    serves=serves,
+    has_scalers=True,
+    depth_rule=True,
+    calibrates=True,
+    options=("template_size", "templates", "bias_templates"),
+    extract_label="decompose (NKP-SVD)",
+    distill_init=distill_init,
+    export=export,
 )
