@@ -41,39 +41,11 @@ __all__ = ["extract"]
 )
 @click.option("--progress/--no-progress", default=True, help="Show the stages on a terminal.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds files that are not a learngene.")
-def extract(
-    ancestry,
-    out,
-    method,
-    template_size,
-    templates,
-    img_size,
-    storage_dtype,
-    name,
-    calibrate,
-    calib_images,
-    calib_img_size,
-    progress,
-    force,
-) -> None:
+def extract(out, force: bool, **options) -> None:
     """Extract a learngene from an ancestry ViT without training (NKP-SVD for WAVE, least squares for TLEG)."""
     from ..extract import build_and_save
 
-    path = build_and_save(
-        out,
-        force=force,
-        ancestry=ancestry,
-        method=method,
-        template_size=template_size,
-        templates=templates,
-        img_size=img_size,
-        storage_dtype=storage_dtype,
-        name=name,
-        calibrate=calibrate,
-        calib_images=calib_images,
-        calib_img_size=calib_img_size,
-        progress=progress,
-    )
+    path = build_and_save(out, force=force, **options)  # the options are extract_learngene's, by name
     from ..artifact import read_config
 
     cfg = read_config(path)
