@@ -184,6 +184,14 @@ def learngene(init: str, distilled: str | None = None):
     raise ValueError(init)
 
 
+def _shown(path: Path) -> str:
+    """A path as the reports print it: relative to the repository when inside it (no machine paths in results)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parents[1]))
+    except ValueError:
+        return str(path)
+
+
 def find_distilled(root: Path = ARTIFACTS, min_images: int = 1000) -> tuple[Path | None, str]:
     """The finished distilled WAVE learngene under ``root``: most images seen, then lowest held-out loss."""
     from wavehub.artifact import read_config
@@ -211,7 +219,7 @@ def find_distilled(root: Path = ARTIFACTS, min_images: int = 1000) -> tuple[Path
             best, best_rank = cfg_path.parent, rank
     if best is None:
         why = "not built" + (
-            f" (only smoke-test builds: {', '.join(seen)})" if seen else f" (nothing under {root})"
+            f" (only smoke-test builds: {', '.join(seen)})" if seen else f" (nothing under {_shown(root)})"
         )
         return None, why
     return best, ""
