@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import torch
-    from wavehub.cli_fit import estimate_step_seconds
+    from wavehub.cli.fit import estimate_step_seconds
 
     import wavehub
     from wavehub.materialize import resolve_spec
