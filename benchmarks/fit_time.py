@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import torch
-    from wavehub.cli.fit import estimate_step_seconds
 
     import wavehub
+    from wavehub.cli.fit import estimate_step_seconds
     from wavehub.materialize import resolve_spec
 
     torch.set_num_threads(a.threads)
