@@ -17,10 +17,18 @@ from typing import Any
 
 import torch
 
-from .constants import IMAGENET_MEAN, IMAGENET_STD
+from .constants import BASE_MODELS, IMAGENET_MEAN, IMAGENET_STD
 from .errors import AncestryError
 
-__all__ = ["Ancestry", "load_ancestry", "fold_layer_scale", "prepared_state", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = [
+    "Ancestry",
+    "load_ancestry",
+    "fold_layer_scale",
+    "prepared_state",
+    "provenance",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+]
 
 
 @dataclass
@@ -78,6 +86,24 @@ def fold_layer_scale(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
         sd[w] = sd[w] * gamma[:, None]
         sd[b] = sd[b] * gamma
     return sd
+
+
+def provenance(anc: Ancestry) -> dict[str, Any]:
+    """The config.json fields every learngene made from ``anc`` records: its normalization and where it came from
+    (extraction and distillation write the same ones, in this order)."""
+    return {
+        "mean": list(anc.mean),
+        "std": list(anc.std),
+        "interpolation": "bicubic",
+        "crop_pct": 1.0,
+        "ancestry": {
+            "id": anc.name,
+            "revision": anc.revision,
+            "license": anc.license,
+            "hf_id": BASE_MODELS.get(anc.name),
+            "params": sum(v.numel() for v in anc.state_dict.values()),
+        },
+    }
 
 
 def prepared_state(anc: Ancestry, arch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -14,7 +14,6 @@ from typing import Any
 from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
 from .config import AuxArch, LearngeneConfig
-from .constants import BASE_MODELS
 from .errors import SpecError
 from .methods.wave import parse_templates
 
@@ -61,7 +60,7 @@ def extract_learngene(
     ``calibrate`` (WAVE only): ``"natural"`` or a dataset's train split. The SVD then weighs each input channel
     of qkv/fc1 by its RMS on ``calib_images`` unlabeled crops (:mod:`wavehub.calibrate`); None = data-free.
     ``progress`` shows the stages on a terminal."""
-    from .ancestry import load_ancestry, prepared_state
+    from .ancestry import load_ancestry, prepared_state, provenance
     from .device import STORAGE_DTYPES, parse_dtype
     from .methods import get_method
     from .stages import stages
@@ -113,17 +112,7 @@ def extract_learngene(
         t = {k: v.to(dt).contiguous() for k, v in t.items()}
         cfg.update(
             {
-                "mean": list(anc.mean),
-                "std": list(anc.std),
-                "interpolation": "bicubic",
-                "crop_pct": 1.0,
-                "ancestry": {
-                    "id": anc.name,
-                    "revision": anc.revision,
-                    "license": anc.license,
-                    "hf_id": BASE_MODELS.get(anc.name),
-                    "params": sum(v.numel() for v in anc.state_dict.values()),
-                },
+                **provenance(anc),
                 "recipe": recipe,
                 "repo_id": repo_id,
                 "serves": m.serves(LearngeneConfig.from_dict(cfg, method)),

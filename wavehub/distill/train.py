@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+from ..ancestry import provenance
 from ..artifact import CARD_FILE, Learngene, atomic_write_bytes, save_learngene
 from ..config import AuxArch
-from ..constants import BASE_MODELS
 from ..errors import BuildError
 from ..schedule import warmup_cosine
 from . import ddp
@@ -326,17 +326,7 @@ def _train(cfg: BuildConfig, run: RunOptions, ctx: _Context) -> Path | None:
     lcfg.update(
         {
             "name": run.name or f"{cfg.method}-distilled",
-            "mean": list(anc.mean),
-            "std": list(anc.std),
-            "interpolation": "bicubic",
-            "crop_pct": 1.0,
-            "ancestry": {
-                "id": anc.name,
-                "revision": anc.revision,
-                "license": anc.license,
-                "hf_id": BASE_MODELS.get(anc.name),
-                "params": sum(v.numel() for v in anc.state_dict.values()),
-            },
+            **provenance(anc),
             "recipe": recipe,
         }
     )
