@@ -40,9 +40,7 @@ def resolve_path(
     """Name / ``name@rev`` / ``hf-hub:org/repo`` / ``local-dir:PATH`` / path -> a local learngene folder."""
     from . import hub
 
-    return hub.locate(str(name_or_path), revision=revision, offline=offline, force=force, progress=progress)[
-        0
-    ]
+    return hub.resolve(str(name_or_path), revision=revision, offline=offline, force=force, progress=progress)
 
 
 def load_learngene(
@@ -58,7 +56,8 @@ def load_learngene(
     from . import hub
 
     # the hub hashes what it fetched (the digest comes back), the loader then does not hash it again
-    folder, digest = hub.locate(str(name_or_path), revision=revision, offline=offline, progress=progress)
+    t = hub.parse_name(str(name_or_path), revision)
+    folder, digest = hub.resolve_target(t, offline=offline, progress=progress)
     tensor_file = folder / TENSOR_FILE if folder.is_dir() else folder
     try:
         st = tensor_file.stat()
@@ -299,9 +298,7 @@ def pull(
     from .outdir import check
 
     check(out, format, force=force)  # before the download and the materialization
-    folder, digest = hub.locate(
-        name, revision=revision, force=force, offline=offline, progress=progress, token=token
-    )
+    folder, digest = hub.resolve_target(t, force=force, offline=offline, progress=progress, token=token)
     from .export import save_timm, save_transformers
     from .stages import stages
 

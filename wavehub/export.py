@@ -457,29 +457,18 @@ def _hf_state_dict(model) -> dict[str, torch.Tensor]:
         g2 = sd.get(b + "ls2.gamma")
         qkv_w, qkv_b = lin(b + "attn.qkv", 3 * D)
         (q, k, v), (qb, kb, vb) = qkv_w.split(D), qkv_b.split(D)
-        pw, pbias = lin(b + "attn.proj", D, g1)
-        f1w, f1b = lin(b + "mlp.fc1", blk.mlp.fc1.out_features)
-        f2w, f2b = lin(b + "mlp.fc2", D, g2)
-        hf.update(
-            {
-                h + "layernorm_before.weight": sd[b + "norm1.weight"],
-                h + "layernorm_before.bias": sd[b + "norm1.bias"],
-                h + "attention.attention.query.weight": q,
-                h + "attention.attention.query.bias": qb,
-                h + "attention.attention.key.weight": k,
-                h + "attention.attention.key.bias": kb,
-                h + "attention.attention.value.weight": v,
-                h + "attention.attention.value.bias": vb,
-                h + "attention.output.dense.weight": pw,
-                h + "attention.output.dense.bias": pbias,
-                h + "layernorm_after.weight": sd[b + "norm2.weight"],
-                h + "layernorm_after.bias": sd[b + "norm2.bias"],
-                h + "intermediate.dense.weight": f1w,
-                h + "intermediate.dense.bias": f1b,
-                h + "output.dense.weight": f2w,
-                h + "output.dense.bias": f2b,
-            }
-        )
+        parts = {  # transformers module -> (weight, bias)
+            "layernorm_before": (sd[b + "norm1.weight"], sd[b + "norm1.bias"]),
+            "attention.attention.query": (q, qb),
+            "attention.attention.key": (k, kb),
+            "attention.attention.value": (v, vb),
+            "attention.output.dense": lin(b + "attn.proj", D, g1),
+            "layernorm_after": (sd[b + "norm2.weight"], sd[b + "norm2.bias"]),
+            "intermediate.dense": lin(b + "mlp.fc1", blk.mlp.fc1.out_features),
+            "output.dense": lin(b + "mlp.fc2", D, g2),
+        }
+        for name, (w, bias) in parts.items():
+            hf[f"{h}{name}.weight"], hf[f"{h}{name}.bias"] = w, bias
     return {k: v.contiguous().clone() for k, v in hf.items()}
 
 

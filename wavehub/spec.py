@@ -160,16 +160,7 @@ class ViTSpec:
                 f"img_size={self.img_size} is not a multiple of patch_size={self.patch_size}",
                 f"Use img_size={self.grid * self.patch_size or self.patch_size}.",
             )
-        n = vit_param_count(
-            self.depth,
-            self.width,
-            self.mlp_ratio,
-            self.patch_size,
-            self.in_chans,
-            self.grid**2,
-            self.num_classes,
-            self.class_token,
-        )
+        n = self.param_count()
         if n > MAX_PARAMS:
             raise SpecError(
                 f"depth={self.depth}, width={self.width} would have {n:.3g} parameters",

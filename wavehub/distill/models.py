@@ -25,18 +25,9 @@ __all__ = ["aux_spec", "distillable", "initial_learngene", "make_aux", "teacher"
 def aux_spec(arch: dict, num_classes: int) -> ViTSpec:
     """The aux model's ViTSpec: the ancestry's architecture with ``num_classes`` outputs."""
     a = AuxArch.from_dict(arch)
+    fields = a.spec_defaults()  # the fields a target inherits are the aux model's own
     return ViTSpec(
-        depth=a.depth,
-        width=a.width,
-        num_heads=a.num_heads,
-        head_dim=a.head_dim,
-        mlp_ratio=a.mlp_ratio,
-        patch_size=a.patch_size,
-        img_size=a.img_size,
-        in_chans=a.in_chans,
-        num_classes=num_classes,
-        global_pool=a.global_pool,
-        class_token=a.class_token,
+        depth=a.depth, width=a.width, num_heads=a.num_heads, num_classes=num_classes, **fields
     ).resolve({})
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 from .cache import cache_clean, cache_ls, cache_rm, cache_verify
 from .names import Target, check_repo_id, check_repo_paths, check_revision, is_offline, parse_name
 from .push import push
-from .resolve import locate, pull, resolve
+from .resolve import pull, resolve, resolve_target
 
 __all__ = [
     "Target",
     "parse_name",
     "resolve",
-    "locate",
+    "resolve_target",
     "pull",
     "push",
     "is_offline",

@@ -15,7 +15,7 @@ from .download import fetch
 from .names import Target, is_offline, parse_name
 from .verify import evict, verify
 
-__all__ = ["resolve", "locate", "pull", "resolve_target"]
+__all__ = ["resolve", "pull", "resolve_target"]
 
 
 def resolve(
@@ -31,7 +31,8 @@ def resolve(
 
     The tensors themselves are checked when the folder is loaded (or by :func:`pull`): a resolve stays free of
     torch, so it is safe in a forked process and costs one hash."""
-    return locate(name, revision=revision, offline=offline, force=force, progress=progress, token=token)[0]
+    t = parse_name(name, revision)
+    return resolve_target(t, offline=offline, force=force, progress=progress, token=token)[0]
 
 
 def pull(
@@ -52,26 +53,18 @@ def pull(
     )[0]
 
 
-def locate(
-    name: str,
+def resolve_target(
+    t: Target,
     *,
-    revision: str | None = None,
     offline: bool | None = None,
     force: bool = False,
     progress: bool = True,
     token: Any = None,
+    full: bool = False,
 ) -> tuple[Path, str | None]:
-    """For a loader: the folder and the tensor file's sha256 the hub checked (None for a local folder, which
-    the loader hashes itself). The tensors are left to the loader, so each is hashed and parsed once."""
-    return resolve_target(
-        parse_name(name, revision), offline=offline, force=force, progress=progress, token=token, full=False
-    )
-
-
-def resolve_target(
-    t: Target, *, offline: bool | None, force: bool, progress: bool, token: Any, full: bool = False
-) -> tuple[Path, str | None]:
-    """The folder for ``t`` and its checked digest; ``full`` also runs the artifact layer's validator."""
+    """The folder for ``t`` and the tensor file's sha256 the hub checked (None for a local folder, which the
+    loader hashes itself); ``full`` also runs the artifact layer's validator. A loader takes the digest, so each
+    file is hashed and parsed once."""
     if t.path is not None:
         if full:  # a folder or the bundled copy: what load checks, hash included
             validate_folder(t.path)

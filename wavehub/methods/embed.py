@@ -1,4 +1,5 @@
-"""Embedding tensors every method adapts the same way: the patch-embedding conv and the position embedding.
+"""Embedding tensors every method adapts the same way: the patch-embedding conv and the position embedding
+(and the shapes of the tensors outside the blocks, for the methods that store them whole).
 
 timm's own rules (``adapt_input_conv``, ``resample_patch_embed``, ``resample_abs_pos_embed``), so a target with
 another patch size, channel count or grid gets what timm would give a pretrained checkpoint.
@@ -10,7 +11,24 @@ import torch
 
 from .base import Aux, Target
 
-__all__ = ["patch_weight", "resample_pos_embed"]
+__all__ = ["outer_shapes", "patch_weight", "resample_pos_embed"]
+
+
+def outer_shapes(aux: Aux, prefix: str) -> dict[str, tuple[int, ...]]:
+    """The aux ViT's tensors outside its blocks (patch and position embedding, final norm, class token) under
+    ``prefix``: timm's shapes, stated once for every method that stores these tensors whole."""
+    D, P = aux.width, aux.patch_size
+    tokens = 1 if aux.has_class_token else 0
+    shapes = {
+        f"{prefix}patch_embed.proj.weight": (D, aux.in_chans, P, P),
+        f"{prefix}patch_embed.proj.bias": (D,),
+        f"{prefix}pos_embed": (1, tokens + aux.grid**2, D),
+        f"{prefix}norm.weight": (D,),
+        f"{prefix}norm.bias": (D,),
+    }
+    if tokens:
+        shapes[f"{prefix}cls_token"] = (1, 1, D)
+    return shapes
 
 
 def patch_weight(w: torch.Tensor, aux: Aux, spec: Target) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 
 from ..errors import ArtifactFormatError, SpecError
 from .base import Aux, Config, Method, Target, View
-from .embed import patch_weight, resample_pos_embed
+from .embed import outer_shapes, patch_weight, resample_pos_embed
 from .resample import section_indices, uniform_indices
 
 __all__ = [
@@ -113,25 +113,13 @@ def compose_state_dict(
 
 def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
     aux = cfg.aux
-    D, H, P, C = aux.width, aux.mlp_hidden, aux.patch_size, aux.in_chans
+    D, H = aux.width, aux.mlp_hidden
     size = {"D": D, "H": H, "Q": 3 * D}
     shapes = {}
     for layer in range(aux.depth):
         for p, kinds in BLOCK_PARAMS.items():
             shapes[f"teacher.blocks.{layer}.{p}"] = tuple(size[k] for k in kinds)
-    prefix = 1 if aux.has_class_token else 0
-    shapes.update(
-        {
-            "teacher.patch_embed.proj.weight": (D, C, P, P),
-            "teacher.patch_embed.proj.bias": (D,),
-            "teacher.pos_embed": (1, prefix + (aux.img_size // P) ** 2, D),
-            "teacher.norm.weight": (D,),
-            "teacher.norm.bias": (D,),
-        }
-    )
-    if prefix:
-        shapes["teacher.cls_token"] = (1, 1, D)
-    return shapes
+    return shapes | outer_shapes(aux, "teacher.")
 
 
 def extract(state: dict[str, torch.Tensor], arch: Aux, **_: object) -> tuple[dict[str, torch.Tensor], dict]:

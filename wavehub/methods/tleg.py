@@ -12,7 +12,7 @@ import torch
 
 from ..errors import ArtifactFormatError, SpecError
 from .base import Aux, Config, Method, Target, View
-from .embed import resample_pos_embed
+from .embed import outer_shapes, resample_pos_embed
 
 __all__ = [
     "BLOCK_PARAMS",
@@ -118,7 +118,6 @@ def extract(state_dict: dict[str, torch.Tensor], arch: Aux) -> dict[str, torch.T
 def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
     aux = cfg.aux
     D, H = aux.width, aux.mlp_hidden
-    P, C = aux.patch_size, aux.in_chans
     blk = {
         "norm1.weight": (D,),
         "norm1.bias": (D,),
@@ -134,19 +133,7 @@ def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
         "mlp.fc2.bias": (D,),
     }
     shapes = {f"tleg.{kind}.{p}": s for p, s in blk.items() for kind in ("base", "ilayer")}
-    prefix = 1 if aux.has_class_token else 0
-    shapes.update(
-        {
-            "shared.patch_embed.proj.weight": (D, C, P, P),
-            "shared.patch_embed.proj.bias": (D,),
-            "shared.pos_embed": (1, prefix + (aux.img_size // P) ** 2, D),
-            "shared.norm.weight": (D,),
-            "shared.norm.bias": (D,),
-        }
-    )
-    if prefix:
-        shapes["shared.cls_token"] = (1, 1, D)
-    return shapes
+    return shapes | outer_shapes(aux, "shared.")
 
 
 def validate_block(arch: Aux, block: object) -> None:
