@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ArtifactFormatError, ArtifactVersionError
+from .spec import ViTShape
 
 __all__ = [
     "FORMAT",
@@ -275,7 +276,7 @@ def validate_bank(config: Mapping[str, Any]) -> BankBlock:
 
 
 @dataclass(frozen=True)
-class AuxArch:
+class AuxArch(ViTShape):
     """The aux model's architecture (config.json ``aux``): what the learngene's tensors are shaped for."""
 
     depth: int
@@ -310,14 +311,6 @@ class AuxArch:
     @property
     def head_dim(self) -> int:
         return self.width // self.num_heads
-
-    @property
-    def mlp_hidden(self) -> int:
-        return int(self.width * self.mlp_ratio)
-
-    @property
-    def grid(self) -> int:
-        return self.img_size // self.patch_size
 
     def spec_defaults(self) -> dict[str, Any]:
         """Fields a ViTSpec inherits from the aux model when the user leaves them unset."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import SpecError
 
-__all__ = ["ViTSpec", "MAX_PARAMS", "FC_NORM_POOLS", "final_norm_name", "vit_param_count"]
+__all__ = ["ViTSpec", "ViTShape", "MAX_PARAMS", "FC_NORM_POOLS", "final_norm_name", "vit_param_count"]
 
 # A spec whose weights alone would need more than this many parameters is refused up front: it would
 # exhaust memory long before it was useful (ViT-22B is about half of it).
@@ -69,8 +69,25 @@ def _heads_remedy(width: int, num_heads: int, head_dim: int) -> str:
     )
 
 
+class ViTShape:
+    """The sizes every description of a ViT derives alike (a target spec, a learngene's aux architecture)."""
+
+    width: int
+    mlp_ratio: float
+    patch_size: int
+    img_size: int
+
+    @property
+    def grid(self) -> int:
+        return self.img_size // self.patch_size
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.width * self.mlp_ratio)
+
+
 @dataclass(frozen=True)
-class ViTSpec:
+class ViTSpec(ViTShape):
     """What to build. ``None`` fields are filled from the learngene's own architecture (see ``resolve``).
 
     ``num_heads`` defaults to ``width // head_dim``; ``global_pool`` is timm's ('token' needs the class token).
@@ -116,14 +133,6 @@ class ViTSpec:
     def final_norm(self) -> str:
         """The final-norm module name of the timm ViT this spec builds (see :func:`final_norm_name`)."""
         return final_norm_name(self.global_pool)
-
-    @property
-    def grid(self) -> int:
-        return self.img_size // self.patch_size
-
-    @property
-    def mlp_hidden(self) -> int:
-        return int(self.width * self.mlp_ratio)
 
     def validate(self) -> None:
         """Refuse specs no ViT can have; learngene-specific limits are checked by the method."""
