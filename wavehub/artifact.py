@@ -167,9 +167,10 @@ def validate_tensors(data: bytes, config: dict) -> dict:
 
 def _parse_tensors(data: bytes, config: dict) -> dict:
     """Parse safetensors bytes, check metadata and the exact tensor set; any failure -> ArtifactFormatError."""
-    import torch
     from safetensors import safe_open  # noqa: F401  (import error is a real install problem, not bad data)
     from safetensors.torch import load as st_load
+
+    from .methods.base import tensor_mismatch
 
     if len(data) < 8:
         raise _fail(f"{TENSOR_FILE} is truncated ({len(data)} bytes)")
@@ -195,23 +196,9 @@ def _parse_tensors(data: bytes, config: dict) -> dict:
         tensors = st_load(data)
     except Exception as e:  # noqa: BLE001 - SafetensorError and friends
         raise _fail(f"{TENSOR_FILE} could not be parsed: {str(e)[:120]}") from None
-    want = expected_shapes(config)
-    missing = sorted(set(want) - set(tensors))
-    extra = sorted(set(tensors) - set(want))
-    if missing or extra:
-        raise _fail(
-            f"{TENSOR_FILE} tensor names do not match method {LearngeneConfig.from_dict(config).method!r}: "
-            f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
-            f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}"
-        )
-    for k, shape in want.items():
-        t = tensors[k]
-        if tuple(t.shape) != tuple(shape):
-            raise _fail(f"tensor {k} has shape {tuple(t.shape)}, expected {tuple(shape)}")
-        if not t.is_floating_point():
-            raise _fail(f"tensor {k} has dtype {t.dtype}, expected a floating-point dtype")
-        if not bool(torch.isfinite(t).all()):
-            raise _fail(f"tensor {k} contains NaN or infinite values")
+    problem = tensor_mismatch(tensors, expected_shapes(config))
+    if problem is not None:
+        raise _fail(f"{TENSOR_FILE} (method {LearngeneConfig.from_dict(config).method!r}): {problem}")
     return tensors
 
 

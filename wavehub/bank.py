@@ -123,8 +123,9 @@ def _fail(msg: str) -> ArtifactFormatError:
 
 def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[str, dict[str, Any]]:
     """Every entry's tensors, validated against config.json (names, shapes, finiteness, sha256)."""
-    import torch
     from safetensors.torch import load as st_load
+
+    from .methods.base import tensor_mismatch
 
     if "bank" not in config:
         return {}
@@ -148,18 +149,9 @@ def read_bank(folder: str | Path, config: dict, *, verify: bool = True) -> dict[
     for key, e in bank.entries.items():
         want = entry_names(config, e.record)
         got = {k.split("/", 1)[1]: v for k, v in flat.items() if k.split("/", 1)[0] == key}
-        if set(got) != set(want):
-            missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-            raise _fail(
-                f"bank entry {key!r} tensors do not match its size: missing {missing[:3]}, "
-                f"unexpected {extra[:3]}"
-            )
-        for k, shape in want.items():
-            t = got[k]
-            if tuple(t.shape) != tuple(shape):
-                raise _fail(f"bank entry {key!r}: {k} has shape {tuple(t.shape)}, expected {tuple(shape)}")
-            if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
-                raise _fail(f"bank entry {key!r}: {k} is not a finite floating-point tensor")
+        problem = tensor_mismatch(got, want)
+        if problem is not None:
+            raise _fail(f"bank entry {key!r}: {problem}")
         if verify and entry_sha256(got) != e.sha256:
             raise IntegrityError(
                 f"bank entry {key!r} does not match its recorded sha256",

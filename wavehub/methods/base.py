@@ -1,4 +1,5 @@
-"""The record every learngene method fills in, and the target shape it builds for.
+"""The record every learngene method fills in, the target shape it builds for, and the check that stored
+tensors are the ones it reads.
 
 A method is a plain bundle of functions (timm's registry style: no classes to subclass, no plugin magic): the
 callers in materialize, extract, artifact, fit and build look a method up by the name in config.json and
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Method", "Target", "Aux", "Config", "View"]
+__all__ = ["Method", "Target", "Aux", "Config", "View", "tensor_mismatch"]
 
 
 class Target(Protocol):
@@ -130,3 +131,27 @@ class Method:
     def distillable(self) -> bool:
         """Whether ``wavehub build`` can train a learngene of this method."""
         return self.distill_init is not None and self.export is not None
+
+
+def tensor_mismatch(tensors: Mapping[str, Any], want: Mapping[str, tuple[int, ...]]) -> str | None:
+    """What keeps stored ``tensors`` from being the ones a method reads (``want``: its expected shapes), or None:
+    exactly those names, each of its shape, floating point and finite. The readers of the learngene file and of
+    the bank each put it in their own error."""
+    import torch
+
+    missing, extra = sorted(set(want) - set(tensors)), sorted(set(tensors) - set(want))
+    if missing or extra:
+        return f"tensor names do not match: missing {_few(missing)}, unexpected {_few(extra)}"
+    for k, shape in want.items():
+        t = tensors[k]
+        if tuple(t.shape) != tuple(shape):
+            return f"tensor {k} has shape {tuple(t.shape)}, expected {tuple(shape)}"
+        if not t.is_floating_point():
+            return f"tensor {k} has dtype {t.dtype}, expected a floating-point dtype"
+        if not bool(torch.isfinite(t).all()):
+            return f"tensor {k} contains NaN or infinite values"
+    return None
+
+
+def _few(names: list[str]) -> str:
+    return f"{names[:4]}{'...' if len(names) > 4 else ''}"
