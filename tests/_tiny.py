@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from wavehub.artifact import Learngene
@@ -20,24 +23,21 @@ TINY_ARCH = dict(
 )
 
 
-def tiny_timm_vit(seed: int = 0, **over):
-    """A random tiny timm ViT with the TINY_ARCH shape (an 'ancestry' for tests)."""
+def timm_vit(arch: Mapping[str, Any], **kwargs: Any):
+    """A stock timm ViT of an aux-architecture dict, built without wavehub (so tests can compare against it).
+
+    The dict's keys are timm's own names but for ``width`` (timm's ``embed_dim``); headless unless ``kwargs``
+    (any other timm keyword) says ``num_classes``."""
     from timm.models.vision_transformer import VisionTransformer
 
+    a = {k: v for k, v in arch.items() if k != "width"}
+    return VisionTransformer(**({"embed_dim": arch["width"], "num_classes": 0} | a | kwargs))
+
+
+def tiny_timm_vit(seed: int = 0, **over):
+    """A random tiny timm ViT with the TINY_ARCH shape (an 'ancestry' for tests)."""
     torch.manual_seed(seed)
-    a = TINY_ARCH | over
-    m = VisionTransformer(
-        img_size=a["img_size"],
-        patch_size=a["patch_size"],
-        in_chans=a["in_chans"],
-        embed_dim=a["width"],
-        depth=a["depth"],
-        num_heads=a["num_heads"],
-        mlp_ratio=a["mlp_ratio"],
-        num_classes=0,
-        class_token=a["class_token"],
-        global_pool=a["global_pool"],
-    )
+    m = timm_vit(TINY_ARCH | over)
     # random non-trivial norms/biases so tests see them move
     with torch.no_grad():
         for n, p in m.named_parameters():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
-from _tiny import tiny_wave
+from _tiny import TINY_ARCH, timm_vit, tiny_wave
 from timm.models._features import FeatureGetterNet
 from timm.models.vision_transformer import VisionTransformer
 
@@ -115,9 +115,7 @@ def test_no_hf_hub_id_pointing_at_the_learngene_repo(lg):
 @pytest.mark.parametrize("pool", ["", "avg", "token", "max"])
 def test_global_pool_follows_timms_final_norm_rule(lg, pool):
     m = wavehub.create_model(lg, depth=2, width=128, num_classes=3, global_pool=pool)
-    ref = VisionTransformer(
-        img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, num_classes=3, global_pool=pool
-    )
+    ref = timm_vit(TINY_ARCH, num_classes=3, global_pool=pool)
     assert type(m.norm) is type(ref.norm) and type(m.fc_norm) is type(ref.fc_norm)
     x = torch.randn(1, 3, 32, 32)
     assert m(x).shape == ref(x).shape  # '' pools nothing: one output per token, as in timm
