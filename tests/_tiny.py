@@ -97,3 +97,21 @@ def tiny_select(seed: int = 0, depth: int = 3) -> tuple[Learngene, object]:
     return Learngene(
         "select", {"name": "tiny-select", "aux": arch, "select": {}, "mean": [0.5] * 3, "std": [0.5] * 3}, t
     ), vit
+
+
+def fit_on_a_dataset(lg: Learngene, depth: int, subset: int, steps: int, **create_kw: Any):
+    """``create_model(fit=...)`` on a torch ``Dataset`` (a Fashion-MNIST subset at 32 px), width 128, with no
+    held-out evaluation: the quickest fit through the public entry point."""
+    import wavehub
+    from wavehub.data import load_dataset
+
+    ds = load_dataset("fashion-mnist", "train", img_size=32, subset=subset, seed=0)
+    return wavehub.create_model(
+        lg,
+        depth=depth,
+        width=128,
+        fit=ds,
+        progress=False,
+        fit_options=dict(steps=steps, batch_size=16, eval_data=None),
+        **create_kw,
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
-from _tiny import TINY_ARCH, timm_vit, tiny_wave
+from _tiny import TINY_ARCH, fit_on_a_dataset, timm_vit, tiny_wave
 from timm.models._features import FeatureGetterNet
 from timm.models.vision_transformer import VisionTransformer
 
@@ -86,19 +86,8 @@ def test_embed_dim_means_width(lg):
 
 
 def test_device_none_is_the_cpu_with_or_without_fit(lg):
-    from wavehub.data import load_dataset
-
     plain = wavehub.create_model(lg, depth=2, width=128, device=None)
-    ds = load_dataset("fashion-mnist", "train", img_size=32, subset=32, seed=0)
-    fitted = wavehub.create_model(
-        lg,
-        depth=2,
-        width=128,
-        fit=ds,
-        device=None,
-        progress=False,
-        fit_options=dict(steps=1, batch_size=16, eval_data=None),
-    )
+    fitted = fit_on_a_dataset(lg, depth=2, subset=32, steps=1, device=None)
     assert next(plain.parameters()).device.type == next(fitted.parameters()).device.type == "cpu"
     assert fitted.wavehub_fit["device"].startswith("cpu")
 
