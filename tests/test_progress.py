@@ -54,7 +54,7 @@ def _cli(args: list[str], tty: bool) -> tuple[int, str]:
     return p.wait(timeout=600), b"".join(chunks).decode(errors="replace")
 
 
-def _from_tiny(command: str, ancestry: str, *flags) -> list:
+def _from_tiny(command: str, ancestry: str, *flags: object) -> list[object]:
     """``command`` (extract or build) on the tiny ancestry: 32 px, 4 templates, and these flags."""
     return [command, "--ancestry", ancestry, "--img-size", "32", "--templates", "4", *flags]
 
