@@ -92,11 +92,15 @@ def _run_build(out: Path, nproc: int, **kw) -> dict:
     total = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"build failed ({nproc} proc):\n{res.stderr[-3000:]}")
-    r = read_config(out).recipe
+    return _report(out, nproc, read_config(out).recipe, round(total, 1))
+
+
+def _report(out: Path, nproc: int, r: dict, process_s: float | None) -> dict:
+    """A build's result row, from its recipe; ``process_s``: the whole process's time (None for a reused build)."""
     return {
         "nproc": nproc,
         "wall_s": r["wall_time_s"],
-        "process_s": round(total, 1),
+        "process_s": process_s,
         "img_per_s": r["img_per_s"],
         "images": r["images_seen"],
         "steps": r["steps"],
@@ -116,19 +120,7 @@ def _reuse(out: Path, nproc: int, steps: int) -> dict | None:
         return None
     if r["steps"] != steps or r["hardware"]["world_size"] != nproc:
         return None
-    return {
-        "nproc": nproc,
-        "wall_s": r["wall_time_s"],
-        "process_s": None,
-        "img_per_s": r["img_per_s"],
-        "images": r["images_seen"],
-        "steps": r["steps"],
-        "loss_first": r["loss_first"],
-        "loss_last": r["loss_last"],
-        "heldout_before": r["heldout_before"],
-        "heldout_after": r["heldout_after"],
-        "out": str(out),
-    }
+    return _report(out, nproc, r, None)
 
 
 def _probe(model, img: int) -> float:

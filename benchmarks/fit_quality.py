@@ -90,22 +90,12 @@ def accuracy(model, test_ds) -> float:
 
 
 def _fit(lg, spec, tr, te, seed, steps, batch, **opts):
-    from wavehub.fit import fit_scalers
+    """One fit of the sweep: its common options as a FitConfig, the variant's own (lr, train, ...) as ``opts``."""
+    from wavehub.fit import FitConfig, fit_scalers
 
+    cfg = FitConfig(steps=steps, seed=seed, batch_size=batch, precision=PRECISION[0], progress=False)
     t0 = time.perf_counter()
-    m = fit_scalers(
-        lg,
-        spec,
-        tr,
-        steps=steps,
-        seed=seed,
-        batch_size=batch,
-        device="cpu",
-        eval_data=te,
-        progress=False,
-        precision=PRECISION[0],
-        **opts,
-    )
+    m = fit_scalers(lg, spec, tr, config=cfg, device="cpu", eval_data=te, **opts)
     return m, time.perf_counter() - t0
 
 

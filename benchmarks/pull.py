@@ -45,24 +45,16 @@ def _free_port() -> int:
 
 
 def _make_learngene(out: Path, templates: int) -> Path:
-    """A DINOv2-S-shaped random WAVE learngene (what an extraction of that ancestry weighs on disk)."""
+    """A random WAVE learngene of the bundled DINOv2-S learngene's shape (what an extraction of that ancestry
+    weighs on disk)."""
     import torch
 
+    from wavehub.api import known_architecture
     from wavehub.artifact import Learngene, save_learngene
     from wavehub.config import AuxArch
     from wavehub.methods import wave
 
-    arch = dict(
-        depth=12,
-        width=384,
-        num_heads=6,
-        mlp_ratio=4.0,
-        patch_size=14,
-        img_size=224,
-        in_chans=3,
-        class_token=True,
-        global_pool="token",
-    )
+    arch = known_architecture("dinov2s-learngene")
     t, wcfg = wave.random_learngene(
         AuxArch.from_dict(arch),
         template_size=64,

@@ -127,6 +127,18 @@ class Recipe:
     def eval_steps(self) -> list[int]:
         return sorted({max(1, min(self.steps, round(self.steps * f))) for f in self.eval_fracs})
 
+    def fit_config(self, seed: int, steps: int | None = None):
+        """wave-fit's scaler-fit options: ``fit_steps`` (or ``steps``) at batch ``batch``, wavehub's defaults else."""
+        from wavehub.fit import FitConfig
+
+        return FitConfig(
+            steps=steps or self.fit_steps,
+            seed=seed,
+            batch_size=self.batch,
+            precision=self.precision,
+            progress=False,
+        )
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {},
@@ -325,13 +337,9 @@ def fitted_model(lg, spec, r: Recipe, seed: int, train_ds, cache_key: str | None
         lg,
         spec,
         train_ds,
-        steps=r.fit_steps,
-        seed=seed,
-        batch_size=r.batch,
+        config=r.fit_config(seed),
         device=r.device,
         eval_data=None,
-        progress=False,
-        precision=r.precision,
         depth_rule=r.depth_rule,
     )
     info = {
@@ -646,18 +654,19 @@ def paths(mode: str, tag: str | None = None) -> dict[str, Path]:
     }
 
 
+def chosen_distilled(a) -> tuple[Path | None, str]:
+    """The distilled learngene --distilled names (none, auto: :func:`find_distilled`, or a path), and why not."""
+    if a.distilled == "none":
+        return None, "disabled"
+    if a.distilled == "auto":
+        return find_distilled(min_images=a.distilled_min_images)
+    return Path(a.distilled), ""
+
+
 def work(a, r: Recipe, log: Log) -> int:
     """Run every unfinished job this process can claim; returns how many it ran."""
     p = paths(a.mode, a.tag)
-    distilled, why = (
-        (None, "disabled")
-        if a.distilled == "none"
-        else (
-            find_distilled(min_images=a.distilled_min_images)
-            if a.distilled == "auto"
-            else (Path(a.distilled), "")
-        )
-    )
+    distilled, why = chosen_distilled(a)
     inits = [i for i in a.inits if i != "wave-distilled" or distilled is not None]
     if "wave-distilled" in a.inits and distilled is None:
         log(f"wave-distilled: n/a — {why}")
@@ -772,15 +781,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in children:
             c.wait()
         log(f"this invocation ran {ran} jobs in {time.perf_counter() - t0:.0f} s (+ {len(children)} workers)")
-    distilled, why = (
-        (None, "disabled")
-        if a.distilled == "none"
-        else (
-            find_distilled(min_images=a.distilled_min_images)
-            if a.distilled == "auto"
-            else (Path(a.distilled), "")
-        )
-    )
+    distilled, why = chosen_distilled(a)
     dsha = learngene("wave-distilled", str(distilled)).sha256 if distilled is not None else None
     runs = [x for x in read_runs(p["jsonl"]) if x.get("recipe_key") == r.key()]
     md = quality_report.write_all(

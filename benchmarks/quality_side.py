@@ -111,19 +111,10 @@ def fitted(
 
         F._aux_teacher = ancestry_teacher  # distill="aux" then distills from the ancestry itself
         kw.update(distill="aux", distill_weight=teacher)
+    lg, spec = Q.learngene("wave"), Q.spec_for(size, r.img_size)
+    cfg = r.fit_config(0, steps)
     return F.fit_scalers(
-        Q.learngene("wave"),
-        Q.spec_for(size, r.img_size),
-        train,
-        steps=steps or r.fit_steps,
-        seed=0,
-        batch_size=r.batch,
-        device="cpu",
-        eval_data=None,
-        progress=False,
-        precision=r.precision,
-        depth_rule=r.depth_rule,
-        **kw,
+        lg, spec, train, config=cfg, device="cpu", eval_data=None, depth_rule=r.depth_rule, **kw
     )
 
 

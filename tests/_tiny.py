@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from wavehub.artifact import Learngene
@@ -20,24 +23,21 @@ TINY_ARCH = dict(
 )
 
 
-def tiny_timm_vit(seed: int = 0, **over):
-    """A random tiny timm ViT with the TINY_ARCH shape (an 'ancestry' for tests)."""
+def timm_vit(arch: Mapping[str, Any], **kwargs: Any):
+    """A stock timm ViT of an aux-architecture dict, built without wavehub (so tests can compare against it).
+
+    The dict's keys are timm's own names but for ``width`` (timm's ``embed_dim``); headless unless ``kwargs``
+    (any other timm keyword) says ``num_classes``."""
     from timm.models.vision_transformer import VisionTransformer
 
+    a = {k: v for k, v in arch.items() if k != "width"}
+    return VisionTransformer(**({"embed_dim": arch["width"], "num_classes": 0} | a | kwargs))
+
+
+def tiny_timm_vit(seed: int = 0, **over):
+    """A random tiny timm ViT with the TINY_ARCH shape (an 'ancestry' for tests)."""
     torch.manual_seed(seed)
-    a = TINY_ARCH | over
-    m = VisionTransformer(
-        img_size=a["img_size"],
-        patch_size=a["patch_size"],
-        in_chans=a["in_chans"],
-        embed_dim=a["width"],
-        depth=a["depth"],
-        num_heads=a["num_heads"],
-        mlp_ratio=a["mlp_ratio"],
-        num_classes=0,
-        class_token=a["class_token"],
-        global_pool=a["global_pool"],
-    )
+    m = timm_vit(TINY_ARCH | over)
     # random non-trivial norms/biases so tests see them move
     with torch.no_grad():
         for n, p in m.named_parameters():
@@ -97,3 +97,21 @@ def tiny_select(seed: int = 0, depth: int = 3) -> tuple[Learngene, object]:
     return Learngene(
         "select", {"name": "tiny-select", "aux": arch, "select": {}, "mean": [0.5] * 3, "std": [0.5] * 3}, t
     ), vit
+
+
+def fit_on_a_dataset(lg: Learngene, depth: int, subset: int, steps: int, **create_kw: Any):
+    """``create_model(fit=...)`` on a torch ``Dataset`` (a Fashion-MNIST subset at 32 px), width 128, with no
+    held-out evaluation: the quickest fit through the public entry point."""
+    import wavehub
+    from wavehub.data import load_dataset
+
+    ds = load_dataset("fashion-mnist", "train", img_size=32, subset=subset, seed=0)
+    return wavehub.create_model(
+        lg,
+        depth=depth,
+        width=128,
+        fit=ds,
+        progress=False,
+        fit_options=dict(steps=steps, batch_size=16, eval_data=None),
+        **create_kw,
+    )

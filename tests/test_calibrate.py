@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from _tiny import TINY_ARCH, tiny_timm_vit
+from _tiny import TINY_ARCH, timm_vit, tiny_timm_vit
 
 import wavehub
 from wavehub.ancestry import _from_timm_model
@@ -30,8 +30,6 @@ def ancestry(tmp_path_factory):
 
 
 def test_fold_norms_preserves_the_function():
-    from timm.models.vision_transformer import VisionTransformer
-
     vit = tiny_timm_vit(1)
     sd = {k: v.detach().clone() for k, v in vit.state_dict().items()}
     g = torch.Generator().manual_seed(0)
@@ -45,9 +43,7 @@ def test_fold_norms_preserves_the_function():
     for r in (None, rms):
         folded = fold_norms(sd, TINY_ARCH["depth"], r)
         assert not torch.equal(folded["blocks.0.attn.qkv.weight"], sd["blocks.0.attn.qkv.weight"])
-        m = VisionTransformer(
-            img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, num_classes=0
-        ).eval()
+        m = timm_vit(TINY_ARCH).eval()
         m.load_state_dict(folded)
         assert torch.allclose(m(x), ref, atol=1e-5)
         assert torch.equal(

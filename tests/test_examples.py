@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +16,7 @@ from _tiny import tiny_timm_vit, tiny_wave
 from wavehub.artifact import save_learngene
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-CLASSES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+CLASSES = runpy.run_path(str(EXAMPLES / "fashion_mnist.py"))["CLASSES"]  # the label names the examples write
 
 
 def _run(args: list[str], cwd: Path, env: dict | None = None) -> str:
@@ -167,31 +157,20 @@ def test_export_transformers_fresh(tmp_path):
     }
 
 
-def test_build_and_push(hub, tmp_path):
-    import wavehub
+def _build_and_push(tmp_path: Path, *flags: str) -> str:
+    """examples/build_and_push.py from a tiny timm ViT folder (any timm ViT folder can be an ancestry), 32 px."""
     from wavehub.export import save_timm
 
-    ancestry = save_timm(tiny_timm_vit(), tmp_path / "ancestry")  # any timm ViT folder can be an ancestry
-    out = _run(
-        [
-            str(EXAMPLES / "build_and_push.py"),
-            "--ancestry",
-            f"local-dir:{ancestry}",
-            "--img-size",
-            "32",
-            "--templates",
-            "4",
-            "--name",
-            "my-learngene",
-            "--repo",
-            "me/my-learngene",
-            "--tag",
-            "v1",
-            "--token",
-            "tok",
-        ],
-        tmp_path,
-    )
+    ancestry = save_timm(tiny_timm_vit(), tmp_path / "ancestry")
+    script = str(EXAMPLES / "build_and_push.py")
+    return _run([script, "--ancestry", f"local-dir:{ancestry}", "--img-size", "32", *flags], tmp_path)
+
+
+def test_build_and_push(hub, tmp_path):
+    import wavehub
+
+    push = ("--repo", "me/my-learngene", "--tag", "v1", "--token", "tok")
+    out = _build_and_push(tmp_path, "--templates", "4", "--name", "my-learngene", *push)
     assert "pushed to " in out and "matches" in out, out
     assert {"learngene.safetensors", "config.json", "README.md"} <= set(hub.files("me/my-learngene", "v1"))
     local = wavehub.load_learngene(tmp_path / "runs" / "my-learngene")
@@ -200,23 +179,7 @@ def test_build_and_push(hub, tmp_path):
 
 
 def test_build_without_repo_only_builds(hub, tmp_path):
-    ancestry = __import__("wavehub.export", fromlist=["save_timm"]).save_timm(
-        tiny_timm_vit(), tmp_path / "anc"
-    )
-    out = _run(
-        [
-            str(EXAMPLES / "build_and_push.py"),
-            "--ancestry",
-            f"local-dir:{ancestry}",
-            "--img-size",
-            "32",
-            "--method",
-            "tleg",
-            "--out",
-            "lg",
-        ],
-        tmp_path,
-    )
+    out = _build_and_push(tmp_path, "--method", "tleg", "--out", "lg")
     assert "not pushed" in out and (tmp_path / "lg" / "learngene.safetensors").is_file()
     assert hub.requests == []
 

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from _tiny import tiny_wave
+from _tiny import TINY_ARCH, timm_vit, tiny_wave
 from PIL import Image
 
 import wavehub
@@ -184,20 +184,10 @@ def test_bundled_patch14_learngene_exports(tmp_path):
 def test_layer_scale_and_missing_biases_are_exported_exactly(tmp_path):
     """Not produced by wavehub, but representable: zero biases and layer scale folded into the projections."""
     import timm
-    from timm.models.vision_transformer import VisionTransformer
     from transformers import AutoModelForImageClassification
 
     torch.manual_seed(0)
-    m = VisionTransformer(
-        img_size=32,
-        patch_size=8,
-        embed_dim=64,
-        depth=2,
-        num_heads=2,
-        num_classes=3,
-        init_values=0.5,
-        proj_bias=False,
-    ).eval()
+    m = timm_vit(TINY_ARCH | {"width": 64}, num_classes=3, init_values=0.5, proj_bias=False).eval()
     with torch.no_grad():
         for b in m.blocks:
             b.ls1.gamma.uniform_(0.2, 2.0)
@@ -219,13 +209,10 @@ def test_layer_scale_and_missing_biases_are_exported_exactly(tmp_path):
     ],
 )
 def test_transformers_refuses_what_vit_cannot_hold_and_timm_wrapper_works(kwargs, why, tmp_path):
-    from timm.models.vision_transformer import VisionTransformer
     from transformers import AutoModelForImageClassification
 
     torch.manual_seed(0)
-    m = VisionTransformer(
-        img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2, num_classes=5, **kwargs
-    ).eval()
+    m = timm_vit(TINY_ARCH | {"width": 64}, num_classes=5, **kwargs).eval()
     with pytest.raises(errors.ExportError, match=why) as ei:
         save_transformers(m, tmp_path / "hf")
     assert "TimmWrapper" in ei.value.remedy and not (tmp_path / "hf").exists()

@@ -10,7 +10,7 @@ import json
 import pytest
 import timm
 import torch
-from _tiny import tiny_tleg, tiny_wave
+from _tiny import fit_on_a_dataset, tiny_tleg, tiny_wave
 from timm.models.vision_transformer import VisionTransformer
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -216,15 +216,7 @@ def test_device_none_picks_cuda_when_present_else_cpu(lg, spec):
 
 
 def test_from_learngene_fit_path_and_torch_dataset(lg):
-    ds = load_dataset("fashion-mnist", "train", img_size=32, subset=128, seed=0)
-    m = wavehub.create_model(
-        lg,
-        depth=3,
-        width=128,
-        fit=ds,
-        progress=False,
-        fit_options=dict(steps=3, batch_size=16, eval_data=None),
-    )
+    m = fit_on_a_dataset(lg, depth=3, subset=128, steps=3)
     assert type(m) is VisionTransformer and len(m.blocks) == 3 and m.num_classes == 10
     assert m.wavehub_fit["steps"] == 3 and m.wavehub_fit["held_out_accuracy"] is None
     named = wavehub.from_learngene(
@@ -274,36 +266,21 @@ def test_unknown_data_is_a_dataset_error(lg, spec):
         fit_scalers(lg, spec, "no-such-dataset", steps=1, **FAST)
 
 
-def test_cli_fit_writes_a_timm_folder_and_fit_json(lg, tmp_path, capsys):
+def _cli_fit(lg, tmp_path, width: int, *flags: str) -> int:
+    """``wavehub fit`` of the saved learngene on Fashion-MNIST at depth 2 on the CPU, with these extra flags."""
     from wavehub.cli import main
 
     src = save_learngene(lg, tmp_path / "lg")
-    out = tmp_path / "out"
-    rc = main(
-        [
-            "fit",
-            str(src),
-            "--depth",
-            "2",
-            "--width",
-            "128",
-            "--data",
-            "fashion-mnist",
-            "--subset",
-            "128",
-            "--steps",
-            "4",
-            "--batch-size",
-            "32",
-            "--eval-subset",
-            "100",
-            "--device",
-            "cpu",
-            "--no-progress",
-            "--out",
-            str(out),
-        ]
+    return main(
+        ["fit", str(src), "--depth", "2", "--width", str(width), "--data", "fashion-mnist", "--device", "cpu"]
+        + list(flags)
     )
+
+
+def test_cli_fit_writes_a_timm_folder_and_fit_json(lg, tmp_path, capsys):
+    out = tmp_path / "out"
+    flags = ["--subset", "128", "--steps", "4", "--batch-size", "32", "--eval-subset", "100", "--no-progress"]
+    rc = _cli_fit(lg, tmp_path, 128, *flags, "--out", str(out))
     assert rc == 0, capsys.readouterr().err
     rec = json.loads((out / "fit.json").read_text())
     assert rec["steps"] == 4 and rec["images_seen"] == 128 and rec["held_out_images"] == 100
@@ -316,25 +293,7 @@ def test_cli_fit_writes_a_timm_folder_and_fit_json(lg, tmp_path, capsys):
 def test_cli_fit_errors_are_one_line(lg, tmp_path, capsys):
     from wavehub.cli import main
 
-    src = save_learngene(lg, tmp_path / "lg")
-    rc = main(
-        [
-            "fit",
-            str(src),
-            "--depth",
-            "2",
-            "--width",
-            "100",
-            "--data",
-            "fashion-mnist",
-            "--steps",
-            "1",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / "o"),
-        ]
-    )
+    rc = _cli_fit(lg, tmp_path, 100, "--steps", "1", "--out", str(tmp_path / "o"))
     err = capsys.readouterr().err
     assert rc == 1 and "error:" in err and "Traceback" not in err
     assert main(["fit", "--help"]) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _tiny import tiny_extracted, tiny_select, tiny_tleg, tiny_wave
+from _tiny import timm_vit, tiny_extracted, tiny_select, tiny_tleg, tiny_wave
 from timm.models.vision_transformer import VisionTransformer
 
 from wavehub import errors
@@ -17,14 +17,7 @@ X = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 def _naive_aux_model(lg):
     """The aux model built independently: torch.kron block by block, plain timm ViT, aux extras copied."""
     a = lg.aux
-    m = VisionTransformer(
-        img_size=a["img_size"],
-        patch_size=a["patch_size"],
-        embed_dim=a["width"],
-        depth=a["depth"],
-        num_heads=a["num_heads"],
-        num_classes=0,
-    ).eval()
+    m = timm_vit(a).eval()
     t = lg.tensors
     sd = m.state_dict()
     for name, wt in wave.TYPES.items():

@@ -74,33 +74,18 @@ def test_extract_refuses_a_folder_with_the_users_config(capsys, tmp_path, ancest
     d = tmp_path / "mine"
     d.mkdir()
     (d / "config.json").write_text('{"my": "settings"}')
+    extract = ("extract", "--ancestry", ancestry, "--img-size", "32", "--out", d)
     monkeypatch.setattr("wavehub.extract.extract_learngene", _never)
-    err = user_error(
-        *run(capsys, "extract", "--ancestry", ancestry, "--img-size", "32", "--templates", "4", "--out", d)
-    )
+    err = user_error(*run(capsys, *extract, "--templates", "4"))
     assert "is not empty" in err and "--force" in err
     assert (d / "config.json").read_text() == '{"my": "settings"}'
     monkeypatch.undo()
-    rc, out, _ = run(
-        capsys,
-        "extract",
-        "--ancestry",
-        ancestry,
-        "--img-size",
-        "32",
-        "--templates",
-        "4",
-        "--out",
-        d,
-        "--force",
-    )
+    rc, out, _ = run(capsys, *extract, "--templates", "4", "--force")
     assert rc == 0 and "wrote" in out
     assert sorted(p.name for p in d.iterdir()) == ["README.md", "config.json", "learngene.safetensors"]
     assert load_learngene(d).method == "wave" and _leftovers(tmp_path) == []
     # a previous learngene is ours to replace without --force
-    rc, _, _ = run(
-        capsys, "extract", "--ancestry", ancestry, "--img-size", "32", "--templates", "2", "--out", d
-    )
+    rc, _, _ = run(capsys, *extract, "--templates", "2")
     assert rc == 0 and json.loads((d / CONFIG_FILE).read_text())["wave"]["types"]["qkv"]["n"] == 2
 
 

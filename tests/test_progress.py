@@ -54,8 +54,13 @@ def _cli(args: list[str], tty: bool) -> tuple[int, str]:
     return p.wait(timeout=600), b"".join(chunks).decode(errors="replace")
 
 
+def _from_tiny(command: str, ancestry: str, *flags: object) -> list[object]:
+    """``command`` (extract or build) on the tiny ancestry: 32 px, 4 templates, and these flags."""
+    return [command, "--ancestry", ancestry, "--img-size", "32", "--templates", "4", *flags]
+
+
 def test_extract_shows_its_stages(ancestry, tmp_path):
-    args = ["extract", "--ancestry", ancestry, "--img-size", "32", "--templates", "4"]
+    args = _from_tiny("extract", ancestry)
     rc, text = _cli(args + ["--out", tmp_path / "a"], tty=True)
     assert rc == 0, text
     assert "extract wave:" in text and "load ancestry" in text and "decompose (NKP-SVD)" in text, text
@@ -64,26 +69,8 @@ def test_extract_shows_its_stages(ancestry, tmp_path):
 
 
 def test_build_shows_its_set_up(ancestry, tmp_path):
-    rc, text = _cli(
-        [
-            "build",
-            "--ancestry",
-            ancestry,
-            "--img-size",
-            "32",
-            "--templates",
-            "4",
-            "--steps",
-            "1",
-            "--batch-size",
-            "4",
-            "--holdout",
-            "4",
-            "--out",
-            tmp_path / "lg",
-        ],
-        tty=True,
-    )
+    args = _from_tiny("build", ancestry, "--steps", "1", "--batch-size", "4", "--holdout", "4")
+    rc, text = _cli(args + ["--out", tmp_path / "lg"], tty=True)
     assert rc == 0, text
     assert (
         "build wave set-up:" in text and "initial learngene (extraction)" in text and "aux model" in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
-from _tiny import tiny_wave
+from _tiny import TINY_ARCH, fit_on_a_dataset, timm_vit, tiny_wave
 from timm.models._features import FeatureGetterNet
 from timm.models.vision_transformer import VisionTransformer
 
@@ -86,19 +86,8 @@ def test_embed_dim_means_width(lg):
 
 
 def test_device_none_is_the_cpu_with_or_without_fit(lg):
-    from wavehub.data import load_dataset
-
     plain = wavehub.create_model(lg, depth=2, width=128, device=None)
-    ds = load_dataset("fashion-mnist", "train", img_size=32, subset=32, seed=0)
-    fitted = wavehub.create_model(
-        lg,
-        depth=2,
-        width=128,
-        fit=ds,
-        device=None,
-        progress=False,
-        fit_options=dict(steps=1, batch_size=16, eval_data=None),
-    )
+    fitted = fit_on_a_dataset(lg, depth=2, subset=32, steps=1, device=None)
     assert next(plain.parameters()).device.type == next(fitted.parameters()).device.type == "cpu"
     assert fitted.wavehub_fit["device"].startswith("cpu")
 
@@ -115,9 +104,7 @@ def test_no_hf_hub_id_pointing_at_the_learngene_repo(lg):
 @pytest.mark.parametrize("pool", ["", "avg", "token", "max"])
 def test_global_pool_follows_timms_final_norm_rule(lg, pool):
     m = wavehub.create_model(lg, depth=2, width=128, num_classes=3, global_pool=pool)
-    ref = VisionTransformer(
-        img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, num_classes=3, global_pool=pool
-    )
+    ref = timm_vit(TINY_ARCH, num_classes=3, global_pool=pool)
     assert type(m.norm) is type(ref.norm) and type(m.fc_norm) is type(ref.fc_norm)
     x = torch.randn(1, 3, 32, 32)
     assert m(x).shape == ref(x).shape  # '' pools nothing: one output per token, as in timm
