@@ -43,18 +43,11 @@ def input_rms(
     """Per-channel RMS of every block's LayerNorm output *before* its affine, on ``images`` crops of ``data``
     (``natural`` = the sample photographs scikit-image ships: none from any evaluated dataset), keyed
     ``blocks.{i}.norm1``. Deterministic for a seed."""
-    from .distill_data import make_stream
+    from .distill_data import ancestry_stream
     from .errors import DatasetNotFoundError
 
     try:
-        stream = make_stream(
-            data,
-            img_size=img_size,
-            mean=anc.mean,
-            std=anc.std,
-            seed=seed,
-            in_chans=anc.model_args.get("in_chans", 3),
-        )
+        stream = ancestry_stream(anc, data, img_size=img_size, seed=seed)
     except DatasetNotFoundError as e:  # the build-time remedy names --data; here the flag is --calibrate
         raise DatasetNotFoundError(
             f"calibration data {data!r}: {e.message}",

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .errors import BuildError, DatasetNotFoundError
 
-__all__ = ["NATURAL_IMAGES", "natural_images", "CropStream", "make_stream", "describe"]
+__all__ = ["NATURAL_IMAGES", "natural_images", "CropStream", "ancestry_stream", "make_stream", "describe"]
 
 # scikit-image sample photographs that ship inside the wheel (no download), plus scikit-learn's two.
 NATURAL_IMAGES = (
@@ -142,6 +142,19 @@ def _mix(*xs: int) -> int:
         h = (h ^ (int(x) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
         h = (h ^ (h >> 31)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
     return h & 0x7FFFFFFFFFFFFFFF
+
+
+def ancestry_stream(anc, data: str, *, img_size: int, seed: int = 0) -> CropStream:
+    """:func:`make_stream` with the ancestry's own preprocessing (mean, std, input channels): the crops every
+    label-free use of an ancestry (distillation, calibration) feeds it."""
+    return make_stream(
+        data,
+        img_size=img_size,
+        mean=anc.mean,
+        std=anc.std,
+        seed=seed,
+        in_chans=int(anc.model_args.get("in_chans", 3)),
+    )
 
 
 def make_stream(

@@ -89,7 +89,7 @@ def build(cfg: BuildConfig, run: RunOptions) -> Path | None:
     from .. import outdir
     from ..ancestry import load_ancestry
     from ..device import STORAGE_DTYPES, autocast_dtype, parse_dtype
-    from ..distill_data import make_stream
+    from ..distill_data import ancestry_stream
     from ..extract import ancestry_arch
     from ..stages import Stages
 
@@ -105,14 +105,7 @@ def build(cfg: BuildConfig, run: RunOptions) -> Path | None:
         anc = load_ancestry(cfg.ancestry)
         arch = ancestry_arch(anc.model_args, cfg.img_size)
         setup(f"load data ({cfg.data})")
-        stream = make_stream(
-            cfg.data,
-            img_size=cfg.img_size,
-            mean=anc.mean,
-            std=anc.std,
-            seed=cfg.seed,
-            in_chans=AuxArch.from_dict(arch).in_chans,
-        )
+        stream = ancestry_stream(anc, cfg.data, img_size=cfg.img_size, seed=cfg.seed)
         if run.epochs is not None:
             if stream.labels is None:
                 raise BuildError(
