@@ -15,50 +15,39 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Method", "Target", "Aux", "Config", "View", "tensor_mismatch"]
+__all__ = ["Method", "Shape", "Target", "Aux", "Config", "View", "tensor_mismatch"]
 
 
-class Target(Protocol):
-    """What a method needs to know about the model it builds (``wavehub.spec.ViTSpec`` is one)."""
+class Shape(Protocol):
+    """The sizes every method reads from both the learngene's aux model and the target."""
 
     depth: int
     width: int
     mlp_ratio: float
     patch_size: int
-    img_size: int
     in_chans: int
-    class_token: bool
-    global_pool: str
 
     @property
     def grid(self) -> int: ...
 
     @property
     def mlp_hidden(self) -> int: ...
+
+
+class Target(Shape, Protocol):
+    """What a method needs to know about the model it builds (``wavehub.spec.ViTSpec`` is one)."""
+
+    class_token: bool
 
     @property
     def final_norm(self) -> str: ...
 
 
-class Aux(Protocol):
+class Aux(Shape, Protocol):
     """The aux architecture a learngene's tensors are shaped for (``wavehub.config.AuxArch`` is one)."""
-
-    depth: int
-    width: int
-    num_heads: int
-    mlp_ratio: float
-    patch_size: int
-    img_size: int
-    in_chans: int
 
     @property
     def has_class_token(self) -> bool: ...
-
-    @property
-    def mlp_hidden(self) -> int: ...
-
-    @property
-    def grid(self) -> int: ...
 
 
 class Config(Protocol):
