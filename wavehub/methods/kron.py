@@ -10,7 +10,17 @@ import torch
 
 from . import memory
 
-__all__ = ["compose", "compose_layers", "compose_vector", "blocks", "unblocks", "nkp_svd", "kron_reference"]
+__all__ = [
+    "compose",
+    "compose_layers",
+    "compose_vector",
+    "blocks",
+    "unblocks",
+    "nkp_svd",
+    "weighted_nkp",
+    "output_error",
+    "kron_reference",
+]
 
 
 def compose(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
@@ -214,6 +224,66 @@ def nkp_svd(mats: torch.Tensor, w1: int, w2: int, n: int) -> tuple[torch.Tensor,
         coef = torch.cat([coef, coef.new_zeros(coef.shape[0], n - n_eff)], dim=1)
     scalers = coef.reshape(L, p, q, n).permute(0, 3, 1, 2).contiguous()
     return scalers.to(mats.dtype), v.reshape(n, w1, w2).to(mats.dtype)
+
+
+def weighted_nkp(
+    mats: torch.Tensor,
+    cov: torch.Tensor,
+    scalers: torch.Tensor,
+    templates: torch.Tensor,
+    *,
+    iters: int = 8,
+    ridge: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Refine a shared template basis for the *output* error on real inputs, not the weight error.
+
+    Minimizes ``Σ_l tr((W_l − Ŵ_l) C_l (W_l − Ŵ_l)ᵀ)`` with ``Ŵ_l = Σ_t S_{l,t} ⊗ T_t`` and ``C_l`` the second
+    moment of layer l's inputs, i.e. the mean squared error of ``W_l x`` over the inputs ``C_l`` was measured
+    on. The objective is quadratic in the scalers for fixed templates and in the templates for fixed scalers,
+    so alternating least squares solves both halves exactly (scalers: one small system per layer shared by
+    its block rows; templates: one ``N·w2`` system shared by every template row) and never increases it.
+    ``ridge`` (relative to the mean diagonal) keeps the systems solvable where ``C`` is rank-deficient.
+    Started from :func:`nkp_svd`'s answer (``scalers (L, N, p, q)``, ``templates (N, w1, w2)``); returns the
+    same shapes, templates at unit Frobenius norm with the :func:`nkp_svd` sign convention. float64 throughout.
+    """
+    W, C = mats.double(), cov.double()
+    S, T = scalers.double().clone(), templates.double().clone()
+    L, n, p, q = S.shape
+    _, w1, w2 = T.shape
+    cb = C.reshape(L, q, w2, q, w2).transpose(2, 3)  # (L, j, k, w2, w2): block C_jk
+    z = torch.bmm(W, C).reshape(L, p, w1, q, w2).transpose(2, 3)  # (L, i, j, w1, w2): block (W C)_ij
+    eye_s, eye_t = torch.eye(n * q, dtype=W.dtype), torch.eye(n * w2, dtype=W.dtype)
+    for _ in range(iters):
+        for layer in range(L):  # G[(t,j),(u,k)] = tr(T_t C_jk T_uᵀ), rhs[i,(t,j)] = <(W C)_ij, T_t>
+            g = torch.einsum("tjkac,uac->tjuk", torch.einsum("tab,jkbc->tjkac", T, cb[layer]), T)
+            g = g.reshape(n * q, n * q)
+            rhs = torch.einsum("ijrb,trb->itj", z[layer], T).reshape(p, n * q)
+            g = g + ridge * g.diagonal().mean() * eye_s
+            S[layer] = torch.linalg.solve(g, rhs.T).T.reshape(p, n, q).transpose(0, 1)
+        h = torch.zeros(n * w2, n * w2, dtype=W.dtype)  # H[(t,b),(u,c)] = Σ s_t[i,j] s_u[i,k] C_jk[b,c]
+        for layer in range(L):
+            m = torch.einsum("tij,uik->tjuk", S[layer], S[layer])
+            h += torch.einsum("tjuk,jkbc->tbuc", m, cb[layer]).reshape(n * w2, n * w2)
+        rhs = torch.einsum("ltij,lijrb->rtb", S, z).reshape(w1, n * w2)
+        h = h + ridge * h.diagonal().mean() * eye_t
+        T = torch.linalg.solve(h, rhs.T).T.reshape(w1, n, w2).transpose(0, 1)
+    norm = T.flatten(1).norm(dim=1)
+    keep = norm > 0
+    scale = torch.where(keep, norm, torch.ones_like(norm))
+    flat = T.flatten(1) / scale[:, None]
+    idx = flat.abs().argmax(dim=1)
+    sign = torch.sign(flat.gather(1, idx[:, None])).squeeze(1)
+    sign[sign == 0] = 1
+    T = (flat * sign[:, None]).reshape(n, w1, w2)
+    S = S * (scale * sign)[None, :, None, None]
+    return S.to(mats.dtype).contiguous(), T.to(mats.dtype).contiguous()
+
+
+def output_error(mats: torch.Tensor, approx: torch.Tensor, cov: torch.Tensor) -> float:
+    """Relative output error ``sqrt(Σ tr(E C Eᵀ) / Σ tr(W C Wᵀ))`` of ``approx`` for inputs of second moment
+    ``cov`` (``(L, m1, m2)``, ``(L, m1, m2)``, ``(L, m2, m2)``): what :func:`weighted_nkp` minimizes."""
+    e, w, c = (approx - mats).double(), mats.double(), cov.double()
+    return float((torch.einsum("lab,lbc,lac->", e, c, e) / torch.einsum("lab,lbc,lac->", w, c, w)).sqrt())
 
 
 def kron_reference(scalers: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:

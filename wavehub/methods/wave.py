@@ -23,7 +23,7 @@ import torch
 from ..errors import ArgumentError, ArtifactFormatError, SpecError
 from .base import Aux, Config, Method, Target, View
 from .embed import patch_weight, resample_pos_embed
-from .kron import compose_layers, compose_vector, nkp_svd
+from .kron import compose_layers, compose_vector, nkp_svd, weighted_nkp
 from .resample import DEFAULT_DEPTH_RULE, interp_depth, resolve_depth_rule, section_indices, uniform_indices
 
 __all__ = [
@@ -395,12 +395,16 @@ def extract(
     template_size: int = 64,
     templates: int | dict[str, int] = 16,
     bias_templates: int | None = None,
+    covariance: Mapping[str, torch.Tensor] | None = None,
+    iters: int = 8,
 ) -> tuple[dict[str, torch.Tensor], dict]:
-    """Data-free learngene from an ancestry ViT (timm keys, layer scale already folded in).
+    """Learngene from an ancestry ViT (timm keys, layer scale already folded in).
 
     Each type's w1×w2 blocks across all layers are decomposed by one shared nearest-Kronecker-product SVD:
     the top-N components are the templates, the projections the aux scalers. Biases use the same on their
-    w1-blocks. Returns ``(tensors, wave_cfg)``.
+    w1-blocks. With ``covariance`` (``{type: (L, d_in, d_in)}`` second moments of each layer's inputs) the
+    weights of those types are then refined for the output error by ``iters`` rounds of
+    :func:`~wavehub.methods.kron.weighted_nkp`. Returns ``(tensors, wave_cfg)``.
     """
     block = wave_config(arch, template_size, templates, bias_templates)  # the dict config.json will hold
     L = arch.depth
@@ -418,6 +422,8 @@ def extract(
         )
         B = torch.stack([state_dict[k + ".bias"] for k in keys])
         S, T = nkp_svd(W.float(), tc["w1"], tc["w2"], tc["n"])
+        if covariance is not None and name in covariance:
+            S, T = weighted_nkp(W.float(), covariance[name], S, T, iters=iters)
         out[f"templates.{name}"], out[f"aux.scalers.{name}"] = T, S
         Sb, Tb = nkp_svd(B.float()[:, :, None], tc["w1"], 1, tc["bias_n"])
         out[f"templates.{name}.bias"] = Tb[:, :, 0].contiguous()
@@ -575,6 +581,8 @@ def _extract(
     template_size: int = 64,
     templates: int | str | dict[str, int] = 16,
     bias_templates: int | None = None,
+    covariance: Mapping[str, torch.Tensor] | None = None,
+    iters: int = 8,
     **_: object,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     return extract(
@@ -583,6 +591,8 @@ def _extract(
         template_size=template_size,
         templates=parse_templates(templates),
         bias_templates=bias_templates,
+        covariance=covariance,
+        iters=iters,
     )
 
 
