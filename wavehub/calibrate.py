@@ -85,27 +85,16 @@ def _visit_inputs(anc, data: str, types, visit, *, images: int, img_size: int, s
             h.remove()
 
 
-def input_rms(
-    anc,
-    data: str = "natural",
-    *,
-    images: int = IMAGES,
-    img_size: int = IMG_SIZE,
-    seed: int = 0,
-    batch: int = 32,
-) -> dict[str, torch.Tensor]:
-    """Per-channel RMS of every block's LayerNorm output *before* its affine, on ``images`` crops of ``data``
-    (``natural`` = the sample photographs scikit-image ships: none from any evaluated dataset), keyed
-    ``blocks.{i}.norm1``. Deterministic for a seed."""
-    sums: dict[str, tuple[torch.Tensor, int]] = {}  # key -> (sum of squares per channel, tokens seen)
-
-    def visit(kind: str, layer: int, x: torch.Tensor) -> None:
-        key = f"blocks.{layer}.{INPUTS[kind]}"
-        sq, n = sums.get(key, (0, 0))
-        sums[key] = (sq + x.pow(2).sum(dim=(0, 1)), n + x.shape[0] * x.shape[1])
-
-    _visit_inputs(anc, data, ("qkv", "fc1"), visit, images=images, img_size=img_size, seed=seed, batch=batch)
-    return {k: (sq / n).sqrt().clamp_min(1e-6) for k, (sq, n) in sums.items()}
+def input_rms(anc, data: str = "natural", **crops: int) -> dict[str, torch.Tensor]:
+    """Per-channel RMS of every block's LayerNorm output *before* its affine, on the crops of ``data``
+    (``natural`` = the sample photographs scikit-image ships: none from any evaluated dataset; ``crops``: the
+    options of :func:`input_covariance`), keyed ``blocks.{i}.norm1``. Deterministic for a seed."""
+    cov = input_covariance(anc, data, types=("qkv", "fc1"), **crops)
+    return {
+        f"blocks.{i}.{INPUTS[kind]}": c.diagonal().sqrt().float().clamp_min(1e-6)
+        for kind, stack in cov.items()
+        for i, c in enumerate(stack)
+    }
 
 
 def input_covariance(
@@ -116,9 +105,11 @@ def input_covariance(
     img_size: int = IMG_SIZE,
     seed: int = 0,
     batch: int = 32,
+    types: tuple[str, ...] = tuple(INPUTS),
 ) -> dict[str, torch.Tensor]:
     """Second moment ``E[x xᵀ]`` (float64) of the inputs of every block's qkv, proj, fc1 and fc2 on ``images``
-    crops of ``data``, as the weights of :func:`fold_norms` (without ``rms``) see them: ``{type: (L, d, d)}``.
+    crops of ``data`` (or of ``types`` only), as the weights of :func:`fold_norms` (without ``rms``) see them:
+    ``{type: (L, d, d)}``.
     What :func:`wavehub.methods.kron.weighted_nkp` weighs the reconstruction error with."""
     acc: dict[tuple[str, int], tuple[torch.Tensor, int]] = {}
 
@@ -127,10 +118,10 @@ def input_covariance(
         c, n = acc.get((kind, layer), (0, 0))
         acc[(kind, layer)] = (c + x.T @ x, n + x.shape[0])
 
-    _visit_inputs(anc, data, tuple(INPUTS), visit, images=images, img_size=img_size, seed=seed, batch=batch)
+    _visit_inputs(anc, data, types, visit, images=images, img_size=img_size, seed=seed, batch=batch)
     depth = 1 + max(layer for _, layer in acc)
     return {
-        kind: torch.stack([acc[(kind, i)][0] / acc[(kind, i)][1] for i in range(depth)]) for kind in INPUTS
+        kind: torch.stack([acc[(kind, i)][0] / acc[(kind, i)][1] for i in range(depth)]) for kind in types
     }
 
 
