@@ -219,7 +219,8 @@ def test_als_calibration_is_closest_to_the_ancestry_on_unseen_crops(ancestry):
     assert errs["als"] < errs["rms"] and errs["als"] < errs["plain"]
     recipe = lgs["als"].config["recipe"]
     assert recipe["calibration"]["method"] == "als" and recipe["calibration"]["iters"] == 8
-    assert "--calib-method als --calib-iters 8" in recipe["command"]
+    assert recipe["calibration"]["damping"] == 1.0
+    assert "--calib-method als --calib-iters 8 --calib-damping 1" in recipe["command"]
     assert "method" not in lgs["rms"].config["recipe"]["calibration"]  # rms recipes keep their old form
 
 
@@ -233,5 +234,30 @@ def test_bad_calibration_method_is_an_argument_error(ancestry, tmp_path):
     with pytest.raises(ArgumentError) as e:
         extract_learngene(ancestry, templates=4, img_size=32, calibrate="natural", calib_iters=0)
     assert e.value.argument == "calib_iters"
+    with pytest.raises(ArgumentError) as e:
+        extract_learngene(ancestry, templates=4, img_size=32, calibrate="natural", calib_damping=-1.0)
+    assert e.value.argument == "calib_damping"
     args = ["extract", "--ancestry", ancestry, "--out", str(tmp_path / "x"), "--calib-method", "svd"]
     assert main(args) == 2
+
+
+def test_damping_adds_the_plain_error_in_average_channel_units():
+    from wavehub.calibrate import damp
+    from wavehub.methods.kron import compose, nkp_svd, output_error, weighted_nkp
+
+    W, C = _kron_problem(2, noise=0.5)
+    cov = {"fc2": C}
+    assert damp(cov, 0.0) is cov
+    d = damp(cov, 2.0)["fc2"]
+    for layer in range(3):
+        extra = d[layer] - C[layer]
+        assert torch.allclose(extra, 2.0 * C[layer].diagonal().mean() * torch.eye(12))
+    # heavy damping pulls the refinement back toward the plain (SVD) optimum of the weight error
+    S0, T0 = nkp_svd(W, 4, 4, 2)
+    eye = torch.eye(12).expand(3, 12, 12)
+    plain = [
+        output_error(W, compose(*weighted_nkp(W, damp(cov, lam)["fc2"], S0, T0, iters=4)), eye)
+        for lam in (0, 100)
+    ]
+    assert plain[1] < plain[0]
+    assert plain[1] == pytest.approx(output_error(W, compose(S0, T0), eye), rel=0.05)

