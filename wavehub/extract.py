@@ -7,7 +7,9 @@ Layer scale is folded into proj/fc2 first so the templates see the weights the r
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,7 @@ def extract_learngene(
     and refines templates and scalers for the output error (``calib_iters`` alternating least-squares rounds),
     plus ``calib_damping`` times the plain weight error (:func:`wavehub.calibrate.damp`).
     ``progress`` shows the stages on a terminal."""
+    options = dict(locals())  # this call's arguments: the rebuild command records them
     from .ancestry import load_ancestry, prepared_state, provenance
     from .device import STORAGE_DTYPES, parse_dtype
     from .methods import get_method
@@ -115,21 +118,7 @@ def extract_learngene(
             "data": "none (data-free)",
             "img_size": arch["img_size"],
             "storage_dtype": storage_dtype,
-            "command": rebuild_command(
-                ancestry,
-                method,
-                template_size,
-                templates,
-                img_size,
-                storage_dtype,
-                name,
-                calibrate,
-                calib_images,
-                calib_img_size,
-                calib_method,
-                calib_iters,
-                calib_damping,
-            ),
+            "command": rebuild_command(options),
         }
         if calibrate:
             from . import calibrate as cal
@@ -161,43 +150,30 @@ def extract_learngene(
         return Learngene(method, cfg, t)
 
 
-def rebuild_command(
-    ancestry: str,
-    method: str,
-    template_size: int,
-    templates: int | str | dict,
-    img_size: int | None,
-    storage_dtype: str,
-    name: str | None,
-    calibrate: str | None = None,
-    calib_images: int = IMAGES,
-    calib_img_size: int = IMG_SIZE,
-    calib_method: str = "rms",
-    calib_iters: int = 8,
-    calib_damping: float = CALIB_DAMPING,
-) -> str:
-    """The ``wavehub extract`` command that reproduces a learngene (recorded in its config and card)."""
+def rebuild_command(options: Mapping[str, Any]) -> str:
+    """The ``wavehub extract`` command that reproduces a learngene (recorded in its config and card), from
+    :func:`extract_learngene`'s arguments by name; those left at their default are left out."""
+    defaults = {k: p.default for k, p in inspect.signature(extract_learngene).parameters.items()}
+    o = {**defaults, **options}
+    templates, method, name = o["templates"], o["method"], o["name"]
     if isinstance(templates, dict):
         templates = ",".join(f"{k}={v}" for k, v in templates.items())
     from .methods import get_method
 
-    parts = ["wavehub extract", f"--ancestry {ancestry}", f"--method {method}"]
+    parts = ["wavehub extract", f"--ancestry {o['ancestry']}", f"--method {method}"]
     if "templates" in get_method(method).options:
-        parts += [f"--template-size {template_size}", f"--templates {templates}"]
-    if img_size not in (None, 224):
-        parts.append(f"--img-size {img_size}")
-    if storage_dtype != "float16":
-        parts.append(f"--storage-dtype {storage_dtype}")
-    if calibrate:
-        parts.append(f"--calibrate {calibrate}")
-        if calib_images != IMAGES:
-            parts.append(f"--calib-images {calib_images}")
-        if calib_img_size != IMG_SIZE:
-            parts.append(f"--calib-img-size {calib_img_size}")
-        if calib_method != "rms":
-            parts.append(
-                f"--calib-method {calib_method} --calib-iters {calib_iters} --calib-damping {calib_damping:g}"
-            )
+        parts += [f"--template-size {o['template_size']}", f"--templates {templates}"]
+    if o["img_size"] not in (None, 224):
+        parts.append(f"--img-size {o['img_size']}")
+    if o["storage_dtype"] != "float16":
+        parts.append(f"--storage-dtype {o['storage_dtype']}")
+    if o["calibrate"]:
+        parts.append(f"--calibrate {o['calibrate']}")
+        for key in ("calib_images", "calib_img_size", "calib_method"):
+            if o[key] != defaults[key]:
+                parts.append(f"--{key.replace('_', '-')} {o[key]}")
+        if o["calib_method"] == "als":
+            parts.append(f"--calib-iters {o['calib_iters']} --calib-damping {o['calib_damping']:g}")
     if name:
         parts.append(f"--name {name}")
     return " ".join(parts + [f"--out {name or method + '-learngene'}"])
