@@ -37,7 +37,11 @@ CANDIDATES = {
     "output-error ALS, N=16": ("16", "natural", "als"),
     "output-error ALS, N=32": ("32", "natural", "als"),
     "output-error ALS, N=64": ("64", "natural", "als"),
+    "output-error ALS, N=16, damping 1": ("16", "natural", "als-damped"),
+    "output-error ALS, N=32, damping 1": ("32", "natural", "als-damped"),
 }
+#: calibration keywords per method label above ("als": the output error alone, as first measured)
+CALIB_KWARGS = {"rms": {}, "als": {"calib_damping": 0.0}, "als-damped": {"calib_damping": 1.0}}
 #: crops the ALS candidates measure their input statistics on (the RMS ones keep the library default)
 ALS_IMAGES = 512
 
@@ -110,8 +114,9 @@ def main(argv=None) -> int:
             templates=templates,
             name="candidate",
             calibrate=calibrate,
-            calib_method=how,
-            **({"calib_images": ALS_IMAGES} if how == "als" else {}),
+            calib_method="rms" if how == "rms" else "als",
+            **CALIB_KWARGS[how],
+            **({} if how == "rms" else {"calib_images": ALS_IMAGES}),
             progress=False,
         )
         extract_s = time.time() - t1
