@@ -36,6 +36,7 @@ __all__ = [
     "IMG_SIZE",
     "input_rms",
     "input_covariance",
+    "damp",
     "fold_norms",
     "describe",
 ]
@@ -111,8 +112,7 @@ def input_covariance(
 ) -> dict[str, torch.Tensor]:
     """Second moment ``E[x xᵀ]`` (float64) of the inputs of every block's qkv, proj, fc1 and fc2 on ``images``
     crops of ``data`` (or of ``types`` only), as the weights of :func:`fold_norms` (without ``rms``) see them:
-    ``{type: (L, d, d)}``.
-    What :func:`wavehub.methods.kron.weighted_nkp` weighs the reconstruction error with."""
+    ``{type: (L, d, d)}``. What :func:`wavehub.methods.kron.weighted_nkp` weighs the reconstruction error with."""
     acc: dict[tuple[str, int], tuple[torch.Tensor, int]] = {}
 
     def visit(kind: str, layer: int, x: torch.Tensor) -> None:
@@ -167,22 +167,15 @@ def describe(
     iters: int = 8,
     damping: float = CALIB_DAMPING,
 ) -> dict[str, Any]:
-    """What a calibrated learngene's recipe records."""
+    """What a calibrated learngene's recipe records (an RMS recipe keeps its original keys)."""
+    out: dict[str, Any] = {"data": data, "images": images, "img_size": img_size, "seed": seed}
     if method == "als":
-        return {
-            "data": data,
-            "images": images,
-            "img_size": img_size,
-            "seed": seed,
-            "method": "als",
-            "iters": iters,
-            "damping": damping,
-            "statistic": "second moment of the inputs of qkv/proj/fc1/fc2 (LayerNorm affine folded into qkv/fc1)",
-        }
-    return {
-        "data": data,
-        "images": images,
-        "img_size": img_size,
-        "seed": seed,
-        "statistic": "per-channel RMS of each LayerNorm output before its affine (norm1 -> qkv, norm2 -> fc1)",
-    }
+        out.update(method="als", iters=iters, damping=damping)
+        out["statistic"] = (
+            "second moment of the inputs of qkv/proj/fc1/fc2 (LayerNorm affine folded into qkv/fc1)"
+        )
+    else:
+        out["statistic"] = (
+            "per-channel RMS of each LayerNorm output before its affine (norm1 -> qkv, norm2 -> fc1)"
+        )
+    return out
