@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .constants import CALIB_DAMPING
+from .constants import CALIB_DAMPING, CALIB_IMAGES, CALIB_IMG_SIZE, CALIB_ITERS
 
 __all__ = [
     "FOLDED",
@@ -43,7 +43,7 @@ __all__ = [
 
 # (norm, the linear layer it feeds) in every block
 FOLDED = (("norm1", "attn.qkv"), ("norm2", "mlp.fc1"))
-IMAGES, IMG_SIZE = 256, 112  # default calibration crops and their size (px)
+IMAGES, IMG_SIZE = CALIB_IMAGES, CALIB_IMG_SIZE  # default calibration crops and their size (px)
 
 
 #: the linear layers whose inputs :func:`input_covariance` measures, with the module that sees that input
@@ -164,7 +164,7 @@ def describe(
     img_size: int,
     seed: int,
     method: str = "rms",
-    iters: int = 8,
+    iters: int = CALIB_ITERS,
     damping: float = CALIB_DAMPING,
 ) -> dict[str, Any]:
     """What a calibrated learngene's recipe records (an RMS recipe keeps its original keys)."""

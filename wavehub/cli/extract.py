@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..constants import CALIB_DAMPING, CALIB_METHODS
+from ..constants import CALIB_DAMPING, CALIB_IMAGES, CALIB_IMG_SIZE, CALIB_ITERS, CALIB_METHODS
 from ._cli_utils import ANCESTRY, PATH, command
 
 __all__ = ["extract"]
@@ -34,9 +34,12 @@ __all__ = ["extract"]
     help="WAVE: calibrate the extraction on unlabeled crops of 'natural' (photos shipped by "
     "scikit-image) or of a dataset's train split (how: --calib-method).",
 )
-@click.option("--calib-images", type=int, default=256, help="Calibration crops (with --calibrate).")
+@click.option("--calib-images", type=int, default=CALIB_IMAGES, help="Calibration crops (with --calibrate).")
 @click.option(
-    "--calib-img-size", type=int, default=112, help="Calibration crop size in px (with --calibrate)."
+    "--calib-img-size",
+    type=int,
+    default=CALIB_IMG_SIZE,
+    help="Calibration crop size in px (with --calibrate).",
 )
 @click.option(
     "--calib-method",
@@ -47,7 +50,11 @@ __all__ = ["extract"]
     "and scalers for each layer's output error on the crops (minutes instead of seconds).",
 )
 @click.option(
-    "--calib-iters", type=int, default=8, show_default=True, help="Alternating least-squares rounds (als)."
+    "--calib-iters",
+    type=int,
+    default=CALIB_ITERS,
+    show_default=True,
+    help="Alternating least-squares rounds (als).",
 )
 @click.option(
     "--calib-damping",
