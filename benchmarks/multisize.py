@@ -11,8 +11,9 @@ learngene's own scalers and norms; its native-grid pos_embed is kept.
     python benchmarks/multisize.py SRC --out OUT [--steps 1200 --minutes 45 --template-lr 1e-4]
 
 SRC is a WAVE learngene folder (its bank entries, if any, start their sizes; others start from the aux scalers).
-Prints JSON lines (held-out feature distance per size before and after) and writes OUT, a learngene folder
-with a bank, which ``benchmarks/quality.py --inits wave-distilled --distilled OUT`` measures from the user's side.
+Prints JSON lines (held-out feature distance per size before and after; with ``--probe`` then §5's frozen-feature
+probe of the aux size) and writes OUT, a learngene folder with a bank, which ``benchmarks/quality.py --inits
+wave-distilled --distilled OUT`` measures from the user's side.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ AUX = (12, 384)
 GRID = ("4x192", "6x384", "8x384", "12x256", "16x384", "12x384")
 
 
+def probe(folder: str) -> float:
+    """benchmarks/README §5's frozen-feature probe of the aux size (12x384) at 112 px."""
+    import wavehub
+    from wavehub.probe import linear_probe
+
+    m = wavehub.create_model(folder, num_classes=0, img_size=112).eval()  # loading validates the folder too
+    return linear_probe(m, "fashion-mnist", n_train=2000, n_test=1000, img_size=112)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("src", help="a WAVE learngene folder whose aux model is DINOv2-S-shaped")
@@ -41,6 +51,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--minutes", type=float, default=45)
     ap.add_argument("--no-bank", action="store_true", help="start every size from the aux scalers")
+    ap.add_argument(
+        "--probe", action="store_true", help="then the §5 probe at 12x384, 112 px (7 CPU-minutes)"
+    )
     a = ap.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     from wavehub.ancestry import load_ancestry
@@ -160,8 +173,9 @@ def main(argv=None) -> int:
     out = Learngene("wave", config, {k: v.to(torch.float16).contiguous() for k, v in tensors.items()})
     save_learngene(out, a.out, force=True)
     write_bank(a.out, load_learngene(a.out).config, bank, records)
-    load_learngene(a.out)  # validates the folder end to end
     print(json.dumps({"out": a.out, "steps": step, "minutes": round(seconds / 60, 1)}))
+    if a.probe:
+        print(json.dumps({"probe112": probe(a.out)}))
     return 0
 
 
