@@ -97,11 +97,17 @@ def main(argv=None) -> int:
             wm.templates = shared
         models[(d, w)] = wm
         idx[(d, w)] = channel_index(lg.config, spec, dev)
-    for p in shared.values():
-        p.requires_grad_(True)
+    frozen = {f"{t}{b}" for t in a.freeze for b in ("", "_bias")}
+    for k, p in shared.items():
+        p.requires_grad_(not a.freeze_templates and k not in frozen)
+    for wm in models.values():
+        for k, p in wm.scalers.items():
+            p.requires_grad_(k not in frozen)
     groups.append(
         {"params": list(shared.values()), "lr": a.template_lr, "weight_decay": 0.0, "name": "templates"}
     )
+    groups = [dict(g, params=[p for p in g["params"] if p.requires_grad]) for g in groups]
+    groups = [g for g in groups if g["params"]]
     params = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(a.steps, 0.05))
