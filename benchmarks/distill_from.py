@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     from wavehub.distill.losses import distill_loss, forward_outputs
     from wavehub.distill.models import aux_spec
     from wavehub.distill_data import ancestry_stream
+    from wavehub.fit import update
     from wavehub.methods.wave import export
     from wavehub.probe import linear_probe
     from wavehub.schedule import warmup_cosine
@@ -73,10 +74,7 @@ def main(argv=None) -> int:
         with torch.no_grad():
             target = forward_outputs(teacher, None, x, layers)
         loss, _ = loss_on(x, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        update(loss, opt, params, 1.0)
         sched.step()
         step += 1
         if step % 25 == 0:

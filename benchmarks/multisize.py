@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     from wavehub.bank import entry_key, parse_size, write_bank
     from wavehub.bank_fit import entry_tensors, feature_distance, heldout_crops
     from wavehub.distill_data import ancestry_stream
-    from wavehub.fit import channel_index, param_groups
+    from wavehub.fit import channel_index, param_groups, update
     from wavehub.materialize import resolve_spec
     from wavehub.schedule import warmup_cosine
     from wavehub.wave_module import WaveModel
@@ -131,10 +131,7 @@ def main(argv=None) -> int:
         lv = loss(size, x)
         if not math.isfinite(float(lv.detach())):
             raise SystemExit(f"loss {float(lv)} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        lv.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        update(lv, opt, params, 1.0)
         sched.step()
         step += 1
         if step % 30 == 0:

@@ -135,7 +135,7 @@ def fit_entry(
     from .ancestry import IMAGENET_MEAN, IMAGENET_STD, load_ancestry
     from .device import autocast_dtype, resolve_device
     from .distill_data import make_stream
-    from .fit import channel_index, prepare, warmup_cosine
+    from .fit import channel_index, prepare, update, warmup_cosine
     from .materialize import resolve_spec
     from .methods import get_method
 
@@ -208,11 +208,7 @@ def fit_entry(
                     f"the bank fit's loss became {float(loss)} at step {step + 1}",
                     f"Lower the learning rate (lr={o['lr']}) or pass precision='fp32'.",
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if o["clip_grad"]:
-                torch.nn.utils.clip_grad_norm_(params, o["clip_grad"], foreach=True)
-            opt.step()
+            update(loss, opt, params, o["clip_grad"])
             sched.step()
             if bar is not None:
                 bar.update(1)

@@ -35,6 +35,7 @@ __all__ = [
     "evaluate",
     "channel_index",
     "prepare",
+    "update",
     "training_step",
     "num_classes_of",
     "batches",
@@ -464,7 +465,7 @@ def training_step(
     the model (WaveModel: compose + forward) and in which tensors the optimizer owns."""
     with torch.autocast(x.device.type, dtype=amp) if amp else nullcontext():
         loss = F.cross_entropy(model(x).float(), y)
-    return _update(loss, opt, params, clip_grad)
+    return update(loss, opt, params, clip_grad)
 
 
 def _distill_step(wm, teacher, idx, opt, params, x, y, amp, clip_grad, weight) -> torch.Tensor:
@@ -475,11 +476,12 @@ def _distill_step(wm, teacher, idx, opt, params, x, y, amp, clip_grad, weight) -
         with torch.no_grad():
             target = teacher.forward_features(x)[..., idx]
         loss = loss + weight * F.mse_loss(feats.float(), target.float())
-    return _update(loss, opt, params, clip_grad)
+    return update(loss, opt, params, clip_grad)
 
 
-def _update(loss: torch.Tensor, opt, params, clip_grad: float | None) -> torch.Tensor:
-    """Backward, optional gradient clipping and one optimizer step (shared by both step kinds)."""
+def update(loss: torch.Tensor, opt, params, clip_grad: float | None) -> torch.Tensor:
+    """Backward, optional gradient clipping and one optimizer step: every training loop's update (the fit's two
+    step kinds, the bank fit, the benchmarks' distillation scripts), so they clip and step alike."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if clip_grad:
