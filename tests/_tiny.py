@@ -84,7 +84,7 @@ def tiny_tleg(seed: int = 0) -> tuple[Learngene, object]:
     from wavehub.methods import tleg
 
     vit = tiny_timm_vit(seed)
-    t = tleg.extract({k: v.detach() for k, v in vit.state_dict().items()}, AuxArch.from_dict(TINY_ARCH))
+    t = tleg.least_squares({k: v.detach() for k, v in vit.state_dict().items()}, AuxArch.from_dict(TINY_ARCH))
     return Learngene(
         "tleg", {"name": "tiny-tleg", "aux": TINY_ARCH, "tleg": {}, "mean": [0.5] * 3, "std": [0.5] * 3}, t
     ), vit

@@ -178,7 +178,7 @@ def test_tleg_extract_recovers_exactly_linear_layers():
     b1, i1 = torch.randn(128), torch.randn(128)
     for i in range(L):
         sd[f"blocks.{i}.norm1.weight"] = b1 + (i / L) * i1
-    out = tleg.extract(sd, AuxArch.from_dict(TINY_ARCH | {"depth": L}))
+    out = tleg.least_squares(sd, AuxArch.from_dict(TINY_ARCH | {"depth": L}))
     assert torch.allclose(out["tleg.base.norm1.weight"], b1, atol=1e-5)
     assert torch.allclose(out["tleg.ilayer.norm1.weight"], i1, atol=1e-5)
 
@@ -236,6 +236,26 @@ def test_registry_names_every_method_once():
     assert [k for k, m in METHODS.items() if m.distillable] == ["wave", "tleg"]
     with pytest.raises(SpecError, match="unknown method 'kron'"):
         get_method("kron")
+
+
+def test_a_method_is_one_module_read_by_of_module():
+    """A module's functions named after the record's fields and its upper-case constants fill the record; the
+    optional stage-1 functions may be absent, a missing required one is refused."""
+    import types
+
+    from wavehub.methods import Method, select, wave
+
+    assert Method.of_module(wave).compose is wave.compose and Method.of_module(wave).export is wave.export
+    assert Method.of_module(select).distill_init is None and not Method.of_module(select).distillable
+    mod = types.ModuleType("toy")
+    mod.NAME, mod.SUMMARY, mod.OPTIONS = "toy", "a toy method", ("k",)
+    for hook in ("expected_shapes", "validate_block", "check_spec", "compose", "extract", "serves"):
+        setattr(mod, hook, lambda *a, **k: None)
+    toy = Method.of_module(mod)
+    assert (toy.name, toy.options, toy.has_scalers, toy.extract_label) == ("toy", ("k",), False, "extract")
+    del mod.serves
+    with pytest.raises(TypeError, match="serves"):
+        Method.of_module(mod)
 
 
 @pytest.mark.parametrize("name", ["wave", "tleg", "select"])

@@ -22,7 +22,6 @@ __all__ = [
     "list_learngenes",
     "resolve_path",
     "pull",
-    "random_init",
     "known_architecture",
 ]
 
@@ -176,7 +175,7 @@ def create_model(
             argument="pretrained",
         )
     if not pretrained:
-        return random_init(name, depth, width, num_classes, **kwargs)
+        return _random_init(name, depth, width, num_classes, **kwargs)
     return from_learngene(name, depth, width, num_classes, **kwargs)
 
 
@@ -217,24 +216,19 @@ def known_architecture(name: str | os.PathLike | Learngene) -> dict[str, Any]:
     return architecture_of(name)
 
 
-def random_init(
-    name: str | os.PathLike | Learngene,
-    depth: int | None = None,
-    width: int | None = None,
-    num_classes: int = 1000,
-    *,
-    device: Any = None,
-    dtype: Any = None,
-    **kwargs: Any,
+def _random_init(
+    name: str | os.PathLike | Learngene, depth: int | None, width: int | None, num_classes: int, **kwargs: Any
 ):
-    """timm's random init of the architecture ``name`` would produce (see :func:`create_model`)."""
+    """timm's random init of the architecture ``name`` would produce (``create_model(..., pretrained=False)``).
+    ``device``/``dtype`` mean what they mean for a learngene; the options that only compose weights are ignored."""
     import torch
     from timm.models.vision_transformer import VisionTransformer
 
     from .device import parse_dtype, resolve_device
     from .spec import ViTSpec
 
-    dtype = parse_dtype(dtype)
+    dtype = parse_dtype(kwargs.pop("dtype", None))
+    device = kwargs.pop("device", None)
     dev = resolve_device(device) if device is not None else torch.device("cpu")
     width = _width(width, kwargs.pop("embed_dim", None))
     for k in _WEIGHT_OPTIONS:
@@ -264,16 +258,16 @@ def list_learngenes(pattern: str = "*") -> list[str]:
 def pull(
     name: str,
     *,
-    revision: str | None = None,
-    force: bool = False,
-    offline: bool | None = None,
-    progress: bool = True,
-    token: Any = None,
+    out: str | os.PathLike | None = None,
+    format: str = "timm",
     depth: int | None = None,
     width: int | None = None,
     num_classes: int | None = None,
-    out: str | os.PathLike | None = None,
-    format: str = "timm",
+    revision: str | None = None,
+    token: Any = None,
+    force: bool = False,
+    offline: bool | None = None,
+    progress: bool = True,
     **model_kwargs: Any,
 ) -> Path:
     """Cache a learngene; with ``out`` also write a ready-to-train model folder (``format`` timm|transformers).

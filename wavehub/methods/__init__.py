@@ -1,10 +1,11 @@
 """Pure tensor code for each learngene method, and the registry that names them. No files, no network.
 
-Every method is one module here that defines a :class:`~wavehub.methods.base.Method` record (``METHOD``) and one
-line in :data:`METHODS`; the rest of wavehub looks a method up with :func:`get_method` instead of branching on
-its name, so adding a method touches nothing outside this package. This package imports nothing of wavehub but
-:mod:`wavehub.errors` (checked by tests/test_layers.py): artifact.py and hub.py do I/O, materialize.py builds
-models, and all of them may use it.
+Every method is one module here, named in :data:`METHODS`, whose functions and constants fill its
+:class:`~wavehub.methods.base.Method` record (:meth:`~wavehub.methods.base.Method.of_module`). The rest of wavehub
+looks a method up with :func:`get_method` instead of branching on its name, so adding a method is one new module
+and one name in :data:`METHODS`. This package imports nothing of wavehub but :mod:`wavehub.errors` (checked by
+tests/test_layers.py): artifact.py and hub.py do I/O,
+materialize.py builds models, and all of them may use it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,7 @@ from .base import Method, Target
 __all__ = ["Method", "Target", "METHODS", "get_method"]
 
 #: Every method wavehub knows, by its name in config.json (filled once, at import).
-METHODS: dict[str, Method] = {
-    "wave": wave.METHOD,
-    "tleg": tleg.METHOD,
-    "select": select.METHOD,
-}
+METHODS: dict[str, Method] = {m.name: m for m in map(Method.of_module, (wave, tleg, select))}
 
 
 def get_method(name: str) -> Method:

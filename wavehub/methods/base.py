@@ -12,10 +12,11 @@ satisfy them), so this layer stays pure tensor code that every other layer may u
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
+from types import ModuleType
 from typing import Any, Protocol
 
-__all__ = ["Method", "Shape", "Target", "Aux", "Config", "View", "tensor_mismatch"]
+__all__ = ["HOOKS", "Method", "Shape", "Target", "Aux", "Config", "View", "tensor_mismatch"]
 
 
 class Shape(Protocol):
@@ -69,6 +70,19 @@ class View:
     block: Mapping[str, Any]
 
 
+#: The :class:`Method` fields a method's module fills with functions of the same name.
+HOOKS = (
+    "expected_shapes",
+    "validate_block",
+    "check_spec",
+    "compose",
+    "extract",
+    "serves",
+    "distill_init",
+    "export",
+)
+
+
 @dataclass(frozen=True)
 class Method:
     """One learngene method: its name in config.json and the functions that work on its tensors.
@@ -89,7 +103,7 @@ class Method:
     validate_block: Callable[[Aux, Any], None]
     #: ``(cfg, spec) -> None``: refuse a target this method cannot build (SpecError, before any allocation).
     check_spec: Callable[[Config, Target], None]
-    #: ``(tensors, cfg, spec, *, device, dtype, matmul_dtype, init, scalers, generator, depth_rule)`` -> every
+    #: ``(tensors, cfg, spec, *, scalers, init, depth_rule, generator, device, dtype, matmul_dtype)`` -> every
     #: non-head tensor of the target in timm keys. Methods without scalers ignore init/scalers/depth_rule;
     #: ``matmul_dtype`` is the dtype the GEMMs run in (``wavehub.device.matmul_dtype``; None = ``dtype``).
     compose: Callable[..., dict[str, Any]]
@@ -115,6 +129,18 @@ class Method:
     #: Stage 1: ``(model, spec) -> tensors``, the learngene tensors of a trained aux model (float32, CPU, detached
     #: copies). The model is the build's trainable module (WAVE: ``WaveModel``; TLEG: one with ``tensors()``).
     export: Callable[[Any, Target], dict[str, Any]] | None = None
+
+    @classmethod
+    def of_module(cls, module: ModuleType) -> Method:
+        """The record a method's module describes: each function field is the module's function of that name
+        (``distill_init`` and ``export`` may be absent), each other field the upper-case constant (``NAME``,
+        ``SUMMARY``, and where the default does not hold ``HAS_SCALERS``, ``OPTIONS``, ...)."""
+        found = {}
+        for f in fields(cls):
+            value = getattr(module, f.name if f.name in HOOKS else f.name.upper(), MISSING)
+            if value is not MISSING:
+                found[f.name] = value
+        return cls(**found)
 
     @property
     def distillable(self) -> bool:

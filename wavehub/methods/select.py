@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ArtifactFormatError, SpecError
-from .base import Aux, Config, Method, Target, View
+from .base import Aux, Config, Target, View
 from .embed import outer_shapes, patch_weight, resample_pos_embed
 from .resample import section_indices, uniform_indices
 
@@ -19,13 +19,18 @@ __all__ = [
     "check_spec",
     "select_tensor",
     "compose_state_dict",
+    "compose",
     "expected_shapes",
     "BLOCK_PARAMS",
     "extract",
     "validate_block",
     "serves",
-    "METHOD",
 ]
+
+# what Method.of_module reads besides the functions named after its fields
+NAME = "select"
+SUMMARY = "Weight Selection: the teacher's first layers and uniformly selected channels"
+EXTRACT_LABEL = "select"
 
 BLOCK_PARAMS = {  # param -> per-dimension axis kinds ("D" residual, "H" hidden, "Q" qkv rows)
     "norm1.weight": ("D",),
@@ -141,20 +146,7 @@ def serves(cfg: Config) -> dict:
     return {"widths": f"<= {aux.width}", "depths": f"1..{aux.depth}", "min_depth": 1, "max_depth": aux.depth}
 
 
-def _compose(
+def compose(
     tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None, **_: object
 ) -> dict[str, torch.Tensor]:
     return compose_state_dict(tensors, cfg, spec, device=device, dtype=dtype)
-
-
-METHOD = Method(
-    name="select",
-    summary="Weight Selection: the teacher's first layers and uniformly selected channels",
-    expected_shapes=expected_shapes,
-    validate_block=validate_block,
-    check_spec=check_spec,
-    compose=_compose,
-    extract=extract,
-    serves=serves,
-    extract_label="select",
-)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ArtifactFormatError, SpecError
-from .base import Aux, Config, Method, Target, View
+from .base import Aux, Config, Target, View
 from .embed import outer_shapes, resample_pos_embed
 
 __all__ = [
@@ -20,14 +20,20 @@ __all__ = [
     "coefficients",
     "check_spec",
     "compose_state_dict",
+    "compose",
+    "least_squares",
     "extract",
     "expected_shapes",
     "validate_block",
     "serves",
     "distill_init",
     "export",
-    "METHOD",
 ]
+
+# what Method.of_module reads besides the functions named after its fields
+NAME = "tleg"
+SUMMARY = "a linear expansion over depth, θ_base + (l/L)·θ_ilayer (the aux width, any depth)"
+EXTRACT_LABEL = "least squares"
 
 BLOCK_PARAMS = (
     "norm1.weight",
@@ -94,7 +100,7 @@ def compose_state_dict(
     return out
 
 
-def extract(state_dict: dict[str, torch.Tensor], arch: Aux) -> dict[str, torch.Tensor]:
+def least_squares(state_dict: dict[str, torch.Tensor], arch: Aux) -> dict[str, torch.Tensor]:
     """Data-free TLEG learngene: the least-squares line ``θ_base + (l/L)·θ_ilayer`` through the ancestry's
     per-layer parameters (the trained-by-distillation learngene is ``wavehub build --method tleg``)."""
     L = arch.depth
@@ -147,15 +153,15 @@ def serves(cfg: Config) -> dict:
     return {"widths": str(cfg.aux.width), "depths": ">= 1", "min_depth": 1}
 
 
-def _compose(
+def compose(
     tensors: dict[str, torch.Tensor], cfg: Config, spec: Target, *, device=None, dtype=None, **_: object
 ) -> dict[str, torch.Tensor]:
     return compose_state_dict(tensors, cfg, spec, device=device, dtype=dtype)
 
 
-def _extract(state: dict[str, torch.Tensor], arch: Aux, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
+def extract(state: dict[str, torch.Tensor], arch: Aux, **_: object) -> tuple[dict[str, torch.Tensor], dict]:
     block = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "least-squares fit"}
-    return extract(state, arch), block
+    return least_squares(state, arch), block
 
 
 def distill_init(
@@ -165,7 +171,7 @@ def distill_init(
     trunc-normal(0.02), biases 0, LayerNorm base 1/0 and increment 0."""
     block = {"coefficient": "l/L (0-indexed l, L = target depth)", "source": "distillation (wavehub build)"}
     if state is not None:
-        return extract(state, arch), block
+        return least_squares(state, arch), block
     t: dict[str, torch.Tensor] = {}
     for k, shape in expected_shapes(View(arch, {})).items():
         if "norm" in k and k.endswith("weight"):
@@ -180,18 +186,3 @@ def distill_init(
 def export(model, spec: Target) -> dict[str, torch.Tensor]:
     """A trained TLEG module's tensors (``model.tensors()``), as float32 CPU copies."""
     return {k: v.detach().float().cpu().clone() for k, v in model.tensors().items()}
-
-
-METHOD = Method(
-    name="tleg",
-    summary="a linear expansion over depth, θ_base + (l/L)·θ_ilayer (the aux width, any depth)",
-    expected_shapes=expected_shapes,
-    validate_block=validate_block,
-    check_spec=check_spec,
-    compose=_compose,
-    extract=_extract,
-    serves=serves,
-    extract_label="least squares",
-    distill_init=distill_init,
-    export=export,
-)

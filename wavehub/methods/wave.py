@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import ArgumentError, ArtifactFormatError, SpecError
-from .base import Aux, Config, Method, Target, View
+from .base import Aux, Config, Target, View
 from .embed import patch_weight, resample_pos_embed
 from .kron import compose_layers, compose_vector, nkp_svd, weighted_nkp
 from .resample import DEFAULT_DEPTH_RULE, interp_depth, resolve_depth_rule, section_indices, uniform_indices
@@ -52,8 +52,14 @@ __all__ = [
     "distill_init",
     "export",
     "parse_templates",
-    "METHOD",
 ]
+
+# what Method.of_module reads besides the functions named after its fields
+NAME = "wave"
+SUMMARY = "shared Kronecker templates + per-size scalers (any width the templates tile, any depth)"
+HAS_SCALERS = DEPTH_RULE = CALIBRATES = True
+OPTIONS = ("template_size", "templates", "bias_templates")
+EXTRACT_LABEL = "decompose (NKP-SVD)"
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ TYPES: dict[str, WeightType] = {
 }
 BLOCK_TYPES = ("qkv", "proj", "fc1", "fc2")
 NORM_KEYS = ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias")
+# the aux tensors target_extras reads (compose moves only these to the target's device and dtype)
+_EXTRA_KEYS = frozenset(
+    [f"aux.{k}" for k in NORM_KEYS] + ["aux.norm.weight", "aux.norm.bias", "aux.pos_embed", "aux.cls_token"]
+)
 
 
 @dataclass(frozen=True)
@@ -277,11 +287,10 @@ def target_extras(
     cfg: Config,
     spec: Target,
     *,
-    device=None,
-    dtype=None,
     depth_rule: str | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Norms, pos_embed and cls_token for the target (timm keys), from the aux extras.
+    """Norms, pos_embed and cls_token for the target (timm keys), from the aux extras, on their device and in
+    their dtype (:func:`compose` moves them first).
 
     Per-layer norms are resampled over depth by the same ``depth_rule`` as the scalers (a layer's norms stay
     with its weights); every width axis uses the same block selection as the residual-stream weights.
@@ -291,25 +300,19 @@ def target_extras(
     nb = spec.width // w
     out: dict[str, torch.Tensor] = {}
     for k in NORM_KEYS:
-        v = select_width(
-            interp_depth(tensors[f"aux.{k}"].to(device=device, dtype=dtype), spec.depth, rule), w, nb
-        )
+        v = select_width(interp_depth(tensors[f"aux.{k}"], spec.depth, rule), w, nb)
         for layer in range(spec.depth):
             out[f"blocks.{layer}.{k}"] = v[layer].clone()
     final = spec.final_norm  # timm's rule, in one place (spec.final_norm_name)
     for p in ("weight", "bias"):
-        out[f"{final}.{p}"] = select_width(
-            tensors[f"aux.norm.{p}"].to(device=device, dtype=dtype), w, nb
-        ).clone()
-    pos = select_width(tensors["aux.pos_embed"].to(device=device, dtype=dtype), w, nb)
+        out[f"{final}.{p}"] = select_width(tensors[f"aux.norm.{p}"], w, nb).clone()
+    pos = select_width(tensors["aux.pos_embed"], w, nb)
     out["pos_embed"] = resample_pos_embed(pos, cfg.aux, spec)
     if spec.class_token:
         if "aux.cls_token" in tensors:
-            out["cls_token"] = select_width(
-                tensors["aux.cls_token"].to(device=device, dtype=dtype), w, nb
-            ).clone()
+            out["cls_token"] = select_width(tensors["aux.cls_token"], w, nb).clone()
         else:
-            out["cls_token"] = torch.zeros(1, 1, spec.width, device=device, dtype=dtype or torch.float32)
+            out["cls_token"] = pos.new_zeros(1, 1, spec.width)
     return out
 
 
@@ -393,10 +396,11 @@ def extract(
     arch: Aux,
     *,
     template_size: int = 64,
-    templates: int | dict[str, int] = 16,
+    templates: int | str | dict[str, int] = 16,
     bias_templates: int | None = None,
     covariance: Mapping[str, torch.Tensor] | None = None,
     iters: int = 8,
+    **_: object,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Learngene from an ancestry ViT (timm keys, layer scale already folded in).
 
@@ -406,7 +410,9 @@ def extract(
     weights of those types are then refined for the output error by ``iters`` rounds of
     :func:`~wavehub.methods.kron.weighted_nkp`. Returns ``(tensors, wave_cfg)``.
     """
-    block = wave_config(arch, template_size, templates, bias_templates)  # the dict config.json will hold
+    block = wave_config(
+        arch, template_size, parse_templates(templates), bias_templates
+    )  # config.json's block
     L = arch.depth
     out: dict[str, torch.Tensor] = {}
     for name, wt in TYPES.items():
@@ -470,13 +476,13 @@ def compose(
     cfg: Config,
     spec: Target,
     *,
+    scalers: dict[str, torch.Tensor] | None = None,
+    init: str = "resample",
+    depth_rule: str | None = None,
+    generator: torch.Generator | None = None,
     device=None,
     dtype=None,
     matmul_dtype: torch.dtype | None = None,
-    init: str = "resample",
-    scalers: dict[str, torch.Tensor] | None = None,
-    generator: torch.Generator | None = None,
-    depth_rule: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every non-head tensor of the target: scalers (given, or from the aux ones by ``init``), composed weights,
     then the extras. ``tensors``/``cfg`` are the source the target starts from (the learngene, or a bank entry
@@ -487,7 +493,8 @@ def compose(
             tensors, cfg, spec, init=init, generator=generator, device=device, dtype=mm, depth_rule=depth_rule
         )
     sd = compose_weights(tensors, scalers, cfg, spec, device=device, dtype=dtype, matmul_dtype=mm)
-    extras = target_extras(tensors, cfg, spec, device=device, dtype=mm, depth_rule=depth_rule)
+    aux = {k: v.to(device=device, dtype=mm) for k, v in tensors.items() if k in _EXTRA_KEYS}
+    extras = target_extras(aux, cfg, spec, depth_rule=depth_rule)
     sd.update({k: v.to(dtype) for k, v in extras.items()})
     return sd
 
@@ -572,44 +579,3 @@ def export(model, spec: Target) -> dict[str, torch.Tensor]:
     if spec.class_token:
         t["aux.cls_token"] = vit.cls_token
     return {k: v.detach().float().cpu().clone() for k, v in t.items()}
-
-
-def _extract(
-    state: dict[str, torch.Tensor],
-    arch: Aux,
-    *,
-    template_size: int = 64,
-    templates: int | str | dict[str, int] = 16,
-    bias_templates: int | None = None,
-    covariance: Mapping[str, torch.Tensor] | None = None,
-    iters: int = 8,
-    **_: object,
-) -> tuple[dict[str, torch.Tensor], dict]:
-    return extract(
-        state,
-        arch,
-        template_size=template_size,
-        templates=parse_templates(templates),
-        bias_templates=bias_templates,
-        covariance=covariance,
-        iters=iters,
-    )
-
-
-METHOD = Method(
-    name="wave",
-    summary="shared Kronecker templates + per-size scalers (any width the templates tile, any depth)",
-    expected_shapes=expected_shapes,
-    validate_block=validate_block,
-    check_spec=check_spec,
-    compose=compose,
-    extract=_extract,
-    serves=serves,
-    has_scalers=True,
-    depth_rule=True,
-    calibrates=True,
-    options=("template_size", "templates", "bias_templates"),
-    extract_label="decompose (NKP-SVD)",
-    distill_init=distill_init,
-    export=export,
-)
