@@ -82,10 +82,6 @@ TYPES: dict[str, WeightType] = {
 }
 BLOCK_TYPES = ("qkv", "proj", "fc1", "fc2")
 NORM_KEYS = ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias")
-# the aux tensors target_extras reads (compose moves only these to the target's device and dtype)
-_EXTRA_KEYS = frozenset(
-    [f"aux.{k}" for k in NORM_KEYS] + ["aux.norm.weight", "aux.norm.bias", "aux.pos_embed", "aux.cls_token"]
-)
 
 
 @dataclass(frozen=True)
@@ -410,9 +406,8 @@ def extract(
     weights of those types are then refined for the output error by ``iters`` rounds of
     :func:`~wavehub.methods.kron.weighted_nkp`. Returns ``(tensors, wave_cfg)``.
     """
-    block = wave_config(
-        arch, template_size, parse_templates(templates), bias_templates
-    )  # config.json's block
+    # the dict config.json will hold
+    block = wave_config(arch, template_size, parse_templates(templates), bias_templates)
     L = arch.depth
     out: dict[str, torch.Tensor] = {}
     for name, wt in TYPES.items():
@@ -493,7 +488,12 @@ def compose(
             tensors, cfg, spec, init=init, generator=generator, device=device, dtype=mm, depth_rule=depth_rule
         )
     sd = compose_weights(tensors, scalers, cfg, spec, device=device, dtype=dtype, matmul_dtype=mm)
-    aux = {k: v.to(device=device, dtype=mm) for k, v in tensors.items() if k in _EXTRA_KEYS}
+    # the aux extras are every aux tensor but the scalers: only they move to the target's device and dtype
+    aux = {
+        k: v.to(device=device, dtype=mm)
+        for k, v in tensors.items()
+        if k.startswith("aux.") and not k.startswith("aux.scalers.")
+    }
     extras = target_extras(aux, cfg, spec, depth_rule=depth_rule)
     sd.update({k: v.to(dtype) for k, v in extras.items()})
     return sd
